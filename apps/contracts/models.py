@@ -1,0 +1,184 @@
+"""Buyer organisations, their contracts and the contract prices the pricing engine reads."""
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from apps.core.models import TimeStampedModel
+
+
+class Customer(TimeStampedModel):
+    """A buyer organisation. The CRM owns these fields."""
+
+    account_number = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+    currency = models.CharField(max_length=3)
+    payment_terms = models.CharField(max_length=32, blank=True, help_text="Such as NET30.")
+    credit_limit = models.DecimalField(
+        max_digits=18, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))]
+    )
+    credit_hold = models.BooleanField(default=False)
+    tax_exempt = models.BooleanField(default=False)
+    region = models.CharField(max_length=32, blank=True)
+    is_active = models.BooleanField("active", default=True)
+    source_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["account_number"]
+
+    def __str__(self) -> str:
+        return f"{self.account_number} {self.name}"
+
+
+class Contract(TimeStampedModel):
+    """The agreement that sets a customer's prices and the products it may buy."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "draft"
+        ACTIVE = "active", "active"
+        SUSPENDED = "suspended", "suspended"
+        TERMINATED = "terminated", "terminated"
+
+    class Assortment(models.TextChoices):
+        ALL = "all", "all products"
+        SELECTED = "selected", "chosen categories and products"
+
+    customer = models.ForeignKey("contracts.Customer", on_delete=models.PROTECT, related_name="contracts")
+    number = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    valid_from = models.DateField()
+    valid_to = models.DateField(
+        null=True, blank=True, help_text="Last day the contract applies; empty means open-ended."
+    )
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
+    assortment = models.CharField(max_length=8, choices=Assortment.choices, default=Assortment.ALL)
+    categories = models.ManyToManyField(
+        "catalog.Category",
+        blank=True,
+        related_name="contracts",
+        help_text="With chosen assortment: these categories and everything below them.",
+    )
+    products = models.ManyToManyField(
+        "catalog.Product",
+        blank=True,
+        related_name="contracts",
+        help_text="With chosen assortment: these products, whatever their category.",
+    )
+    source_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    history = HistoricalRecords(m2m_fields=[categories, products])
+
+    class Meta:
+        ordering = ["customer", "-valid_from"]
+        indexes = [
+            models.Index(fields=["customer", "status", "valid_from"], name="contract_cust_status_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(valid_to__isnull=True) | models.Q(valid_to__gte=models.F("valid_from")),
+                name="contract_valid_to_after_valid_from",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number} ({self.customer.account_number})" if self.customer_id else self.number
+
+    def clean(self):
+        super().clean()
+        if self.status != self.Status.ACTIVE or not self.customer_id or not self.valid_from:
+            return
+        overlapping = Contract.objects.filter(customer_id=self.customer_id, status=self.Status.ACTIVE).exclude(
+            pk=self.pk
+        )
+        overlapping = overlapping.filter(models.Q(valid_to__isnull=True) | models.Q(valid_to__gte=self.valid_from))
+        if self.valid_to:
+            overlapping = overlapping.filter(valid_from__lte=self.valid_to)
+        clash = overlapping.first()
+        if clash:
+            raise ValidationError(
+                f"Contract {clash.number} is already active for this customer in these dates; "
+                "end it before this one starts, or suspend it."
+            )
+
+
+class ContractPrice(TimeStampedModel):
+    """A contract's price for one product: a fixed price or a discount off list, from a minimum quantity."""
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="prices")
+    product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE, related_name="contract_prices")
+    min_quantity = models.DecimalField(
+        max_digits=14,
+        decimal_places=3,
+        default=Decimal("1"),
+        help_text="The price applies from this quantity on (a quantity break when above 1).",
+    )
+    price = models.DecimalField(
+        max_digits=18, decimal_places=4, null=True, blank=True, validators=[MinValueValidator(Decimal("0"))]
+    )
+    discount_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+        help_text="Percent off the list price, from 0 to 100.",
+    )
+    valid_from = models.DateField(null=True, blank=True, help_text="Empty: from the contract's start.")
+    valid_to = models.DateField(null=True, blank=True, help_text="Last day; empty: until the contract ends.")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["contract", "product", "min_quantity"]
+        indexes = [
+            models.Index(fields=["contract", "product"], name="cprice_contract_product_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(price__isnull=False, discount_percent__isnull=True)
+                    | models.Q(price__isnull=True, discount_percent__isnull=False)
+                ),
+                name="contractprice_price_xor_discount",
+            ),
+            models.CheckConstraint(condition=models.Q(min_quantity__gt=0), name="contractprice_min_quantity_positive"),
+            models.CheckConstraint(
+                condition=models.Q(price__isnull=True) | models.Q(price__gte=0), name="contractprice_price_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(discount_percent__isnull=True)
+                | models.Q(discount_percent__gte=0, discount_percent__lte=100),
+                name="contractprice_discount_0_to_100",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(valid_to__isnull=True)
+                | models.Q(valid_from__isnull=True)
+                | models.Q(valid_to__gte=models.F("valid_from")),
+                name="contractprice_valid_to_after_valid_from",
+            ),
+            models.UniqueConstraint(
+                fields=["contract", "product", "min_quantity", "valid_from"],
+                name="contractprice_tier_uniq",
+            ),
+            # NULLs are distinct in a unique index, so the open-start tier needs its own.
+            models.UniqueConstraint(
+                fields=["contract", "product", "min_quantity"],
+                condition=models.Q(valid_from__isnull=True),
+                name="contractprice_open_tier_uniq",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        value = f"{self.price}" if self.price is not None else f"-{self.discount_percent}%"
+        return f"{self.contract_id}/{self.product_id} from {self.min_quantity}: {value}"
+
+    def clean(self):
+        super().clean()
+        if (self.price is None) == (self.discount_percent is None):
+            raise ValidationError("Set exactly one of price and discount percent.")
