@@ -1,0 +1,105 @@
+"""factory_boy factories for the models tests build on."""
+
+import datetime as dt
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from apps.catalog.models import Category, Product, StockLevel, UnitOfMeasure, Warehouse
+from apps.contracts.models import Contract, ContractPrice, Customer
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
+    password = factory.django.Password("test-pass-2026")
+    is_staff = True
+
+
+class UnitOfMeasureFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UnitOfMeasure
+        django_get_or_create = ("code",)
+
+    code = "EA"
+    name = "each"
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Category
+
+    code = factory.Sequence(lambda n: f"CAT{n:04d}")
+    name = factory.Sequence(lambda n: f"Category {n}")
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    sku = factory.Sequence(lambda n: f"SKU-{n:06d}")
+    name = factory.Sequence(lambda n: f"Product {n}")
+    category = factory.SubFactory(CategoryFactory)
+    unit = factory.SubFactory(UnitOfMeasureFactory)
+    list_price = Decimal("100.00")
+    currency = "EUR"
+    unspsc = "43211503"
+
+
+class WarehouseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Warehouse
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"WH{n}")
+    name = factory.LazyAttribute(lambda warehouse: f"Warehouse {warehouse.code}")
+
+
+class StockLevelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StockLevel
+
+    product = factory.SubFactory(ProductFactory)
+    warehouse = factory.SubFactory(WarehouseFactory)
+    on_hand = Decimal("10")
+    as_of = factory.LazyFunction(timezone.now)
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    account_number = factory.Sequence(lambda n: f"CUST-{n:04d}")
+    name = factory.Sequence(lambda n: f"Customer {n}")
+    currency = "EUR"
+    credit_limit = Decimal("100000.00")
+
+
+class ContractFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Contract
+
+    customer = factory.SubFactory(CustomerFactory)
+    number = factory.Sequence(lambda n: f"K-{n:05d}")
+    valid_from = dt.date(2026, 1, 1)
+    valid_to = dt.date(2026, 12, 31)
+    currency = factory.LazyAttribute(lambda contract: contract.customer.currency)
+    status = Contract.Status.ACTIVE
+    assortment = Contract.Assortment.ALL
+
+
+class ContractPriceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ContractPrice
+
+    contract = factory.SubFactory(ContractFactory)
+    product = factory.SubFactory(ProductFactory)
+    min_quantity = Decimal("1")
+    price = Decimal("90.00")
+    discount_percent = None
