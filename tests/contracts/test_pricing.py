@@ -1,0 +1,609 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from apps.contracts.errors import InvalidPricingCurrency, InvalidPricingRequest
+from apps.contracts.models import Contract
+from apps.contracts.pricing import PriceSource, UnpricedReason, price_lines, price_product
+from tests.factories import (
+    CategoryFactory,
+    ContractFactory,
+    ContractPriceFactory,
+    CustomerFactory,
+    ProductFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+# ContractFactory's contracts run through 2026; pricing days are inside it unless a test sets another.
+ON = dt.date(2026, 6, 15)
+
+
+def test_list_price_without_contract():
+    # given a customer with no contract and a product at list price
+    customer = CustomerFactory(currency="EUR")
+    product = ProductFactory(list_price=Decimal("12.3456"), currency="EUR")
+
+    # when three are priced
+    line = price_product(customer=customer, product=product, quantity=3, on_date=ON)
+
+    # then the list price applies as stored, and the total is rounded to cents
+    assert line.priced is True
+    assert line.unit_price == Decimal("12.3456")
+    assert line.source == PriceSource.LIST_PRICE
+    assert line.currency == "EUR"
+    assert line.contract_id is None
+    assert line.contract_price_id is None
+    assert line.list_price == Decimal("12.3456")
+    assert line.line_total == Decimal("37.04")
+    assert line.reason_code is None
+    assert line.reason is None
+
+
+def test_contract_fixed_price():
+    # given an active contract with a fixed price for the product
+    contract = ContractFactory()
+    product = ProductFactory(list_price=Decimal("100.00"))
+    row = ContractPriceFactory(contract=contract, product=product, price=Decimal("87.5000"))
+
+    # when it is priced
+    line = price_product(customer=contract.customer, product=product, quantity=2, on_date=ON)
+
+    # then the contract price applies and names its contract price row
+    assert line.unit_price == Decimal("87.5000")
+    assert line.source == PriceSource.CONTRACT_PRICE
+    assert line.contract_id == contract.pk
+    assert line.contract_price_id == row.pk
+    assert line.list_price == Decimal("100.00")
+    assert line.line_total == Decimal("175.00")
+
+
+def test_contract_fixed_price_keeps_sub_cent_price():
+    contract = ContractFactory()
+    product = ProductFactory(list_price=Decimal("0.0200"))
+    ContractPriceFactory(contract=contract, product=product, price=Decimal("0.0125"))
+
+    line = price_product(customer=contract.customer, product=product, quantity=7, on_date=ON)
+
+    assert line.unit_price == Decimal("0.0125")
+    assert line.line_total == Decimal("0.09")
+
+
+@pytest.mark.parametrize(
+    ("list_price", "percent", "expected"),
+    [
+        ("19.99", "12.5", "17.49"),  # 17.49125
+        ("16.60", "12.5", "14.53"),  # 14.525: a tie goes up, where half-even would give 14.52
+        ("0.20", "37.5", "0.13"),  # 0.125
+        ("100.00", "0", "100.00"),
+        ("100.00", "100", "0.00"),
+    ],
+)
+def test_contract_discount_rounds_half_up_to_cents(list_price, percent, expected):
+    # given a percent discount off the list price
+    contract = ContractFactory()
+    product = ProductFactory(list_price=Decimal(list_price))
+    row = ContractPriceFactory(contract=contract, product=product, price=None, discount_percent=Decimal(percent))
+
+    # when it is priced
+    line = price_product(customer=contract.customer, product=product, on_date=ON)
+
+    # then the discounted unit price is rounded half up to the cent
+    assert line.unit_price == Decimal(expected)
+    assert str(line.unit_price) == expected
+    assert line.source == PriceSource.CONTRACT_DISCOUNT
+    assert line.contract_price_id == row.pk
+    assert line.list_price == Decimal(list_price)
+
+
+def test_discount_in_jpy_rounds_to_whole_yen():
+    # given a yen customer and contract with a discount off a yen list price
+    customer = CustomerFactory(currency="JPY")
+    contract = ContractFactory(customer=customer, currency="JPY")
+    product = ProductFactory(list_price=Decimal("1234"), currency="JPY")
+    ContractPriceFactory(contract=contract, product=product, price=None, discount_percent=Decimal("12.5"))
+
+    # when 3 are priced
+    line = price_product(customer=customer, product=product, quantity=3, on_date=ON)
+
+    # then 1079.75 rounds to 1080 yen, and the total has no decimals
+    assert line.unit_price == Decimal("1080")
+    assert line.currency == "JPY"
+    assert line.line_total == Decimal("3240")
+    assert str(line.line_total) == "3240"
+
+
+def test_list_price_total_in_jpy_rounds_to_whole_yen():
+    customer = CustomerFactory(currency="JPY")
+    product = ProductFactory(list_price=Decimal("99.5"), currency="JPY")
+
+    result = price_lines(customer=customer, lines=[(product, 3)], on_date=ON)
+
+    assert result.lines[0].unit_price == Decimal("99.5")
+    assert result.lines[0].line_total == Decimal("299")
+    assert result.total == Decimal("299")
+    assert str(result.total) == "299"
+
+
+@pytest.mark.parametrize(
+    ("quantity", "expected_price", "expected_source"),
+    [
+        (1, "10.00", PriceSource.CONTRACT_PRICE),
+        (9, "10.00", PriceSource.CONTRACT_PRICE),
+        (10, "9.00", PriceSource.QUANTITY_BREAK),
+        (11, "9.00", PriceSource.QUANTITY_BREAK),
+        (99, "9.00", PriceSource.QUANTITY_BREAK),
+        ("99.999", "9.00", PriceSource.QUANTITY_BREAK),
+        (100, "8.00", PriceSource.QUANTITY_BREAK),
+        (101, "8.00", PriceSource.QUANTITY_BREAK),
+    ],
+)
+def test_quantity_breaks_at_each_boundary(quantity, expected_price, expected_source):
+    # given tiers from 1, 10 and 100
+    contract = ContractFactory()
+    product = ProductFactory(list_price=Decimal("12.00"))
+    tiers = {
+        "10.00": ContractPriceFactory(contract=contract, product=product, min_quantity=Decimal("1"), price="10.00"),
+        "9.00": ContractPriceFactory(contract=contract, product=product, min_quantity=Decimal("10"), price="9.00"),
+        "8.00": ContractPriceFactory(contract=contract, product=product, min_quantity=Decimal("100"), price="8.00"),
+    }
+
+    # when the quantity is priced
+    line = price_product(customer=contract.customer, product=product, quantity=quantity, on_date=ON)
+
+    # then the highest tier the quantity reaches applies
+    assert line.unit_price == Decimal(expected_price)
+    assert line.source == expected_source
+    assert line.contract_price_id == tiers[expected_price].pk
+
+
+def test_quantity_below_first_break_falls_back_to_list_price():
+    # given only a tier from 10
+    contract = ContractFactory()
+    product = ProductFactory(list_price=Decimal("12.00"))
+    ContractPriceFactory(contract=contract, product=product, min_quantity=Decimal("10"), price="9.00")
+
+    # when 9 are priced
+    line = price_product(customer=contract.customer, product=product, quantity=9, on_date=ON)
+
+    # then the list price applies
+    assert line.unit_price == Decimal("12.00")
+    assert line.source == PriceSource.LIST_PRICE
+    assert line.contract_id == contract.pk
+    assert line.contract_price_id is None
+
+
+def test_quantity_break_with_discount_is_quantity_break():
+    contract = ContractFactory()
+    product = ProductFactory(list_price=Decimal("50.00"))
+    ContractPriceFactory(contract=contract, product=product, price=None, discount_percent=Decimal("10"))
+    ContractPriceFactory(
+        contract=contract, product=product, min_quantity=Decimal("5"), price=None, discount_percent=Decimal("20")
+    )
+
+    line = price_product(customer=contract.customer, product=product, quantity=5, on_date=ON)
+
+    assert line.unit_price == Decimal("40.00")
+    assert line.source == PriceSource.QUANTITY_BREAK
+
+
+def test_same_tier_prefers_latest_valid_from():
+    # given two rows of one tier, one open-start and one from March
+    contract = ContractFactory()
+    product = ProductFactory()
+    ContractPriceFactory(contract=contract, product=product, price="90.00", valid_from=None)
+    newer = ContractPriceFactory(contract=contract, product=product, price="85.00", valid_from=dt.date(2026, 3, 1))
+
+    # when priced in June
+    line = price_product(customer=contract.customer, product=product, on_date=ON)
+
+    # then the later start wins
+    assert line.unit_price == Decimal("85.00")
+    assert line.contract_price_id == newer.pk
+
+
+@pytest.mark.parametrize(
+    ("on_date", "expected_price", "expected_source"),
+    [
+        (dt.date(2026, 2, 28), "100.00", PriceSource.LIST_PRICE),
+        (dt.date(2026, 3, 1), "80.00", PriceSource.CONTRACT_PRICE),
+        (dt.date(2026, 3, 31), "80.00", PriceSource.CONTRACT_PRICE),
+        (dt.date(2026, 4, 1), "100.00", PriceSource.LIST_PRICE),
+    ],
+)
+def test_contract_price_validity_days(on_date, expected_price, expected_source):
+    # given a contract price valid through March only
+    contract = ContractFactory()
+    product = ProductFactory(list_price=Decimal("100.00"))
+    ContractPriceFactory(
+        contract=contract, product=product, price="80.00", valid_from=dt.date(2026, 3, 1), valid_to=dt.date(2026, 3, 31)
+    )
+
+    # when priced on the day before, the first, the last and the day after
+    line = price_product(customer=contract.customer, product=product, on_date=on_date)
+
+    # then it applies on its first and last day only
+    assert line.unit_price == Decimal(expected_price)
+    assert line.source == expected_source
+
+
+@pytest.mark.parametrize(
+    ("on_date", "expected_contract"),
+    [
+        (dt.date(2025, 12, 31), False),
+        (dt.date(2026, 1, 1), True),
+        (dt.date(2026, 12, 31), True),
+        (dt.date(2027, 1, 1), False),
+    ],
+)
+def test_contract_validity_days(on_date, expected_contract):
+    # given a contract for the calendar year 2026
+    contract = ContractFactory(valid_from=dt.date(2026, 1, 1), valid_to=dt.date(2026, 12, 31))
+    product = ProductFactory(list_price=Decimal("100.00"))
+    ContractPriceFactory(contract=contract, product=product, price="80.00")
+
+    # when priced around its first and last day
+    result = price_lines(customer=contract.customer, lines=[(product, 1)], on_date=on_date)
+
+    # then the contract applies on its first and last day only
+    assert (result.contract == contract) is expected_contract
+    assert result.lines[0].unit_price == (Decimal("80.00") if expected_contract else Decimal("100.00"))
+    assert result.lines[0].contract_id == (contract.pk if expected_contract else None)
+
+
+def test_open_ended_contract_applies_years_later():
+    contract = ContractFactory(valid_to=None)
+    product = ProductFactory()
+    ContractPriceFactory(contract=contract, product=product, price="80.00")
+
+    line = price_product(customer=contract.customer, product=product, on_date=dt.date(2040, 1, 1))
+
+    assert line.unit_price == Decimal("80.00")
+
+
+@pytest.mark.parametrize(
+    "status",
+    [Contract.Status.DRAFT, Contract.Status.SUSPENDED, Contract.Status.TERMINATED],
+)
+def test_contract_not_active_falls_back_to_list_price(status):
+    # given a contract that is not active
+    contract = ContractFactory(status=status, assortment=Contract.Assortment.SELECTED)
+    product = ProductFactory(list_price=Decimal("100.00"))
+    ContractPriceFactory(contract=contract, product=product, price="80.00")
+
+    # when priced inside its dates
+    result = price_lines(customer=contract.customer, lines=[(product, 1)], on_date=ON)
+
+    # then it is ignored: list price, and no assortment limit
+    assert result.contract is None
+    assert result.lines[0].unit_price == Decimal("100.00")
+    assert result.lines[0].source == PriceSource.LIST_PRICE
+
+
+def test_expired_contract_falls_back_to_list_price():
+    contract = ContractFactory(valid_from=dt.date(2025, 1, 1), valid_to=dt.date(2025, 12, 31))
+    product = ProductFactory(list_price=Decimal("100.00"))
+    ContractPriceFactory(contract=contract, product=product, price="80.00")
+
+    result = price_lines(customer=contract.customer, lines=[(product, 1)], on_date=ON)
+
+    assert result.contract is None
+    assert result.currency == "EUR"
+    assert result.lines[0].unit_price == Decimal("100.00")
+    assert result.lines[0].source == PriceSource.LIST_PRICE
+
+
+def test_overlapping_contracts_pick_latest_start_then_highest_id():
+    # given bad data: three active contracts in force on the same day
+    customer = CustomerFactory()
+    ContractFactory(customer=customer, valid_from=dt.date(2026, 1, 1))
+    later_low_id = ContractFactory(customer=customer, valid_from=dt.date(2026, 3, 1))
+    later_high_id = ContractFactory(customer=customer, valid_from=dt.date(2026, 3, 1))
+
+    # when priced
+    result = price_lines(customer=customer, lines=[], on_date=ON)
+
+    # then the latest start wins, then the highest id
+    assert later_high_id.pk > later_low_id.pk
+    assert result.contract == later_high_id
+
+
+def test_other_customers_contract_is_ignored():
+    contract = ContractFactory()
+    product = ProductFactory(list_price=Decimal("100.00"))
+    ContractPriceFactory(contract=contract, product=product, price="80.00")
+    other = CustomerFactory()
+
+    line = price_product(customer=other, product=product, on_date=ON)
+
+    assert line.unit_price == Decimal("100.00")
+    assert line.contract_id is None
+
+
+def test_selected_assortment_prices_products_inside_only():
+    # given a SELECTED contract with the category TOOLS and one explicit product
+    tools = CategoryFactory(code="TOOLS")
+    drills = CategoryFactory(code="DRILLS", parent=tools)
+    toolbox = CategoryFactory(code="TOOLBOX")  # a sibling whose code shares the prefix
+    contract = ContractFactory(assortment=Contract.Assortment.SELECTED, number="K-SEL-1")
+    contract.categories.add(tools)
+    explicit = ProductFactory(sku="PAPER-1", category=CategoryFactory(code="OFFICE"))
+    contract.products.add(explicit)
+    in_category = ProductFactory(sku="HAMMER-1", category=tools)
+    in_subcategory = ProductFactory(sku="DRILL-1", category=drills)
+    outside = ProductFactory(sku="BOX-1", category=toolbox)
+    no_category = ProductFactory(sku="LOOSE-1", category=None)
+
+    # when all are priced
+    result = price_lines(
+        customer=contract.customer,
+        lines=[(in_category, 1), (in_subcategory, 1), (explicit, 1), (outside, 1), (no_category, 1)],
+        on_date=ON,
+    )
+
+    # then products in the subtree or chosen by name are priced, others are not
+    assert [line.priced for line in result.lines] == [True, True, True, False, False]
+    assert result.lines[3].reason_code == UnpricedReason.NOT_IN_ASSORTMENT
+    assert result.lines[3].reason == "SKU BOX-1 is not in the assortment of contract K-SEL-1."
+    assert result.lines[3].unit_price is None
+    assert result.lines[3].line_total is None
+    assert result.lines[4].reason_code == UnpricedReason.NOT_IN_ASSORTMENT
+    assert result.total == Decimal("300.00")
+
+
+def test_all_assortment_prices_any_active_product():
+    contract = ContractFactory(assortment=Contract.Assortment.ALL)
+    product = ProductFactory(category=None)
+
+    line = price_product(customer=contract.customer, product=product, on_date=ON)
+
+    assert line.priced is True
+
+
+def test_currency_mismatch_of_list_price_without_contract():
+    # given a EUR customer and a product listed in USD
+    customer = CustomerFactory(currency="EUR", account_number="ACME-9")
+    product = ProductFactory(sku="USD-1", list_price=Decimal("10.00"), currency="USD")
+
+    # when priced
+    line = price_product(customer=customer, product=product, on_date=ON)
+
+    # then it is not priced, and the reason says there is no conversion
+    assert line.priced is False
+    assert line.reason_code == UnpricedReason.CURRENCY_MISMATCH
+    assert line.reason == (
+        "SKU USD-1 has its list price in USD, but customer ACME-9 is priced in EUR; "
+        "prices are not converted between currencies."
+    )
+    assert line.currency == "EUR"
+    assert line.list_price is None
+
+
+def test_currency_mismatch_of_discount_off_foreign_list_price():
+    contract = ContractFactory(number="K-EUR-1")
+    product = ProductFactory(sku="USD-2", currency="USD")
+    ContractPriceFactory(contract=contract, product=product, price=None, discount_percent=Decimal("10"))
+
+    line = price_product(customer=contract.customer, product=product, on_date=ON)
+
+    assert line.reason_code == UnpricedReason.CURRENCY_MISMATCH
+    assert "contract K-EUR-1 is priced in EUR" in line.reason
+
+
+def test_fixed_contract_price_applies_despite_foreign_list_price():
+    # given a USD-listed product with a fixed EUR contract price
+    contract = ContractFactory()
+    product = ProductFactory(currency="USD")
+    ContractPriceFactory(contract=contract, product=product, price="70.00")
+
+    # when priced
+    line = price_product(customer=contract.customer, product=product, on_date=ON)
+
+    # then the fixed price is in the contract's currency, with no list price to compare
+    assert line.unit_price == Decimal("70.00")
+    assert line.currency == "EUR"
+    assert line.list_price is None
+
+
+def test_contract_currency_wins_over_customer_currency():
+    customer = CustomerFactory(currency="EUR")
+    ContractFactory(customer=customer, currency="USD")
+    product = ProductFactory(list_price=Decimal("5.00"), currency="USD")
+
+    result = price_lines(customer=customer, lines=[(product, 2)], on_date=ON)
+
+    assert result.currency == "USD"
+    assert result.lines[0].unit_price == Decimal("5.00")
+    assert result.total == Decimal("10.00")
+
+
+@pytest.mark.parametrize(
+    "quantity",
+    [0, -1, "0", "-2.5", "abc", "", None, 1.5, float("nan"), "NaN", Decimal("NaN"), "Infinity", True, "1e11"],
+)
+def test_invalid_quantity_is_not_priced(quantity):
+    # given a request line with a bad quantity between two good ones
+    customer = CustomerFactory()
+    product = ProductFactory(sku="Q-1", list_price=Decimal("10.00"))
+
+    # when priced
+    result = price_lines(customer=customer, lines=[(product, 1), (product, quantity), (product, 2)], on_date=ON)
+
+    # then that line is unpriced with a reason naming the value, and the others are priced
+    bad = result.lines[1]
+    assert bad.priced is False
+    assert bad.reason_code == UnpricedReason.INVALID_QUANTITY
+    assert bad.reason.startswith(f"Quantity {quantity!r} for SKU Q-1 is invalid")
+    assert bad.line_total is None
+    assert result.lines[0].unit_price == Decimal("10.00")
+    assert result.lines[2].line_total == Decimal("20.00")
+    assert result.total == Decimal("30.00")
+
+
+@pytest.mark.parametrize(
+    ("quantity", "expected"), [("2.5", "2.5"), (" 3 ", "3"), (Decimal("0.001"), "0.001"), (4, "4")]
+)
+def test_valid_quantity_forms(quantity, expected):
+    product = ProductFactory(list_price=Decimal("10.00"))
+
+    line = price_product(customer=CustomerFactory(), product=product, quantity=quantity, on_date=ON)
+
+    assert line.quantity == Decimal(expected)
+    assert line.priced is True
+
+
+def test_unknown_product_id_is_not_priced():
+    # given an id no product has, and one beyond the bigint range
+    customer = CustomerFactory()
+    product = ProductFactory()
+    missing_id = product.pk + 1000
+
+    # when priced alongside a real product
+    result = price_lines(
+        customer=customer, lines=[(missing_id, 1), (product.pk, 1), (2**70, 1), ("SKU-1", 1)], on_date=ON
+    )
+
+    # then only the real product is priced
+    assert result.lines[0].reason_code == UnpricedReason.UNKNOWN_PRODUCT
+    assert result.lines[0].reason == f"Product id {missing_id} does not exist."
+    assert result.lines[0].product is None
+    assert result.lines[1].product == product
+    assert result.lines[1].priced is True
+    assert result.lines[2].reason_code == UnpricedReason.UNKNOWN_PRODUCT
+    assert result.lines[3].reason_code == UnpricedReason.UNKNOWN_PRODUCT
+    assert result.lines[3].reason == (
+        "Product reference 'SKU-1' is not a product or a product id; pass a Product or its id."
+    )
+
+
+def test_deleted_product_instance_is_unknown():
+    product = ProductFactory(sku="GONE-1")
+    product_id = product.pk
+    product.delete()
+    product.pk = product_id
+
+    line = price_product(customer=CustomerFactory(), product=product, on_date=ON)
+
+    assert line.reason_code == UnpricedReason.UNKNOWN_PRODUCT
+    assert line.reason == f"SKU GONE-1 (product id {product_id}) no longer exists."
+
+
+def test_inactive_product_is_not_priced():
+    product = ProductFactory(sku="OLD-1", is_active=False)
+
+    line = price_product(customer=CustomerFactory(), product=product, on_date=ON)
+
+    assert line.reason_code == UnpricedReason.INACTIVE_PRODUCT
+    assert line.reason == "SKU OLD-1 is inactive and cannot be sold."
+    assert line.product == product
+
+
+def test_lines_keep_request_order_and_index():
+    customer = CustomerFactory()
+    first = ProductFactory(list_price=Decimal("1.00"))
+    second = ProductFactory(list_price=Decimal("2.00"))
+
+    result = price_lines(customer=customer, lines=[(second, 1), (first, 1), (second, 3)], on_date=ON)
+
+    assert [line.index for line in result.lines] == [0, 1, 2]
+    assert [line.product for line in result.lines] == [second, first, second]
+    assert [line.line_total for line in result.lines] == [Decimal("2.00"), Decimal("1.00"), Decimal("6.00")]
+    assert result.total == Decimal("9.00")
+
+
+def test_empty_request_has_zero_total():
+    result = price_lines(customer=CustomerFactory(currency="JPY"), lines=[], on_date=ON)
+
+    assert result.lines == ()
+    assert result.total == Decimal("0")
+    assert str(result.total) == "0"
+
+
+def test_on_date_defaults_to_today_in_utc(monkeypatch):
+    # given a contract that starts on the day that "now" falls on in UTC
+    import django.utils.timezone
+
+    now = dt.datetime(2026, 3, 1, 0, 30, tzinfo=dt.UTC)
+    monkeypatch.setattr(django.utils.timezone, "now", lambda: now)
+    contract = ContractFactory(valid_from=dt.date(2026, 3, 1))
+
+    # when priced without a date
+    result = price_lines(customer=contract.customer, lines=[])
+
+    # then the day is the UTC date
+    assert result.on_date == dt.date(2026, 3, 1)
+    assert result.contract == contract
+
+
+def test_malformed_line_raises_naming_it():
+    with pytest.raises(InvalidPricingRequest, match=r"Line 1 is 5; pass each line as a"):
+        price_lines(customer=CustomerFactory(), lines=[(1, 1), 5], on_date=ON)
+
+
+def test_datetime_as_date_raises():
+    with pytest.raises(InvalidPricingRequest, match="is not a date"):
+        price_lines(customer=CustomerFactory(), lines=[], on_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+
+
+def test_unsaved_customer_raises():
+    with pytest.raises(InvalidPricingRequest, match="is not a saved customer"):
+        price_lines(customer=CustomerFactory.build(), lines=[], on_date=ON)
+
+
+def test_invalid_customer_currency_raises():
+    customer = CustomerFactory(currency="EU", account_number="BAD-1")
+
+    with pytest.raises(InvalidPricingCurrency) as error:
+        price_lines(customer=customer, lines=[], on_date=ON)
+
+    assert error.value.code == "invalid_pricing_currency"
+    assert error.value.message == (
+        "The currency 'EU' of customer BAD-1 is not an ISO 4217 code; correct it before pricing."
+    )
+
+
+def _bulk_request(count):
+    """A SELECTED contract with a category, an explicit product and tiers, and ``count`` request lines."""
+    category = CategoryFactory()
+    contract = ContractFactory(assortment=Contract.Assortment.SELECTED)
+    contract.categories.add(category)
+    products = [ProductFactory(category=category) for _ in range(min(count, 20))]
+    contract.products.add(products[0])
+    for product in products[::2]:
+        ContractPriceFactory(contract=contract, product=product, price="90.00")
+        ContractPriceFactory(contract=contract, product=product, min_quantity=Decimal("10"), price="80.00")
+    lines = [(products[i % len(products)].pk, (i % 15) + 1) for i in range(count)]
+    return contract.customer, lines
+
+
+@pytest.mark.parametrize("count", [1, 500])
+def test_query_count_is_constant(count, django_assert_num_queries):
+    # given a SELECTED contract with tiers, and 1 or 500 lines
+    customer, lines = _bulk_request(count)
+
+    # when priced: contract, products, category paths, chosen products, contract prices
+    with django_assert_num_queries(5):
+        result = price_lines(customer=customer, lines=lines, on_date=ON)
+
+    # then every line is priced
+    assert len(result.lines) == count
+    assert all(line.priced for line in result.lines)
+
+
+def test_query_count_without_contract(django_assert_num_queries):
+    customer = CustomerFactory()
+    lines = [(ProductFactory().pk, 1) for _ in range(30)]
+
+    with django_assert_num_queries(2):
+        result = price_lines(customer=customer, lines=lines, on_date=ON)
+
+    assert all(line.priced for line in result.lines)
+
+
+def test_result_product_category_needs_no_query(django_assert_num_queries):
+    product = ProductFactory()
+    result = price_lines(customer=CustomerFactory(), lines=[(product.pk, 1)], on_date=ON)
+
+    with django_assert_num_queries(0):
+        assert result.lines[0].product.category.path == product.category.path
