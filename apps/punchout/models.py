@@ -1,0 +1,285 @@
+"""Buyer connections, PunchOut sessions and the cart lines a buyer's user fills in a session."""
+
+import re
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django_fsm import FSMField, FSMModelMixin, transition
+from simple_history.models import HistoricalRecords
+
+from apps.core.models import TimeStampedModel
+from apps.core.secrets import hash_secret
+
+# One allowed host per line: a host name, an IPv4 address or "*." plus a
+# domain, optionally followed by ":port". No scheme, path or user info.
+_HOST_PATTERN = re.compile(
+    r"^(?P<host>(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*)(:(?P<port>\d{1,5}))?$"
+)
+
+
+class HostPattern:
+    """One line of ``BuyerConnection.allowed_return_hosts``: a host, or ``*.domain`` for its subdomains, and a port.
+
+    Without a port the pattern allows any port. ``*.example.com`` allows
+    ``a.example.com`` and ``a.b.example.com`` but not ``example.com`` itself.
+    """
+
+    __slots__ = ("host", "port")
+
+    def __init__(self, host: str, port: int | None) -> None:
+        self.host = host
+        self.port = port
+
+    @classmethod
+    def parse(cls, text: str) -> "HostPattern":
+        value = text.strip().lower()
+        match = _HOST_PATTERN.match(value)
+        if not match:
+            raise ValueError(
+                f"{text.strip()!r} is not a host pattern; write a host such as localhost, 127.0.0.1 or "
+                "*.ariba.com, optionally with :port, without scheme or path."
+            )
+        port = match.group("port")
+        if port is not None and not 1 <= int(port) <= 65535:
+            raise ValueError(f"Port {port} in {text.strip()!r} is out of range; use 1 to 65535.")
+        return cls(match.group("host"), int(port) if port is not None else None)
+
+    def matches(self, host: str, port: int) -> bool:
+        if self.port is not None and self.port != port:
+            return False
+        if self.host.startswith("*."):
+            return host.endswith(self.host[1:]) and len(host) > len(self.host) - 1
+        return host == self.host
+
+    def as_csp_source(self) -> str:
+        """Return the pattern as a CSP host-source. A pattern without a port allows every port."""
+        return f"{self.host}:{self.port if self.port is not None else '*'}"
+
+
+class BuyerConnection(TimeStampedModel):
+    """A buyer's procurement system allowed to open PunchOut sessions for one customer.
+
+    cXML connections are found by their Sender credential (domain compared
+    case-insensitively, identity exactly) and checked against the stored hash
+    of the shared secret. The From and To credentials must match as well.
+    """
+
+    class Protocol(models.TextChoices):
+        CXML = "cxml", "cXML"
+        OCI = "oci", "SAP OCI"
+
+    class CartField(models.TextChoices):
+        CXML_URLENCODED = "cxml-urlencoded", "cxml-urlencoded (the document form-encoded)"
+        CXML_BASE64 = "cxml-base64", "cxml-base64 (the document in Base64)"
+
+    name = models.CharField(max_length=200)
+    customer = models.ForeignKey("contracts.Customer", on_delete=models.PROTECT, related_name="buyer_connections")
+    contract = models.ForeignKey(
+        "contracts.Contract",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="buyer_connections",
+        help_text="Empty: the customer's contract in force on the day a session opens.",
+    )
+    protocol = models.CharField(max_length=8, choices=Protocol.choices, default=Protocol.CXML)
+
+    from_domain = models.CharField("From domain", max_length=100, blank=True, help_text="Such as NetworkID or DUNS.")
+    from_identity = models.CharField("From identity", max_length=255, blank=True)
+    to_domain = models.CharField("To domain", max_length=100, blank=True, help_text="Our credential's domain.")
+    to_identity = models.CharField("To identity", max_length=255, blank=True, help_text="Our identity at the buyer.")
+    sender_domain = models.CharField("Sender domain", max_length=100, blank=True)
+    sender_identity = models.CharField("Sender identity", max_length=255, blank=True)
+    shared_secret_hash = models.CharField(max_length=128, blank=True, editable=False)
+    shared_secret_set_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    oci_username = models.CharField("OCI USERNAME", max_length=100, blank=True)
+    oci_password_hash = models.CharField(max_length=128, blank=True, editable=False)
+    oci_password_set_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    allowed_return_hosts = models.TextField(
+        blank=True,
+        help_text=(
+            "Hosts the cart may be returned to (BrowserFormPost or HOOK_URL) and that may frame the shop pages, "
+            "one per line: localhost, 127.0.0.1, *.ariba.com, optionally with :port. Without a port any port "
+            "is allowed. Empty: no return is possible."
+        ),
+    )
+    cart_field = models.CharField(
+        max_length=16,
+        choices=CartField.choices,
+        default=CartField.CXML_BASE64,
+        help_text="Form field that carries the PunchOutOrderMessage back to the procurement system.",
+    )
+    is_active = models.BooleanField("active", default=True)
+    notes = models.TextField(blank=True)
+
+    # The hashes stay out of the history rows. The *_set_at fields record when they changed.
+    history = HistoricalRecords(excluded_fields=["shared_secret_hash", "oci_password_hash"])
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("sender_domain"),
+                "sender_identity",
+                condition=models.Q(protocol="cxml"),
+                name="buyerconn_cxml_sender_uniq",
+                violation_error_message="Another cXML connection already uses this Sender domain and identity.",
+            ),
+            models.UniqueConstraint(
+                "oci_username",
+                condition=models.Q(protocol="oci"),
+                name="buyerconn_oci_username_uniq",
+                violation_error_message="Another OCI connection already uses this USERNAME.",
+            ),
+            models.CheckConstraint(condition=models.Q(protocol__in=["cxml", "oci"]), name="buyerconn_protocol_valid"),
+            models.CheckConstraint(
+                condition=models.Q(cart_field__in=["cxml-urlencoded", "cxml-base64"]),
+                name="buyerconn_cart_field_valid",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(protocol="cxml")
+                | (
+                    ~models.Q(sender_domain="")
+                    & ~models.Q(sender_identity="")
+                    & ~models.Q(from_domain="")
+                    & ~models.Q(from_identity="")
+                    & ~models.Q(to_domain="")
+                    & ~models.Q(to_identity="")
+                ),
+                name="buyerconn_cxml_credentials_set",
+                violation_error_message="A cXML connection needs the From, To and Sender domain and identity.",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(protocol="oci") | ~models.Q(oci_username=""),
+                name="buyerconn_oci_username_set",
+                violation_error_message="An OCI connection needs a USERNAME.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_protocol_display()})"
+
+    def clean(self):
+        super().clean()
+        try:
+            self.return_host_patterns()
+        except ValueError as error:
+            raise ValidationError({"allowed_return_hosts": str(error)}) from None
+        if self.contract_id and self.customer_id and self.contract.customer_id != self.customer_id:
+            raise ValidationError(
+                {"contract": "The contract belongs to another customer; pick one of this customer's contracts."}
+            )
+
+    def set_shared_secret(self, value: str) -> None:
+        """Store the keyed hash of a new cXML shared secret (the caller saves)."""
+        self.shared_secret_hash = hash_secret(value)
+        self.shared_secret_set_at = timezone.now()
+
+    def set_oci_password(self, value: str) -> None:
+        """Store the keyed hash of a new OCI password (the caller saves)."""
+        self.oci_password_hash = hash_secret(value)
+        self.oci_password_set_at = timezone.now()
+
+    def return_host_patterns(self) -> list[HostPattern]:
+        """Parse ``allowed_return_hosts``, skipping blank lines. Raises ValueError naming a bad line."""
+        return [HostPattern.parse(line) for line in self.allowed_return_hosts.splitlines() if line.strip()]
+
+
+class PunchOutSession(FSMModelMixin, TimeStampedModel):
+    """One shopping visit opened by a buyer's procurement system, bound to a connection and a contract.
+
+    The start page URL carries a random token; only its SHA-256 is stored.
+    A session stays usable until ``expires_at``, also after a cart return, so
+    the user can go back, change the cart and return it again. Each return
+    sends a full PunchOutOrderMessage with the same BuyerCookie, which the
+    procurement system takes as the new cart.
+    """
+
+    class Operation(models.TextChoices):
+        CREATE = "create", "create"
+        EDIT = "edit", "edit"
+        INSPECT = "inspect", "inspect"
+
+    class State(models.TextChoices):
+        OPEN = "open", "open"
+        RETURNED = "returned", "cart returned"
+        EXPIRED = "expired", "expired"
+
+    connection = models.ForeignKey(BuyerConnection, on_delete=models.PROTECT, related_name="sessions")
+    contract = models.ForeignKey("contracts.Contract", on_delete=models.PROTECT, related_name="punchout_sessions")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    operation = models.CharField(max_length=8, choices=Operation.choices)
+    buyer_cookie = models.TextField(help_text="Echoed exactly in every PunchOutOrderMessage of the session.")
+    browser_form_post_url = models.TextField("BrowserFormPost URL")
+    deployment_mode = models.CharField(max_length=16, blank=True, help_text="production or test, as requested.")
+    user_email = models.CharField(max_length=254, blank=True)
+    ship_to = models.JSONField(default=dict, blank=True)
+    extrinsics = models.JSONField(default=dict, blank=True)
+    selected_item_part_id = models.CharField("SelectedItem SupplierPartID", max_length=255, blank=True)
+    request_payload_id = models.CharField("request payloadID", max_length=255, blank=True)
+    state = FSMField(max_length=10, choices=State.choices, default=State.OPEN, protected=True)
+    expires_at = models.DateTimeField()
+    returned_at = models.DateTimeField(null=True, blank=True)
+    return_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "PunchOut session"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["connection", "-created_at"], name="posession_conn_created_idx"),
+            models.Index(fields=["state", "expires_at"], name="posession_state_expires_idx"),
+            models.Index(fields=["request_payload_id"], name="posession_payload_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state__in=["open", "returned", "expired"]), name="posession_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(operation__in=["create", "edit", "inspect"]), name="posession_operation_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"PunchOut session {self.pk} ({self.connection_id}, {self.state})"
+
+    def is_expired(self, now=None) -> bool:
+        return self.state == self.State.EXPIRED or (now or timezone.now()) >= self.expires_at
+
+    @transition(field=state, source=[State.OPEN, State.RETURNED], target=State.RETURNED)
+    def return_cart(self) -> None:
+        self.returned_at = timezone.now()
+        self.return_count += 1
+
+    @transition(field=state, source=[State.OPEN, State.RETURNED], target=State.EXPIRED)
+    def expire(self) -> None:
+        pass
+
+
+class CartLine(TimeStampedModel):
+    """One product and quantity in a PunchOut session's cart."""
+
+    session = models.ForeignKey(PunchOutSession, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT, related_name="punchout_cart_lines")
+    quantity = models.DecimalField(max_digits=14, decimal_places=3)
+    line_number = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["session", "line_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "product"], name="cartline_session_product_uniq"),
+            models.UniqueConstraint(fields=["session", "line_number"], name="cartline_session_line_uniq"),
+            models.CheckConstraint(condition=models.Q(quantity__gt=Decimal("0")), name="cartline_quantity_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.line_number}: {self.product_id} x {self.quantity}"
+
+    @property
+    def auxiliary_id(self) -> str:
+        """Our reference for the line, sent as SupplierPartAuxiliaryID and echoed back by edit and inspect."""
+        return f"cartline-{self.pk}"
