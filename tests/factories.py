@@ -103,3 +103,29 @@ class ContractPriceFactory(factory.django.DjangoModelFactory):
     min_quantity = Decimal("1")
     price = Decimal("90.00")
     discount_percent = None
+
+class BuyerConnectionFactory(factory.django.DjangoModelFactory):
+    """A cXML connection with the demo credentials' shape; the shared secret is ``test-shared-secret``."""
+
+    class Meta:
+        model = "punchout.BuyerConnection"
+        django_get_or_create = ("sender_domain", "sender_identity")
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Procurement system {n}")
+    customer = factory.SubFactory(CustomerFactory)
+    protocol = "cxml"
+    from_domain = "NetworkID"
+    from_identity = factory.Sequence(lambda n: f"AN{n:011d}")
+    sender_domain = "NetworkID"
+    sender_identity = factory.LazyAttribute(lambda connection: connection.from_identity)
+    to_domain = "DUNS"
+    to_identity = "987654321"
+    allowed_return_hosts = "localhost\n127.0.0.1"
+    cart_field = "cxml-urlencoded"
+
+    @factory.post_generation
+    def shared_secret(connection, create, extracted, **kwargs):
+        connection.set_shared_secret(extracted if extracted is not None else "test-shared-secret")
+        if create:
+            connection.save()
