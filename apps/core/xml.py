@@ -49,6 +49,9 @@ _UTF16_UTF32_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_
 
 _DECLARED_ENCODING = re.compile(rb"<\?xml[^?>]*?\sencoding\s*=\s*[\"']([^\"']*)[\"']")
 
+# The constructs XML allows in the prolog before the root element, after optional whitespace.
+_PROLOG_TOKEN = re.compile(rb"[ \t\r\n]*(<\?|<!--|<!DOCTYPE)")
+
 # Tokens that matter while walking a DOCTYPE declaration: quoted literals, comments, processing
 # instructions, the brackets of the internal subset, the closing ">" and entity declarations.
 _DOCTYPE_TOKEN = re.compile(rb"<!ENTITY|<!--|<\?|[\"'\[\]>]")
@@ -169,17 +172,32 @@ def _declared_encoding(body: bytes) -> str | None:
 
 
 def _find_entity_declaration(body: bytes) -> int | None:
-    """Return the byte offset of an ``<!ENTITY`` declaration inside the DOCTYPE, or None.
+    """Return the byte offset of an ``<!ENTITY`` declaration in the document's DOCTYPE, or None.
 
-    Walks the DOCTYPE token by token, skipping quoted literals, comments and processing
-    instructions, so "]" or ">" inside them does not end the scan early. A "<!ENTITY" inside a
-    comment of the internal subset is reported too, because no cXML document needs one. A
-    document without "<!DOCTYPE" has no internal subset and costs one byte search.
+    Walks the prolog the way the XML grammar allows it (XML declaration, comments, processing
+    instructions and whitespace before one DOCTYPE), so a "<!DOCTYPE" written inside a comment is
+    not taken for the real one. Anything else ends the prolog, and the parser judges it.
     """
-    start = body.find(b"<!DOCTYPE")
-    if start == -1:
-        return None
-    position = start + len(b"<!DOCTYPE")
+    position = 0
+    while True:
+        token = _PROLOG_TOKEN.match(body, position)
+        if token is None:
+            return None
+        kind = token.group(1)
+        if kind == b"<!DOCTYPE":
+            return _scan_doctype(body, token.end())
+        position = _skip_past(body, b"-->" if kind == b"<!--" else b"?>", token.end())
+        if position == -1:
+            return None
+
+
+def _scan_doctype(body: bytes, position: int) -> int | None:
+    """Return the offset of the first ``<!ENTITY`` in the DOCTYPE whose keyword ends at ``position``, or None.
+
+    Skips quoted literals, comments and processing instructions token by token, so "]" or ">"
+    inside them does not end the scan early. A "<!ENTITY" inside a comment of the internal subset
+    is reported too, because no cXML document needs one.
+    """
     in_subset = False
     while True:
         token = _DOCTYPE_TOKEN.search(body, position)

@@ -153,6 +153,18 @@ def test_parse_xml_finds_entity_behind_doctype_decoys():
     assert error.message.startswith("The XML document declares an entity (<!ENTITY at byte 51)")
 
 
+def test_parse_xml_skips_doctype_decoy_in_comment():
+    # given a fake DOCTYPE with an unterminated quote inside a prolog comment, then billion laughs
+    data = b'<?xml version="1.0"?><!-- <!DOCTYPE x " --><?pi ]> ?>\n' + BILLION_LAUGHS.split(b"?>\n", 1)[1]
+
+    # when it is parsed
+    error = _reject(data)
+
+    # then the byte scan found the real DOCTYPE's declaration
+    assert error.code == "entity_declaration"
+    assert error.message.startswith(f"The XML document declares an entity (<!ENTITY at byte {data.index(b'<!ENTITY')})")
+
+
 def test_parse_xml_accepts_internal_subset_without_entities():
     # given an internal subset with only an element declaration
     data = b"<!DOCTYPE a [<!ELEMENT a (#PCDATA)>]><a>ok</a>"
