@@ -1,0 +1,86 @@
+"""Reads for the PunchOut shop pages: a session by its token, its catalog, categories and stock."""
+
+import hashlib
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet
+
+from apps.catalog.models import Category, Product, StockLevel
+from apps.contracts.selectors import visible_products
+from apps.punchout.errors import SessionNotFound
+from apps.punchout.models import PunchOutSession
+
+# Tokens from secrets.token_urlsafe(32) have 43 characters; anything much
+# longer is not a token and is not hashed or looked up.
+_MAX_TOKEN_LENGTH = 100
+
+
+def hash_session_token(token: str) -> str:
+    """Return the SHA-256 hex digest stored for a session token.
+
+    The token has 256 random bits, so an unkeyed hash is enough to keep a
+    leaked table of sessions from opening them.
+    """
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def session_for_token(*, token: str) -> PunchOutSession:
+    """Return the session with this token, with its connection, customer and contract; raises SessionNotFound."""
+    if not token or len(token) > _MAX_TOKEN_LENGTH:
+        raise SessionNotFound("This PunchOut session does not exist; start a new one from your procurement system.")
+    session = (
+        PunchOutSession.objects.select_related("connection__customer", "contract")
+        .filter(token_hash=hash_session_token(token))
+        .first()
+    )
+    if session is None:
+        raise SessionNotFound("This PunchOut session does not exist; start a new one from your procurement system.")
+    return session
+
+
+def shop_products(*, session: PunchOutSession, query: str = "", category: Category | None = None) -> QuerySet[Product]:
+    """Return the products the session's customer may buy, optionally in a category subtree or matching a search.
+
+    The search matches SKU, name, manufacturer part number and description,
+    case-insensitively, anywhere in the text.
+    """
+    products = visible_products(customer=session.connection.customer, contract=session.contract).select_related(
+        "unit", "category"
+    )
+    if category is not None:
+        products = products.filter(category__path__startswith=category.path)
+    if query:
+        products = products.filter(
+            Q(sku__icontains=query)
+            | Q(name__icontains=query)
+            | Q(manufacturer_part_number__icontains=query)
+            | Q(description__icontains=query)
+        )
+    return products.order_by("sku")
+
+
+def shop_categories(*, session: PunchOutSession) -> list[Category]:
+    """Return the categories that contain the session's products, with their parents, in tree order."""
+    paths = (
+        visible_products(customer=session.connection.customer, contract=session.contract)
+        .filter(category__isnull=False)
+        .values_list("category__path", flat=True)
+        .distinct()
+    )
+    codes = {code for path in paths for code in path.strip("/").split("/") if code}
+    categories = list(Category.objects.filter(code__in=codes).order_by("path"))
+    for category in categories:
+        # "/ROOT/" is depth 0, "/ROOT/CHILD/" depth 1.
+        category.depth = category.path.count("/") - 2
+    return categories
+
+
+def available_quantities(*, product_ids: list[int]) -> dict[int, Decimal]:
+    """Return each product's quantity on hand minus reserved, summed over active warehouses."""
+    available: dict[int, Decimal] = dict.fromkeys(product_ids, Decimal("0"))
+    rows = StockLevel.objects.filter(product_id__in=product_ids, warehouse__is_active=True).values_list(
+        "product_id", "on_hand", "reserved"
+    )
+    for product_id, on_hand, reserved in rows:
+        available[product_id] += max(on_hand - reserved, Decimal("0"))
+    return available
