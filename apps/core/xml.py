@@ -17,12 +17,12 @@ from lxml import etree
 
 from apps.core.errors import DomainError
 
-# Options for every parse. ``collect_ids`` stays at lxml's default (True) on purpose: with
-# collect_ids=False, lxml 6.2 / libxml2 2.14 set XML_SKIP_IDS in the parser's ``loadsubset`` flags,
-# and libxml2 then loads the external DTD a DOCTYPE names even with load_dtd=False. It read local
-# files (file:// URLs and plain paths) and failed every document whose DOCTYPE names an http URL
-# with "Attempt to load network entity". The cost of True is that a duplicate xml:id value is a
-# parse error, and cXML does not use xml:id.
+# Options for every parse. ``collect_ids`` stays at lxml's default (True) on purpose. With
+# collect_ids=False, lxml 6.2.0 / libxml2 2.14.6 load the external DTD a DOCTYPE names even with
+# load_dtd=False: they read local files (file:// URLs and plain paths such as /etc/passwd) and fail
+# every document whose DOCTYPE names an http URL with "Attempt to load network entity".
+# test_parse_xml_tripwire_rejects_external_load shows it. The cost of True is that a duplicate
+# xml:id value is a parse error, and cXML does not use xml:id.
 _PARSER_OPTIONS = {
     "resolve_entities": False,
     "no_network": True,
