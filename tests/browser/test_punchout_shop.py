@@ -1,0 +1,202 @@
+"""Drive the PunchOut shop in Chromium, framed by a simulated procurement system on 127.0.0.1."""
+
+import datetime as dt
+import os
+import shutil
+import threading
+import urllib.request
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+from lxml import etree
+
+from apps.contracts.models import Contract
+from apps.core.xml import parse_xml
+from apps.punchout.cxml.validation import validate_document
+from tests.factories import (
+    BuyerConnectionFactory,
+    CategoryFactory,
+    ContractFactory,
+    ContractPriceFactory,
+    CustomerFactory,
+    ProductFactory,
+    StockLevelFactory,
+)
+
+# Playwright's sync API runs an event loop in this thread, and Django refuses
+# ORM calls from a thread with a running loop unless this is set.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+SAMPLES = Path(settings.BASE_DIR).parent / "shared" / "standards" / "samples"
+BUYER_COOKIE = "browser-cookie-<&>-Ünïcode"
+# Milliseconds to wait for a page or the cart post; generous for a loaded CI machine.
+TIMEOUT_MS = 15_000
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+class _ProcurementSystem(BaseHTTPRequestHandler):
+    """Frames the start page at GET /frame and records what the shop posts to /return."""
+
+    def do_GET(self):
+        frame = f'<iframe id="shop" src="{self.server.start_url}" width="1200" height="900"></iframe>'
+        body = f"<!DOCTYPE html><title>Procurement</title>{frame}"
+        self._answer(body.encode("utf-8"))
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        self.server.posts.append(
+            {"path": self.path, "content_type": self.headers.get("Content-Type"), "body": self.rfile.read(length)}
+        )
+        self._answer(b'<!DOCTYPE html><title>Received</title><h1 id="received">Cart received</h1>')
+
+    def _answer(self, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture
+def procurement_system():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ProcurementSystem)
+    server.posts = []
+    server.start_url = ""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def chromium():
+    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{CHROMIUM} is missing (REQUIRE_SERVICES=1 forbids skipping)")
+        pytest.skip(f"needs Chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def _plain_static_storage(settings):
+    # The manifest storage used with DEBUG off needs collectstatic, which tests do not run.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+def _catalog():
+    customer = CustomerFactory(account_number="ACME-001")
+    chairs = CategoryFactory(code="CHAIRS", name="Chairs")
+    contract = ContractFactory(
+        customer=customer, valid_from=dt.date(2020, 1, 1), valid_to=None, assortment=Contract.Assortment.SELECTED
+    )
+    contract.categories.add(chairs)
+    fixed = ProductFactory(sku="5555", name="Excelsior Desk Chair", category=chairs, list_price=Decimal("120.00"))
+    ContractPriceFactory(contract=contract, product=fixed, price=Decimal("99.50"))
+    discounted = ProductFactory(sku="4545321", name="Task chair", category=chairs, list_price=Decimal("80.00"))
+    ContractPriceFactory(contract=contract, product=discounted, price=None, discount_percent=Decimal("10"))
+    StockLevelFactory(product=fixed, on_hand=Decimal("12"))
+    connection = BuyerConnectionFactory(customer=customer, from_identity="AN01000000001")
+    return connection, fixed, discounted
+
+
+def _setup_request(connection, return_url: str) -> bytes:
+    root = parse_xml((SAMPLES / "cxml-posr-create-shipto-selecteditem-itemout.xml").read_bytes())
+    for path, domain, identity in [
+        ("Header/From/Credential", connection.from_domain, connection.from_identity),
+        ("Header/To/Credential", connection.to_domain, connection.to_identity),
+        ("Header/Sender/Credential", connection.sender_domain, connection.sender_identity),
+    ]:
+        root.find(path).set("domain", domain)
+        root.find(path).find("Identity").text = identity
+    root.find("Header/Sender/Credential/SharedSecret").text = "test-shared-secret"
+    setup = root.find("Request/PunchOutSetupRequest")
+    setup.find("BuyerCookie").text = BUYER_COOKIE
+    setup.find("BrowserFormPost/URL").text = return_url
+    for item in setup.findall("ItemOut"):
+        setup.remove(item)
+    return etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
+
+
+def _post_setup_request(live_server_url: str, document: bytes) -> str:
+    request = urllib.request.Request(  # noqa: S310 - the local live server's http URL
+        f"{live_server_url}/punchout/cxml/", data=document, headers={"Content-Type": "text/xml"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the local live server
+        answer = parse_xml(response.read())
+    assert answer.find("Response/Status").get("code") == "200"
+    return answer.findtext("Response/PunchOutSetupResponse/StartPage/URL")
+
+
+def test_shop_in_frame_returns_cart_to_procurement_system(
+    live_server, procurement_system, chromium, _plain_static_storage
+):
+    # given a buyer connection and a procurement system that frames the shop
+    connection, _fixed, discounted = _catalog()
+    return_url = f"http://127.0.0.1:{procurement_system.server_port}/return?session=42"
+
+    with override_settings(PUBLIC_BASE_URL=live_server.url):
+        start_url = _post_setup_request(live_server.url, _setup_request(connection, return_url))
+        assert start_url.startswith(f"{live_server.url}/punchout/session/")
+        procurement_system.start_url = start_url
+
+        context = chromium.new_context()
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+
+        # when the user searches, adds two products and returns the cart inside the frame
+        page.goto(f"http://127.0.0.1:{procurement_system.server_port}/frame")
+        shop = page.frame_locator("#shop")
+        shop.locator("#shop-search-q").fill("chair")
+        shop.get_by_role("button", name="Search").click()
+        shop.locator('tr[data-sku="5555"] button[data-sku="5555"]').click()
+        shop.get_by_role("heading", name="Cart").wait_for()
+        shop.get_by_role("link", name="Continue shopping").click()
+        shop.locator(f"#qty-{discounted.pk}").first.fill("2")
+        shop.locator('button[data-sku="4545321"]').first.click()
+        shop.get_by_role("heading", name="Cart").wait_for()
+        assert shop.locator("td.total").inner_text() == "243.50 EUR"
+        shop.locator("#return-cart").click()
+        shop.locator("#received").wait_for()
+        cookies = context.cookies()
+        context.close()
+
+    # then the form posted itself to the BrowserFormPost URL with a valid cart
+    assert len(procurement_system.posts) == 1
+    post = procurement_system.posts[0]
+    assert post["path"] == "/return?session=42"
+    assert post["content_type"] == "application/x-www-form-urlencoded"
+    fields = parse_qs(post["body"].decode("ascii"), encoding="utf-8", strict_parsing=True)
+    assert list(fields) == ["cxml-urlencoded"]
+    document = fields["cxml-urlencoded"][0].encode("utf-8")
+    validate_document(document)
+    root = parse_xml(document)
+    assert root.findtext("Message/PunchOutOrderMessage/BuyerCookie") == BUYER_COOKIE
+    prices = {
+        item.findtext("ItemID/SupplierPartID"): Decimal(item.findtext("ItemDetail/UnitPrice/Money"))
+        for item in root.iterfind("Message/PunchOutOrderMessage/ItemIn")
+    }
+    assert prices == {"5555": Decimal("99.50"), "4545321": Decimal("72.00")}
+    assert cookies == []
