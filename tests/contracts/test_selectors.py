@@ -1,10 +1,13 @@
 import datetime as dt
+from decimal import Decimal
 
 import pytest
+from django.db.models.signals import post_init
 
+from apps.catalog.models import Product
 from apps.contracts.errors import ContractCustomerMismatch, InvalidPricingRequest
 from apps.contracts.models import Contract
-from apps.contracts.selectors import active_contract_for, visible_products
+from apps.contracts.selectors import active_contract_for, products_by_id, visible_products
 from tests.factories import CategoryFactory, ContractFactory, CustomerFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -106,3 +109,66 @@ def test_visible_products_rejects_other_customers_contract():
 
     with pytest.raises(ContractCustomerMismatch, match="Contract K-OTHER belongs to customer id"):
         visible_products(customer=other, contract=contract)
+
+
+def test_products_by_id_matches_orm_instances(django_assert_num_queries):
+    # given a product with a timestamp from the ERP, JSON attributes and a category, and an id with no product
+    product = ProductFactory(
+        attributes={"colour": "red", "sizes": [1, 2]},
+        list_price=Decimal("0.0125"),
+        source_updated_at=dt.datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=dt.UTC),
+    )
+    missing_id = product.pk + 100
+
+    # when both are loaded
+    with django_assert_num_queries(1):
+        loaded = products_by_id([product.pk, missing_id])
+        category_path = loaded[product.pk].category.path
+
+    # then the instance equals what the ORM loads, field by field, and the missing id is left out
+    expected = Product.objects.select_related("category").get(pk=product.pk)
+    assert list(loaded) == [product.pk]
+    for field in Product._meta.concrete_fields:
+        assert getattr(loaded[product.pk], field.attname) == getattr(expected, field.attname), field.name
+    assert loaded[product.pk].created_at.utcoffset() == dt.timedelta(0)
+    assert category_path == expected.category.path
+    assert loaded[product.pk].category.created_at == expected.category.created_at
+    assert loaded[product.pk]._state.adding is False
+
+
+def test_products_by_id_instances_can_be_saved():
+    product = ProductFactory(name="Old name")
+    loaded = products_by_id([product.pk])[product.pk]
+
+    loaded.name = "New name"
+    loaded.save()
+
+    assert Product.objects.get(pk=product.pk).name == "New name"
+    assert Product.objects.count() == 1
+
+
+def test_products_by_id_without_category():
+    product = ProductFactory(category=None)
+
+    loaded = products_by_id([product.pk])[product.pk]
+
+    assert loaded.category is None
+
+
+def test_products_by_id_runs_init_signal_receivers():
+    # given a post_init receiver for products
+    seen = []
+
+    def remember(sender, instance, **kwargs):
+        seen.append(instance.sku)
+
+    product = ProductFactory(sku="SIG-1")
+    post_init.connect(remember, sender=Product)
+    try:
+        # when the product is loaded
+        products_by_id([product.pk])
+    finally:
+        post_init.disconnect(remember, sender=Product)
+
+    # then the receiver saw it
+    assert seen == ["SIG-1"]
