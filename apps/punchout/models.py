@@ -15,6 +15,7 @@ from apps.core.secrets import hash_secret
 
 # One allowed host per line: a host name, an IPv4 address or "*." plus a
 # domain, optionally followed by ":port". No scheme, path or user info.
+# NOTE: IPv6 literals ("[::1]") are not accepted yet.
 _HOST_PATTERN = re.compile(
     r"^(?P<host>(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*)(:(?P<port>\d{1,5}))?$"
 )

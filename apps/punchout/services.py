@@ -367,9 +367,20 @@ def _visible_product(session: PunchOutSession, sku: str) -> Product:
     return product
 
 
-def _check_lines_offered(session: PunchOutSession, lines: list[CartLine], pricing: PricingResult) -> None:
+def ensure_pricing_contract(*, session: PunchOutSession, pricing: PricingResult) -> None:
+    """Raise SessionGone when the prices came from another contract than the session's.
+
+    The pricing engine prices with the customer's contract in force, which
+    can change while a session is open.
+    """
     if pricing.contract is None or pricing.contract.pk != session.contract_id:
-        raise SessionGone("The contract of this PunchOut session has changed; start a new session.")
+        raise SessionGone(
+            "The contract of this PunchOut session has changed; start a new one from your procurement system."
+        )
+
+
+def _check_lines_offered(session: PunchOutSession, lines: list[CartLine], pricing: PricingResult) -> None:
+    ensure_pricing_contract(session=session, pricing=pricing)
     visible_ids = set(
         visible_products(customer=session.connection.customer, contract=session.contract)
         .filter(pk__in=[line.product_id for line in lines])

@@ -274,6 +274,7 @@ def _render_catalog(request, session, products, context, *, selected=None) -> Ht
         customer=session.connection.customer,
         lines=[(product, 1) for product in page_products] + [(line.product, line.quantity) for line in cart_lines],
     )
+    services.ensure_pricing_contract(session=session, pricing=pricing)
     product_prices = pricing.lines[: len(page_products)]
     cart_prices = pricing.lines[len(page_products) :]
     available = selectors.available_quantities(product_ids=[product.pk for product in page_products])
@@ -320,6 +321,7 @@ def session_cart(request: HttpRequest, session: PunchOutSession) -> HttpResponse
 def _render_cart(request, session, *, error: str = "", status: int = 200) -> HttpResponse:
     lines = list(session.lines.select_related("product__unit").order_by("line_number"))
     pricing = services.price_session_lines(session=session, lines=lines)
+    services.ensure_pricing_contract(session=session, pricing=pricing)
     rows = [{"line": line, "price": priced} for line, priced in zip(lines, pricing.lines, strict=True)]
     context = {
         "session": session,

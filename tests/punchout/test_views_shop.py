@@ -397,6 +397,17 @@ def test_expired_session_answers_410_page(client, shop):
     assert CartLine.objects.get().quantity == Decimal("2.000")
 
 
+def test_contract_change_closes_session(client, shop):
+    base = session_path(open_session(client, shop.connection))
+    ContractFactory(customer=shop.customer, valid_from=dt.date(2021, 1, 1), valid_to=None)
+
+    pages = [client.get(base), client.get(base + "cart/"), client.post(base + "return/")]
+
+    assert [page.status_code for page in pages] == [410, 410, 410]
+    assert b"The contract of this PunchOut session has changed" in pages[0].content
+    assert PunchOutSession.objects.get().return_count == 0
+
+
 def test_inactive_connection_closes_session(client, shop):
     base = session_path(open_session(client, shop.connection))
     BuyerConnection.objects.filter(pk=shop.connection.pk).update(is_active=False)
