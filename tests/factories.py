@@ -104,6 +104,7 @@ class ContractPriceFactory(factory.django.DjangoModelFactory):
     price = Decimal("90.00")
     discount_percent = None
 
+
 class BuyerConnectionFactory(factory.django.DjangoModelFactory):
     """A cXML connection with the demo credentials' shape; the shared secret is ``test-shared-secret``."""
 
@@ -129,3 +130,21 @@ class BuyerConnectionFactory(factory.django.DjangoModelFactory):
         connection.set_shared_secret(extracted if extracted is not None else "test-shared-secret")
         if create:
             connection.save()
+
+
+class RoutingRuleFactory(factory.django.DjangoModelFactory):
+    """A routing rule; pass ``team`` (a Group) and override conditions as needed."""
+
+    class Meta:
+        model = "exceptions.RoutingRule"
+
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    kind = "price_mismatch"
+    priority = 10
+    team = factory.LazyFunction(lambda: _group_named("sales"))
+
+
+def _group_named(name: str):
+    from django.contrib.auth.models import Group
+
+    return Group.objects.get_or_create(name=name)[0]
