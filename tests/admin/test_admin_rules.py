@@ -1,0 +1,283 @@
+"""Admin rules: locked ERP and finance fields, validation errors shown on the form, and the staff groups."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.urls import reverse
+
+from apps.catalog.models import Category, UnitAlias, UnitOfMeasure
+from apps.contracts.models import Contract, ContractPrice
+from tests.admin.forms import change_form_data
+from tests.factories import (
+    CategoryFactory,
+    ContractFactory,
+    ContractPriceFactory,
+    CustomerFactory,
+    ProductFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _change_url(obj) -> str:
+    return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+
+
+def _catalog_editor():
+    """A staff user outside every group who may change products but is no superuser."""
+    user = UserFactory(username="catalog-editor")
+    user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="catalog", codename__in=["view_product", "change_product"])
+    )
+    return user
+
+
+def test_customer_credit_fields_read_only_for_sales(client, sales_user):
+    # given a customer and a sales user
+    customer = CustomerFactory(name="Acme", credit_limit=Decimal("5000.00"))
+    client.force_login(sales_user)
+
+    # when sales opens the customer and posts a new name and a higher credit limit
+    page = client.get(_change_url(customer))
+    data = change_form_data(page)
+    data.update({"name": "Acme Europe", "credit_limit": "900000.00", "credit_hold": "on"})
+    response = client.post(_change_url(customer), data)
+
+    # then the credit fields are shown without inputs, and only the name changed
+    assert page.status_code == 200
+    assert 'name="credit_limit"' not in page.content.decode()
+    assert 'name="credit_hold"' not in page.content.decode()
+    assert "Set by finance." in page.content.decode()
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.name == "Acme Europe"
+    assert customer.credit_limit == Decimal("5000.00")
+    assert customer.credit_hold is False
+
+
+def test_customer_credit_fields_editable_for_finance(client, finance_user):
+    customer = CustomerFactory(credit_limit=Decimal("5000.00"))
+    client.force_login(finance_user)
+
+    page = client.get(_change_url(customer))
+    data = change_form_data(page)
+    data.update({"credit_limit": "7500.00", "credit_hold": "on"})
+    response = client.post(_change_url(customer), data)
+
+    assert 'name="credit_limit"' in page.content.decode()
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.credit_limit == Decimal("7500.00")
+    assert customer.credit_hold is True
+
+
+def test_product_erp_fields_read_only_for_sales(client, sales_user):
+    product = ProductFactory()
+    client.force_login(sales_user)
+
+    page = client.get(_change_url(product))
+
+    assert page.status_code == 200
+    assert 'name="list_price"' not in page.content.decode()
+    assert 'name="name"' not in page.content.decode()
+
+
+def test_product_erp_fields_locked_for_editor(client):
+    # given a staff user who may change products but is no superuser
+    product = ProductFactory(name="Drill", list_price=Decimal("100.00"))
+    client.force_login(_catalog_editor())
+
+    # when the editor posts a new list price and name along with the configurable flag
+    page = client.get(_change_url(product))
+    data = change_form_data(page)
+    data.update({"list_price": "1.00", "name": "Cheap drill", "is_configurable": "on"})
+    response = client.post(_change_url(product), data)
+
+    # then the ERP's fields are shown read-only with their owner and keep their values
+    content = page.content.decode()
+    assert 'name="list_price"' not in content
+    assert 'name="is_configurable"' in content
+    assert "Owned by the ERP: its next update overwrites this value." in content
+    assert response.status_code == 302
+    product.refresh_from_db()
+    assert product.list_price == Decimal("100.00")
+    assert product.name == "Drill"
+    assert product.is_configurable is True
+
+
+def test_product_erp_fields_editable_for_superuser(client, superuser):
+    product = ProductFactory(list_price=Decimal("100.00"))
+    client.force_login(superuser)
+
+    page = client.get(_change_url(product))
+    data = change_form_data(page)
+    data["list_price"] = "80.00"
+    response = client.post(_change_url(product), data)
+
+    assert 'name="list_price"' in page.content.decode()
+    assert response.status_code == 302
+    product.refresh_from_db()
+    assert product.list_price == Decimal("80.00")
+
+
+def test_overlapping_active_contract_shows_form_error(client, sales_user):
+    # given an active contract for the whole of 2026
+    existing = ContractFactory(number="K-2026", valid_from=dt.date(2026, 1, 1), valid_to=dt.date(2026, 12, 31))
+    client.force_login(sales_user)
+
+    # when sales adds a second active contract from June for the same customer
+    response = client.post(
+        reverse("admin:contracts_contract_add"),
+        {
+            "number": "K-2026-B",
+            "name": "",
+            "customer": existing.customer.pk,
+            "status": Contract.Status.ACTIVE,
+            "valid_from": "2026-06-01",
+            "valid_to": "2026-12-31",
+            "currency": "EUR",
+            "assortment": Contract.Assortment.ALL,
+            "prices-TOTAL_FORMS": "0",
+            "prices-INITIAL_FORMS": "0",
+            "prices-MIN_NUM_FORMS": "0",
+            "prices-MAX_NUM_FORMS": "1000",
+        },
+    )
+
+    # then the form shows the clash and no contract is added
+    assert response.status_code == 200
+    assert "Contract K-2026 is already active for this customer in these dates" in response.content.decode()
+    assert list(Contract.objects.values_list("number", flat=True)) == ["K-2026"]
+
+
+def test_contract_price_missing_amount_shows_error(client, sales_user):
+    contract_price = ContractPriceFactory(price=Decimal("90.00"))
+    client.force_login(sales_user)
+
+    data = change_form_data(client.get(_change_url(contract_price)))
+    data.update({"price": "", "discount_percent": ""})
+    response = client.post(_change_url(contract_price), data)
+
+    assert response.status_code == 200
+    assert "Set exactly one of price and discount percent." in response.content.decode()
+    contract_price.refresh_from_db()
+    assert contract_price.price == Decimal("90.00")
+
+
+def test_contract_inline_duplicate_tier_shows_form_error(client, sales_user):
+    # given a contract without prices
+    contract = ContractFactory()
+    product = ProductFactory(sku="SKU-DUP")
+    client.force_login(sales_user)
+
+    # when two new rows price the same product from the same quantity with no start date
+    data = change_form_data(client.get(_change_url(contract)))
+    row = {"product": product.pk, "min_quantity": "1", "price": "10.00", "discount_percent": ""}
+    data["prices-TOTAL_FORMS"] = "2"
+    for index in range(2):
+        data.update({f"prices-{index}-{name}": value for name, value in row.items()})
+    response = client.post(_change_url(contract), data)
+
+    # then the page shows the clash and nothing is saved
+    assert response.status_code == 200
+    assert "Two rows price SKU-DUP from quantity 1" in response.content.decode()
+    assert ContractPrice.objects.filter(contract=contract).count() == 0
+
+
+def test_category_moved_under_own_child_shows_form_error(client, superuser):
+    # given a category with a child
+    parent = CategoryFactory(code="TOOLS")
+    child = CategoryFactory(code="DRILLS", parent=parent)
+    client.force_login(superuser)
+
+    # when the parent is moved under its child
+    data = change_form_data(client.get(_change_url(parent)))
+    data["parent"] = child.pk
+    response = client.post(_change_url(parent), data)
+
+    # then the form rejects it and the tree is unchanged
+    assert response.status_code == 200
+    assert "choose a parent outside its subtree" in response.content.decode()
+    parent.refresh_from_db()
+    assert parent.parent_id is None
+    assert Category.objects.get(pk=child.pk).path == "/TOOLS/DRILLS/"
+
+
+def test_unit_alias_admin_stores_normalised_alias(client, superuser):
+    client.force_login(superuser)
+
+    response = client.post(
+        reverse("admin:catalog_unitalias_add"),
+        {"alias": " bucketfuls. ", "context": "erp", "unit": UnitOfMeasure.objects.get(code="XBJ").pk},
+    )
+
+    assert response.status_code == 302
+    assert UnitAlias.objects.get(alias="BUCKETFUL", context="erp").unit.code == "XBJ"
+
+
+def _codenames(group_name: str) -> set[str]:
+    group = Group.objects.get(name=group_name)
+    return set(
+        group.permissions.filter(content_type__app_label__in=["catalog", "contracts"]).values_list(
+            "codename", flat=True
+        )
+    )
+
+
+CATALOG_VIEW = {
+    "view_category",
+    "view_unitofmeasure",
+    "view_unitalias",
+    "view_product",
+    "view_warehouse",
+    "view_stocklevel",
+}
+SALES = CATALOG_VIEW | {
+    "view_customer",
+    "change_customer",
+    "view_contract",
+    "add_contract",
+    "change_contract",
+    "view_contractprice",
+    "add_contractprice",
+    "change_contractprice",
+}
+
+
+def test_sales_group_permissions():
+    assert _codenames("sales") == SALES
+
+
+def test_sales_manager_group_permissions():
+    assert _codenames("sales-manager") == SALES | {"delete_contract", "delete_contractprice"}
+
+
+def test_finance_group_permissions():
+    assert _codenames("finance") == CATALOG_VIEW | {
+        "view_customer",
+        "change_customer",
+        "view_contract",
+        "view_contractprice",
+    }
+
+
+def test_sales_user_cannot_change_products(sales_user):
+    assert sales_user.has_perm("catalog.view_product") is True
+    assert sales_user.has_perm("catalog.change_product") is False
+    assert sales_user.has_perm("contracts.delete_contract") is False
+
+
+def test_product_autocomplete_answers_sales(client, sales_user):
+    ProductFactory(sku="AUTO-1", name="Cordless drill")
+    client.force_login(sales_user)
+
+    response = client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "contracts", "model_name": "contractprice", "field_name": "product", "term": "cordless"},
+    )
+
+    assert response.status_code == 200
+    assert [result["text"] for result in response.json()["results"]] == ["AUTO-1 Cordless drill"]
