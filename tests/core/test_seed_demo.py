@@ -1,0 +1,226 @@
+"""The seed_demo command: the documented demo data, and a second run that changes nothing."""
+
+import datetime as dt
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import CommandError, call_command
+from django.db import models
+
+from apps.catalog.models import Category, Product, StockLevel, UnitOfMeasure, Warehouse
+from apps.contracts.models import Contract, ContractPrice, Customer
+from apps.contracts.pricing import PriceSource, UnpricedReason, price_product
+from apps.core.secrets import hash_secret, verify_secret
+from apps.punchout.models import BuyerConnection
+
+pytestmark = pytest.mark.django_db
+
+PRICING_DAY = dt.date(2026, 6, 1)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    # Each seeding sets or checks four passwords; PBKDF2 takes a quarter second per hash.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _seed() -> str:
+    output = StringIO()
+    call_command("seed_demo", stdout=output)
+    return output.getvalue()
+
+
+def _database_snapshot() -> dict[str, tuple]:
+    """Row count and latest updated_at of every model, history and m2m tables included."""
+    snapshot = {}
+    for model in apps.get_models(include_auto_created=True):
+        has_updated_at = any(field.name == "updated_at" for field in model._meta.concrete_fields)
+        latest = model.objects.aggregate(latest=models.Max("updated_at"))["latest"] if has_updated_at else None
+        snapshot[model._meta.label] = (model.objects.count(), latest)
+    return snapshot
+
+
+def test_seed_demo_creates_catalog():
+    _seed()
+
+    assert Product.objects.count() == 303
+    assert Product.objects.filter(is_active=False).count() == 6
+    assert Product.objects.filter(is_configurable=True).count() == 3
+    assert set(Product.objects.values_list("unit__code", flat=True)) == {"EA", "XBX", "PR", "KGM", "MTR", "HUR"}
+    assert Product.objects.filter(unspsc="").count() == 0
+    assert Product.objects.order_by().values("name").distinct().count() == 303
+    assert Category.objects.filter(parent=None).count() == 4
+    assert Category.objects.get(code="IND-FAST").path == "/IND/IND-FAST/"
+    assert set(Warehouse.objects.values_list("code", flat=True)) == {"FRA", "RTM"}
+    assert StockLevel.objects.filter(warehouse__code="FRA").count() == 294
+    assert StockLevel.objects.filter(product__unit__code="HUR").count() == 0
+
+
+def test_seed_demo_configurable_options():
+    _seed()
+
+    notebook = Product.objects.get(sku="NB-CFG-14")
+    options = notebook.attributes["configuration"]["options"]
+
+    assert [option["code"] for option in options] == ["cpu", "ram", "ssd"]
+    assert notebook.attributes["configuration"]["rules"][0]["requires"] == {"cpu": "i7"}
+
+
+def test_seed_demo_differing_contracts():
+    _seed()
+
+    contracts = {contract.customer.account_number: contract for contract in Contract.objects.select_related("customer")}
+
+    assert sorted(contracts) == ["ACME-001", "GLOBEX-002", "INITECH-003"]
+    assert {contract.status for contract in contracts.values()} == {Contract.Status.ACTIVE}
+    assert contracts["ACME-001"].assortment == Contract.Assortment.ALL
+    assert contracts["GLOBEX-002"].assortment == Contract.Assortment.SELECTED
+    assert sorted(contracts["GLOBEX-002"].categories.values_list("code", flat=True)) == ["IT", "OFFICE-FURN"]
+    assert list(contracts["INITECH-003"].categories.values_list("code", flat=True)) == ["IND"]
+    assert contracts["INITECH-003"].products.count() == 5
+    assert ContractPrice.objects.filter(contract__number="ACME-2026", min_quantity=50).exists()
+    assert ContractPrice.objects.filter(contract__number="GLOBEX-2026", discount_percent=Decimal("15")).exists()
+
+
+def test_seed_demo_prices_differ_by_customer():
+    _seed()
+    notebook = Product.objects.get(sku="NB-0001")
+    customers = {customer.account_number: customer for customer in Customer.objects.all()}
+
+    acme = price_product(customer=customers["ACME-001"], product=notebook, quantity=1, on_date=PRICING_DAY)
+    globex = price_product(customer=customers["GLOBEX-002"], product=notebook, quantity=1, on_date=PRICING_DAY)
+    globex_bulk = price_product(customer=customers["GLOBEX-002"], product=notebook, quantity=20, on_date=PRICING_DAY)
+    initech = price_product(customer=customers["INITECH-003"], product=notebook, quantity=1, on_date=PRICING_DAY)
+
+    assert acme.source == PriceSource.CONTRACT_PRICE
+    assert acme.unit_price == (notebook.list_price * Decimal("0.86")).quantize(Decimal("0.01"))
+    assert globex.source == PriceSource.CONTRACT_DISCOUNT
+    assert globex.unit_price == (notebook.list_price * Decimal("0.88")).quantize(Decimal("0.01"))
+    assert globex_bulk.source == PriceSource.QUANTITY_BREAK
+    assert globex_bulk.unit_price == (notebook.list_price * Decimal("0.85")).quantize(Decimal("0.01"))
+    assert initech.unit_price is None
+    assert initech.reason_code == UnpricedReason.NOT_IN_ASSORTMENT
+
+
+def test_seed_demo_staff_users_in_groups():
+    _seed()
+
+    users = {user.username: user for user in get_user_model().objects.prefetch_related("groups")}
+
+    assert sorted(users) == ["admin", "finance", "sales", "sales-manager"]
+    assert users["admin"].is_superuser is True
+    for username in ("sales", "sales-manager", "finance"):
+        assert users[username].is_staff is True
+        assert users[username].is_superuser is False
+        assert [group.name for group in users[username].groups.all()] == [username]
+    for user in users.values():
+        assert user.check_password("demo-pass-2026") is True
+
+
+def test_seed_demo_cxml_connection():
+    _seed()
+
+    connection = BuyerConnection.objects.get(protocol=BuyerConnection.Protocol.CXML)
+
+    assert connection.customer.account_number == "ACME-001"
+    assert connection.contract.number == "ACME-2026"
+    assert (connection.from_domain, connection.from_identity) == ("NetworkID", "AN01000000001")
+    assert (connection.sender_domain, connection.sender_identity) == ("NetworkID", "AN01000000001")
+    assert (connection.to_domain, connection.to_identity) == ("DUNS", "987654321")
+    assert connection.shared_secret_hash == hash_secret("demo-shared-secret")
+    assert "demo-shared-secret" not in connection.shared_secret_hash
+    assert [(pattern.host, pattern.port) for pattern in connection.return_host_patterns()] == [
+        ("localhost", None),
+        ("127.0.0.1", None),
+    ]
+
+
+def test_seed_demo_oci_connection():
+    _seed()
+
+    connection = BuyerConnection.objects.get(protocol=BuyerConnection.Protocol.OCI)
+
+    assert connection.customer.account_number == "ACME-001"
+    assert connection.oci_username == "acme-oci"
+    assert verify_secret("demo-oci-secret", connection.oci_password_hash) is True
+    assert connection.shared_secret_hash == ""
+
+
+def test_seed_demo_second_run_changes_nothing():
+    # Given: the demo data, seeded once
+    _seed()
+    before = _database_snapshot()
+    hashes_before = list(BuyerConnection.objects.order_by("pk").values_list("shared_secret_hash", "oci_password_hash"))
+    passwords_before = list(get_user_model().objects.order_by("pk").values_list("password", flat=True))
+
+    # When: it runs again
+    output = _seed()
+
+    # Then: no row, history row or timestamp changed
+    assert _database_snapshot() == before
+    assert list(BuyerConnection.objects.order_by("pk").values_list("shared_secret_hash", "oci_password_hash")) == (
+        hashes_before
+    )
+    assert list(get_user_model().objects.order_by("pk").values_list("password", flat=True)) == passwords_before
+    assert "nothing changed" in output
+    assert "products: 0 created, 0 updated, 303 unchanged" in output
+
+
+def test_seed_demo_records_history():
+    _seed()
+
+    assert Product.history.count() == 303
+    assert set(Product.history.values_list("history_change_reason", flat=True)) == {"demo data (seed_demo)"}
+    assert Contract.history.filter(number="ACME-2026").count() == 1
+    # A chosen assortment adds one history row when its categories are set.
+    assert Contract.history.filter(number="GLOBEX-2026").count() == 2
+
+
+def test_seed_demo_restores_changed_values():
+    # Given: seeded demo data that a person then changed
+    _seed()
+    product = Product.objects.get(sku="PAP-0001")
+    demo_price = product.list_price
+    product.list_price = Decimal("1.00")
+    product.save()
+    connection = BuyerConnection.objects.get(protocol=BuyerConnection.Protocol.CXML)
+    connection.set_shared_secret("another-secret")
+    connection.save()
+    history_before = Product.history.filter(sku="PAP-0001").count()
+
+    # When
+    output = _seed()
+
+    # Then: the demo values are back, with one history row each, and nothing else moved
+    product.refresh_from_db()
+    connection.refresh_from_db()
+    assert product.list_price == demo_price
+    assert Product.history.filter(sku="PAP-0001").count() == history_before + 1
+    assert verify_secret("demo-shared-secret", connection.shared_secret_hash) is True
+    assert "products: 0 created, 1 updated, 302 unchanged" in output
+    assert "buyer connections: 0 created, 1 updated, 1 unchanged" in output
+
+
+def test_seed_demo_names_missing_units():
+    # Given: a database whose unit table lacks the hour unit
+    UnitOfMeasure.objects.filter(code="HUR").delete()
+
+    # When / Then
+    with pytest.raises(CommandError, match=r"Units of measure HUR are missing; run `python manage.py migrate`"):
+        _seed()
+    assert Product.objects.count() == 0
+
+
+def test_seed_demo_missing_group_rolls_back():
+    # Given: no group named finance; users are seeded after the catalog, so products would exist without a rollback
+    Group.objects.filter(name="finance").update(name="finance-renamed")
+
+    # When / Then: the command fails and leaves no demo row behind
+    with pytest.raises(CommandError, match=r"Groups finance are missing; run `python manage.py migrate`"):
+        _seed()
+    assert Product.objects.count() == 0
+    assert Customer.objects.count() == 0
