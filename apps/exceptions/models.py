@@ -227,6 +227,10 @@ class ExceptionCase(ConcurrentTransitionMixin, TimeStampedModel):
             models.Index(fields=["content_type", "object_id"], name="exc_case_object_idx"),
             models.Index(fields=["team", "state", "due_at"], name="exc_case_queue_idx"),
             models.Index(fields=["state", "due_at"], name="exc_case_state_due_idx"),
+            # Serves the default queue (active cases, oldest due first) as an ordered scan.
+            models.Index(
+                fields=["due_at", "id"], name="exc_case_active_due_idx", condition=models.Q(state__in=ACTIVE_STATES)
+            ),
             models.Index(fields=["assignee", "state"], name="exc_case_assignee_idx"),
             models.Index(fields=["customer", "state"], name="exc_case_customer_idx"),
             models.Index(

@@ -1,8 +1,8 @@
 """Resolution actions per kind of case, registered by the app that owns the concerned object.
 
-An app registers its actions in its ``AppConfig.ready()``; the admin offers
-the actions registered for a case's kind, shows ``describe(case)`` before
-the user confirms, and ``case_resolve`` runs ``perform(case, actor, note)``
+An app registers its actions in its ``AppConfig.ready()``. The admin offers
+the actions registered for a case's kind and shows ``describe(case)`` before
+the user confirms. ``case_resolve`` then runs ``perform(case, actor, note)``
 inside the transaction that resolves the case. ``perform`` raises
 ``apps.exceptions.errors.ResolutionFailed`` for an expected refusal, which
 rolls the whole resolution back and is shown to the user.
@@ -29,6 +29,7 @@ class ResolutionAction:
 
 
 _actions: dict[str, dict[str, ResolutionAction]] = {}
+_close_handlers: dict[str, list[Callable[..., None]]] = {}
 
 
 def register_resolution(
@@ -73,6 +74,31 @@ def get_resolution(kind: str, name: str) -> ResolutionAction:
             f"Resolution {name!r} is not registered for {CaseKind(kind).label} cases; available: {available}."
         )
     return action
+
+
+def register_close_handler(model_label: str, handler: Callable[..., None]) -> None:
+    """Call ``handler(case, actor)`` whenever a case about a ``model_label`` object is resolved or dismissed.
+
+    The handler runs in the closing transaction, after the case is saved, so
+    that the owning app can move the object on once no blocking case holds it.
+    """
+    if "." not in model_label:
+        raise ImproperlyConfigured(f"Model label {model_label!r} must look like 'app_label.ModelName'.")
+    if not callable(handler):
+        raise ImproperlyConfigured(f"Close handler for {model_label!r} must be callable.")
+    _close_handlers.setdefault(model_label.lower(), []).append(handler)
+
+
+def unregister_close_handler(model_label: str, handler: Callable[..., None]) -> None:
+    """Remove a close handler; tests use it to clean up their own handlers."""
+    handlers = _close_handlers.get(model_label.lower(), [])
+    if handler in handlers:
+        handlers.remove(handler)
+
+
+def close_handlers_for(model_label: str) -> list[Callable[..., None]]:
+    """Return the close handlers registered for a model label such as ``orders.order``."""
+    return list(_close_handlers.get(model_label.lower(), []))
 
 
 def _describe_acknowledge(case) -> str:

@@ -20,7 +20,7 @@ def has_blocking_open_cases(obj) -> bool:
 
 
 def cases_visible_to(user) -> QuerySet[ExceptionCase]:
-    """Return the cases of the user's teams and of the groups they escalated to; every case for a superuser."""
+    """Return the cases of the user's teams, and escalated cases of the user's groups; every case for a superuser."""
     cases = ExceptionCase.objects.all()
     if user.is_superuser:
         return cases
@@ -31,12 +31,22 @@ def cases_visible_to(user) -> QuerySet[ExceptionCase]:
 
 
 def queue_summary(user) -> dict:
-    """Count the active cases the user can see: in total, overdue, assigned to them, and by kind."""
-    active = cases_visible_to(user).filter(state__in=ACTIVE_STATES)
-    totals = active.aggregate(
-        total=Count("pk"),
-        overdue=Count("pk", filter=Q(overdue=True)),
-        mine=Count("pk", filter=Q(assignee_id=user.pk)),
+    """Count the active cases the user can see: in total, overdue, assigned to them, and by kind, in one query."""
+    rows = (
+        cases_visible_to(user)
+        .filter(state__in=ACTIVE_STATES)
+        .order_by()
+        .values("kind")
+        .annotate(
+            count=Count("pk"),
+            overdue=Count("pk", filter=Q(overdue=True)),
+            mine=Count("pk", filter=Q(assignee_id=user.pk)),
+        )
     )
-    by_kind = active.order_by().values("kind").annotate(count=Count("pk")).order_by("-count", "kind")
-    return {**totals, "by_kind": list(by_kind)}
+    by_kind = sorted(rows, key=lambda row: (-row["count"], row["kind"]))
+    return {
+        "total": sum(row["count"] for row in by_kind),
+        "overdue": sum(row["overdue"] for row in by_kind),
+        "mine": sum(row["mine"] for row in by_kind),
+        "by_kind": [{"kind": row["kind"], "count": row["count"]} for row in by_kind],
+    }

@@ -14,7 +14,12 @@ from apps.exceptions.errors import (
     UnknownResolutionAction,
 )
 from apps.exceptions.models import CaseState, ExceptionCase
-from apps.exceptions.registry import register_resolution, unregister_resolution
+from apps.exceptions.registry import (
+    register_close_handler,
+    register_resolution,
+    unregister_close_handler,
+    unregister_resolution,
+)
 from apps.exceptions.selectors import has_blocking_open_cases, open_cases_for
 from apps.exceptions.services import case_assign, case_dismiss, case_open, case_resolve, case_take
 from tests.factories import ProductFactory, RoutingRuleFactory, UserFactory
@@ -405,3 +410,44 @@ def test_superuser_acts_on_any_case(open_case, superuser):
     # then
     case.refresh_from_db()
     assert case.assignee == superuser
+
+
+def test_close_handler_sees_object_released_after_last_case(open_case, product, sales_user, fake_resolution):
+    # given
+    price = open_case(cause_key="line-1")
+    stock = open_case(kind="out_of_stock", cause_key="line-2")
+    seen = []
+
+    def handler(case, actor):
+        seen.append((case.pk, actor.username, has_blocking_open_cases(case.concerning)))
+
+    register_close_handler("catalog.Product", handler)
+    try:
+        # when
+        case_resolve(case=price, action="accept_buyer_price", note="", actor=sales_user)
+        case_dismiss(case=stock, reason="restocked", actor=sales_user)
+    finally:
+        unregister_close_handler("catalog.Product", handler)
+
+    # then
+    assert seen == [(price.pk, "sales-test", True), (stock.pk, "sales-test", False)]
+
+
+def test_failing_close_handler_rolls_back_resolution(open_case, sales_user, fake_resolution):
+    # given
+    case = open_case()
+
+    def handler(case, actor):
+        raise ResolutionFailed("The order cannot continue: it was cancelled.")
+
+    register_close_handler("catalog.product", handler)
+    try:
+        # when
+        with pytest.raises(ResolutionFailed):
+            case_resolve(case=case, action="accept_buyer_price", note="", actor=sales_user)
+    finally:
+        unregister_close_handler("catalog.product", handler)
+
+    # then
+    case.refresh_from_db()
+    assert case.state == CaseState.OPEN
