@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from apps.catalog.models import Category, Product, UnitOfMeasure
 from apps.contracts.models import Contract, ContractPrice, Customer
@@ -47,6 +47,9 @@ def ensure_pricing_data(*, product_count: int) -> BenchData:
     if customer is None:
         with transaction.atomic():
             customer = _generate(product_count)
+        # Fresh statistics, so the planner does not plan for empty tables.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
     contract = Contract.objects.get(number=CONTRACT_NUMBER)
     product_ids = list(Product.objects.filter(sku__startswith=SKU_PREFIX).order_by("id").values_list("id", flat=True))
     if len(product_ids) != product_count:

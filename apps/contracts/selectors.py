@@ -16,9 +16,8 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 
 from django.db import connection
-from django.db.models import DateTimeField, Exists, Model, OuterRef, Q, QuerySet, TextField
+from django.db.models import DateTimeField, Exists, F, Lookup, Model, OuterRef, Q, QuerySet, TextField
 from django.db.models.base import ModelState
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Length, Substr
 from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
@@ -182,17 +181,31 @@ class _Columns:
         return instance
 
 
-def id_in(field_name: str, ids: Collection[int]) -> Q:
+def id_in(field_name: str, ids: Collection[int]) -> Q | Lookup:
     """Return a filter for ``field_name`` in ``ids``, as one array parameter on PostgreSQL.
 
     Django renders ``__in`` with one parameter per value, which cost about
-    90 ms for 7,000 ids; ``unnest`` of one array parameter costs a few. Other
-    databases get the plain ``__in`` list.
+    90 ms of Python for 7,000 ids; ``= ANY`` of one array costs a few and lets
+    PostgreSQL use an index. Other databases get the plain ``__in`` list.
     """
     ids = list(ids)
     if connection.vendor == "postgresql":
-        return Q(**{f"{field_name}__in": RawSQL("SELECT unnest(%s::bigint[])", (ids,))})
+        return _EqualsAnyOf(F(field_name), ids)
     return Q(**{f"{field_name}__in": ids})
+
+
+class _EqualsAnyOf(Lookup):
+    """``column = ANY(%s::bigint[])`` with the ids as one PostgreSQL array parameter."""
+
+    lookup_name = "equals_any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs_sql, lhs_params = self.process_lhs(compiler, connection)
+        # An array literal built by str.join, because psycopg's list adapter
+        # took about 4 ms for 7,000 ids. int() keeps anything but digits out.
+        array_literal = "{" + ",".join([str(int(value)) for value in self.rhs]) + "}"
+        return f"{lhs_sql} = ANY(%s::bigint[])", (*lhs_params, array_literal)
 
 
 def validate_customer(customer: object) -> None:
