@@ -3,12 +3,13 @@ import re
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.exceptions.models import CaseState, ExceptionCase
+from apps.exceptions.models import CaseState, ExceptionCase, RoutingRule
 from apps.exceptions.services import case_dismiss
 from tests.factories import CustomerFactory, ProductFactory, UserFactory
 
@@ -402,3 +403,52 @@ def test_superuser_sees_every_team(client, superuser, open_case):
 
     # then
     assert sorted(listed_ids(response)) == sorted([sales_case.pk, finance_case.pk])
+
+
+def test_routing_rule_pages_render_for_superuser(client, superuser):
+    # given
+    client.force_login(superuser)
+    rule = RoutingRule.objects.get(kind="credit")
+
+    # when
+    changelist = client.get(reverse("admin:exceptions_routingrule_changelist"))
+    change = client.get(reverse("admin:exceptions_routingrule_change", args=[rule.pk]))
+    add = client.get(reverse("admin:exceptions_routingrule_add"))
+
+    # then
+    assert (changelist.status_code, change.status_code, add.status_code) == (200, 200, 200)
+    assert "Default: credit" in changelist.content.decode()
+
+
+def test_routing_rule_rejects_minimum_without_currency(client, superuser):
+    # given
+    client.force_login(superuser)
+    finance = Group.objects.get(name="finance")
+
+    # when
+    response = client.post(
+        reverse("admin:exceptions_routingrule_add"),
+        {
+            "name": "Large credit",
+            "kind": "credit",
+            "priority": 10,
+            "is_active": "on",
+            "min_order_value": "50000",
+            "min_order_value_currency": "",
+            "team": finance.pk,
+            "assignment_mode": "queue",
+            "default_severity": "high",
+            "due_minutes_low": 60,
+            "due_minutes_normal": 60,
+            "due_minutes_high": 60,
+            "due_minutes_critical": 30,
+            "escalation_delay_minutes": 0,
+        },
+    )
+
+    # then
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {
+        "min_order_value_currency": ["Set the currency of the minimum order value."]
+    }
+    assert not RoutingRule.objects.filter(name="Large credit").exists()
