@@ -165,6 +165,10 @@ CELERY_TASK_ACKS_LATE = False
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    # Mark exception cases overdue and escalate them; each case and level escalates once.
+    "exceptions-escalate-overdue": {"task": "exceptions.escalate_overdue_cases", "schedule": 60.0},
+}
 
 # XML: the largest request body the cXML endpoint parses, in bytes.
 XML_MAX_BYTES = env_int("XML_MAX_BYTES", 5 * 1024 * 1024)
