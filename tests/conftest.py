@@ -21,6 +21,30 @@ def _skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
+def pytest_collection_modifyitems(items):
+    """Give every transactional test the rows that data migrations load (units, groups, routing rules).
+
+    A transactional test ends by flushing every table, which also deletes
+    those rows, so a later transactional test would find no ``sales`` group.
+    With ``serialized_rollback`` Django reloads the database as migrations
+    left it before each such test. pytest-django runs transactional tests
+    after all the others, so no flush empties the database under those.
+    """
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is not None:
+            kwargs = dict(marker.kwargs)
+            if not kwargs.get("transaction") or "serialized_rollback" in kwargs:
+                continue
+        elif {"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())):
+            kwargs = {"transaction": True}
+        else:
+            continue
+        item.add_marker(
+            pytest.mark.django_db(*(marker.args if marker else ()), **kwargs, serialized_rollback=True), append=False
+        )
+
+
 @pytest.fixture(autouse=True)
 def _require_marked_services(request):
     if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
