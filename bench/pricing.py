@@ -5,11 +5,11 @@ Run from the repository root:
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/backoffice_bench DJANGO_DEBUG=1 \\
         .venv/bin/python -m bench.pricing
 
-It creates the database when it is missing (on 127.0.0.1 or localhost only),
-migrates it, generates the data once (see ``bench.pricing_data``), then
-prices the same request several times and prints the median, minimum and
-maximum wall time of the ``price_lines`` call. ``--profile`` adds a cProfile
-listing of one call.
+It creates the database when it is missing (on 127.0.0.1 or localhost
+only), migrates it and generates the data once (see ``bench.pricing_data``).
+Then it prices the same request several times and prints the median,
+minimum and maximum wall time of the ``price_lines`` call, with the CPU time
+of this process. ``--profile`` adds a cProfile listing of one call.
 """
 
 import argparse
@@ -24,7 +24,7 @@ from collections import Counter
 from decimal import Decimal
 from urllib.parse import unquote, urlsplit
 
-# Hosts the benchmark may create a database on; it never reaches further.
+# The only hosts the benchmark connects to.
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 

@@ -4,7 +4,7 @@ The contract in force is the customer's ACTIVE contract whose dates include
 the day (``valid_from <= day``, ``valid_to`` empty or ``>= day``). Draft,
 suspended, terminated and expired contracts never apply. When bad data leaves
 several in force, the one with the latest ``valid_from``, then the highest
-id, wins, so the answer is the same on every call.
+id, wins, so every call returns the same contract.
 
 A SELECTED assortment contains the contract's chosen products plus every
 product whose category is a chosen category or lies below one (its
@@ -185,8 +185,8 @@ def id_in(field_name: str, ids: Collection[int]) -> Q | Lookup:
     """Return a filter for ``field_name`` in ``ids``, as one array parameter on PostgreSQL.
 
     Django renders ``__in`` with one parameter per value, which cost about
-    90 ms of Python for 7,000 ids; ``= ANY`` of one array costs a few and lets
-    PostgreSQL use an index. Other databases get the plain ``__in`` list.
+    90 ms of Python for 7,000 ids. ``= ANY`` of one array costs a few and
+    lets PostgreSQL use an index. Other databases get the plain ``__in`` list.
     """
     ids = list(ids)
     if connection.vendor == "postgresql":
