@@ -2,6 +2,8 @@
 
 from decimal import Decimal
 
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
@@ -179,3 +181,143 @@ class StockLevel(TimeStampedModel):
     @property
     def available(self) -> Decimal:
         return max(self.on_hand - self.reserved, Decimal("0"))
+
+
+def import_upload_storage() -> FileSystemStorage:
+    """Return the storage of uploaded import files: ``CATALOG_IMPORT_UPLOAD_DIR``, or ``var/imports``.
+
+    The Celery worker reads the file from here, so in production this folder must be shared with the workers.
+    """
+    location = getattr(settings, "CATALOG_IMPORT_UPLOAD_DIR", None) or settings.VAR_DIR / "imports"
+    return FileSystemStorage(location=location)
+
+
+class ImportKind(models.TextChoices):
+    CATALOG = "catalog", "catalog (products and list prices)"
+    STOCK = "stock", "stock levels"
+    CONTRACT_PRICES = "contract_prices", "contract prices"
+
+
+class ImportJob(models.Model):
+    """One run of the import service: who started it, from where, its options, progress, counts and timings."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+
+    class Source(models.TextChoices):
+        COMMAND = "command", "management command"
+        ADMIN = "admin", "admin upload"
+        API = "api", "API push"
+
+    kind = models.CharField(max_length=16, choices=ImportKind.choices)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    file_name = models.CharField(max_length=255, blank=True, help_text="The file's name as uploaded or given.")
+    # The uploaded file kept for the Celery task to read; empty for commands and API pushes.
+    upload = models.FileField(upload_to="%Y/%m/", storage=import_upload_storage, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    dry_run = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True, help_text="Why the job failed, when it did.")
+    progress_done = models.BigIntegerField(default=0, help_text="Bytes (files) or rows (pushes) read so far.")
+    progress_total = models.BigIntegerField(null=True, blank=True, help_text="Bytes or rows in all; empty if unknown.")
+    rows_read = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField("created", default=0)
+    updated_count = models.PositiveIntegerField("updated", default=0)
+    unchanged_count = models.PositiveIntegerField("unchanged", default=0)
+    stale_count = models.PositiveIntegerField("skipped as stale", default=0)
+    rejected_count = models.PositiveIntegerField("rejected", default=0)
+    flagged_count = models.PositiveIntegerField("flagged", default=0)
+    batches_committed = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["kind", "status"], name="importjob_kind_status_idx")]
+
+    def __str__(self) -> str:
+        return f"import job {self.pk} ({self.kind})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def progress_percent(self) -> int | None:
+        if not self.progress_total:
+            return None
+        return min(100, int(self.progress_done * 100 / self.progress_total))
+
+
+class ImportRowError(models.Model):
+    """One line of a job's error report: a rejected row, or a notice about a row that was still imported."""
+
+    class Level(models.TextChoices):
+        REJECTED = "rejected", "rejected"
+        NOTICE = "notice", "notice"
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
+    line = models.PositiveIntegerField(help_text="Line in the file where the row starts, or the row's position.")
+    column = models.CharField(max_length=64, blank=True)
+    value = models.TextField(blank=True)
+    message = models.TextField()
+    level = models.CharField(max_length=8, choices=Level.choices, default=Level.REJECTED)
+
+    class Meta:
+        ordering = ["job", "line", "id"]
+
+    def __str__(self) -> str:
+        return f"line {self.line} {self.column}: {self.message}"
+
+
+class HeldChange(models.Model):
+    """A change from an import that waits for a person because it looks wrong.
+
+    ``payload`` is the validated row as the import would have written it. Applying the held
+    change writes it (unless the product changed later); rejecting it drops it.
+    """
+
+    class Reason(models.TextChoices):
+        PRICE_JUMP = "price_jump", "list price moves more than the allowed share"
+        ZERO_PRICE = "zero_price", "list price of zero"
+        MISSING_FROM_FULL_CATALOG = "missing", "product missing from a full-catalog file"
+        UNIT_CHANGE_WITH_OPEN_ORDERS = "unit_change", "unit change on a product with open orders"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        APPLIED = "applied", "applied"
+        REJECTED = "rejected", "rejected"
+        SUPERSEDED = "superseded", "superseded by a later held change"
+
+    job = models.ForeignKey(ImportJob, on_delete=models.PROTECT, related_name="held_changes")
+    case = models.ForeignKey(
+        "exceptions.ExceptionCase", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    sku = models.CharField("SKU", max_length=64)
+    line = models.PositiveIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=12, choices=Reason.choices)
+    payload = models.JSONField(help_text="The validated row, as the import would write it.")
+    current = models.JSONField(default=dict, blank=True, help_text="The stored values the change would replace.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["sku", "status"], name="heldchange_sku_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.sku}: {self.get_reason_display()} ({self.status})"

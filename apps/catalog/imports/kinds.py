@@ -1,0 +1,380 @@
+"""What each kind of import reads and writes: its columns, row parsing, references, keys and stored values.
+
+A parsed record is a dict of model attribute names (``list_price``, ``unit_id``) to clean values,
+with the raw references (``uom``, ``category_code``, ``sku``) under their file column names until
+``resolve`` turns them into ids. Optional columns missing from a file are missing from the record,
+so that an update keeps the stored value and a new row gets the model's default.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db import models
+
+from apps.catalog.imports import fields as parse
+from apps.catalog.imports.readers import SourceRow
+from apps.catalog.models import Category, ImportKind, Product, StockLevel, Warehouse
+from apps.catalog.units import match_units
+from apps.contracts.models import Contract, ContractPrice
+
+# Problems of one row as (column, value, reason); a row with any is rejected.
+Problems = list[tuple[str, str, str]]
+
+
+@dataclass
+class ResolveCache:
+    """References already looked up during one import, so that each batch asks only for new ones."""
+
+    units: dict[str, int] = field(default_factory=dict)
+    unit_errors: dict[str, str] = field(default_factory=dict)
+    categories: dict[str, int] = field(default_factory=dict)
+    warehouses: dict[str, int] | None = None
+    contracts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """How one kind of import maps rows to a model."""
+
+    kind: str
+    model: type[models.Model]
+    columns: tuple[str, ...]
+    required: tuple[str, ...]
+    # Attribute names that identify a stored row, and the columns compared to decide "changed".
+    key_fields: tuple[str, ...]
+    compared_fields: tuple[str, ...]
+    # The source system's change time of the row; an older row than the stored one is stale. None: not checked.
+    stamp_field: str | None
+    # Values for a new row's fields that the file does not carry, as SQL literals for the PostgreSQL path.
+    insert_defaults_sql: dict[str, str]
+    parse: Callable[[SourceRow, bool], tuple[dict[str, Any], Problems]]
+    # The key of a row within the file, from its raw values, for finding duplicates.
+    file_key: Callable[[dict[str, Any]], tuple]
+    resolve: Callable[[list[tuple[SourceRow, dict[str, Any]]], ResolveCache, bool], dict[int, Problems]]
+    # The PostgreSQL conflict targets: (target SQL, filter on the staging rows that use it).
+    conflict_targets: tuple[tuple[str, str], ...]
+
+
+def _field(problems: Problems, values: dict[str, str], column: str, parser, **kwargs):
+    raw = values.get(column, "")
+    try:
+        return parser(raw, column=column, **kwargs)
+    except parse.InvalidValue as error:
+        problems.append((column, raw, str(error)))
+        return None
+
+
+# Catalog ---------------------------------------------------------------------------------------
+
+CATALOG_COLUMNS = (
+    "sku",
+    "name",
+    "description",
+    "manufacturer",
+    "manufacturer_part_number",
+    "category_code",
+    "category_name",
+    "unspsc",
+    "uom",
+    "list_price",
+    "currency",
+    "lead_time_days",
+    "active",
+    "updated_at",
+)
+CATALOG_REQUIRED = ("sku", "name", "uom", "list_price", "currency", "updated_at")
+PRODUCT_COMPARED = (
+    "name",
+    "description",
+    "manufacturer",
+    "manufacturer_part_number",
+    "category_id",
+    "unspsc",
+    "unit_id",
+    "list_price",
+    "currency",
+    "lead_time_days",
+    "is_active",
+)
+_OPTIONAL_TEXT = (("description", 100_000), ("manufacturer", 200), ("manufacturer_part_number", 100))
+
+
+def parse_catalog_row(row: SourceRow, decimal_comma: bool) -> tuple[dict[str, Any], Problems]:
+    values = row.values
+    problems: Problems = []
+    record: dict[str, Any] = {
+        "sku": _field(problems, values, "sku", parse.text, max_length=64, required=True),
+        "name": _field(problems, values, "name", parse.text, max_length=255, required=True),
+        "uom": values.get("uom", "").strip(),
+        "list_price": _field(
+            problems,
+            values,
+            "list_price",
+            parse.decimal,
+            decimal_comma=decimal_comma,
+            max_digits=18,
+            decimal_places=4,
+            minimum=Decimal(0),
+        ),
+        "currency": _field(problems, values, "currency", parse.currency),
+        "source_updated_at": _field(problems, values, "updated_at", parse.timestamp),
+    }
+    if not record["uom"]:
+        problems.append(("uom", "", "uom is required, as a UN/CEFACT code such as EA or a known alias"))
+    sku = record["sku"]
+    if sku and any(character.isspace() for character in sku):
+        problems.append(("sku", sku, f"sku {sku!r} contains white space"))
+    for column, max_length in _OPTIONAL_TEXT:
+        if column in values:
+            record[column] = _field(problems, values, column, parse.text, max_length=max_length)
+    if "unspsc" in values:
+        record["unspsc"] = _field(problems, values, "unspsc", parse.unspsc)
+    if "lead_time_days" in values:
+        raw = values["lead_time_days"]
+        record["lead_time_days"] = (
+            _field(problems, values, "lead_time_days", parse.integer, maximum=3650) if raw.strip() else 0
+        )
+    if "active" in values:
+        record["is_active"] = _field(problems, values, "active", parse.boolean, empty=True)
+    if "category_code" in values:
+        code = _field(problems, values, "category_code", parse.text, max_length=64)
+        if code and "/" in code:
+            problems.append(("category_code", code, f"category_code {code!r} contains '/', which is not allowed"))
+        record["category_code"] = code or ""
+        record["category_name"] = _field(problems, values, "category_name", parse.text, max_length=200) or ""
+    return record, problems
+
+
+def resolve_catalog(batch, cache: ResolveCache, dry_run: bool) -> dict[int, Problems]:
+    """Set ``unit_id`` and ``category_id`` on the batch's records; create categories unless ``dry_run``."""
+    problems: dict[int, Problems] = {}
+    new_spellings = {record["uom"] for _, record in batch} - cache.units.keys() - cache.unit_errors.keys()
+    if new_spellings:
+        matches = match_units(new_spellings, context="erp")
+        for raw, unit in matches.units.items():
+            cache.units[raw] = unit.pk
+        for raw, error in matches.errors.items():
+            cache.unit_errors[raw] = error.message
+
+    codes = {record.get("category_code") for _, record in batch} - {None, ""} - cache.categories.keys()
+    if codes:
+        cache.categories.update(Category.objects.filter(code__in=codes).values_list("code", "id"))
+
+    for index, (_row, record) in enumerate(batch):
+        raw_unit = record.pop("uom")
+        if raw_unit in cache.units:
+            record["unit_id"] = cache.units[raw_unit]
+        else:
+            problems.setdefault(index, []).append(("uom", raw_unit, cache.unit_errors[raw_unit]))
+        if "category_code" not in record:
+            continue
+        code = record.pop("category_code")
+        name = record.pop("category_name")
+        if not code:
+            record["category_id"] = None
+        elif code in cache.categories:
+            # NOTE: a category is matched by code only; a different category_name does not rename it.
+            record["category_id"] = cache.categories[code]
+        elif not name:
+            problems.setdefault(index, []).append(
+                ("category_code", code, f"Category {code!r} does not exist; give category_name to create it")
+            )
+        elif dry_run:
+            record["category_id"] = -1
+        else:
+            category = Category(code=code, name=name)
+            category._change_reason = "Created by a catalog import"
+            category.save()
+            cache.categories[code] = category.pk
+            record["category_id"] = category.pk
+    return problems
+
+
+CATALOG = KindSpec(
+    kind=ImportKind.CATALOG,
+    model=Product,
+    columns=CATALOG_COLUMNS,
+    required=CATALOG_REQUIRED,
+    key_fields=("sku",),
+    compared_fields=PRODUCT_COMPARED,
+    stamp_field="source_updated_at",
+    insert_defaults_sql={"is_configurable": "false", "attributes": "'{}'::jsonb"},
+    parse=parse_catalog_row,
+    file_key=lambda record: (record["sku"],),
+    resolve=resolve_catalog,
+    conflict_targets=(("(sku)", "TRUE"),),
+)
+
+PRODUCT_DEFAULTS = {
+    "description": "",
+    "manufacturer": "",
+    "manufacturer_part_number": "",
+    "category_id": None,
+    "unspsc": "",
+    "lead_time_days": 0,
+    "is_active": True,
+}
+
+
+# Stock -----------------------------------------------------------------------------------------
+
+STOCK_COLUMNS = ("sku", "warehouse", "on_hand", "as_of")
+
+
+def parse_stock_row(row: SourceRow, decimal_comma: bool) -> tuple[dict[str, Any], Problems]:
+    values = row.values
+    problems: Problems = []
+    record = {
+        "sku": _field(problems, values, "sku", parse.text, max_length=64, required=True),
+        "warehouse": _field(problems, values, "warehouse", parse.text, max_length=32, required=True),
+        "on_hand": _field(
+            problems, values, "on_hand", parse.decimal, decimal_comma=decimal_comma, max_digits=14, decimal_places=3
+        ),
+        "as_of": _field(problems, values, "as_of", parse.timestamp),
+    }
+    return record, problems
+
+
+def resolve_stock(batch, cache: ResolveCache, dry_run: bool) -> dict[int, Problems]:
+    problems: dict[int, Problems] = {}
+    if cache.warehouses is None:
+        cache.warehouses = dict(Warehouse.objects.values_list("code", "id"))
+    product_ids = _product_ids({record["sku"] for _, record in batch})
+    for index, (_row, record) in enumerate(batch):
+        sku = record.pop("sku")
+        code = record.pop("warehouse")
+        record["product_id"] = product_ids.get(sku)
+        record["warehouse_id"] = cache.warehouses.get(code)
+        if record["product_id"] is None:
+            problems.setdefault(index, []).append(("sku", sku, f"SKU {sku!r} is not in the catalog"))
+        if record["warehouse_id"] is None:
+            problems.setdefault(index, []).append(
+                ("warehouse", code, f"Warehouse {code!r} does not exist; add it in the admin first")
+            )
+    return problems
+
+
+STOCK = KindSpec(
+    kind=ImportKind.STOCK,
+    model=StockLevel,
+    columns=STOCK_COLUMNS,
+    required=STOCK_COLUMNS,
+    key_fields=("product_id", "warehouse_id"),
+    compared_fields=("on_hand",),
+    stamp_field="as_of",
+    insert_defaults_sql={"reserved": "0"},
+    parse=parse_stock_row,
+    file_key=lambda record: (record["sku"], record["warehouse"]),
+    resolve=resolve_stock,
+    conflict_targets=(("(product_id, warehouse_id)", "TRUE"),),
+)
+
+
+# Contract prices -------------------------------------------------------------------------------
+
+CONTRACT_PRICE_COLUMNS = ("contract", "sku", "min_quantity", "price", "discount_percent", "valid_from", "valid_to")
+
+
+def parse_contract_price_row(row: SourceRow, decimal_comma: bool) -> tuple[dict[str, Any], Problems]:
+    values = row.values
+    problems: Problems = []
+    record: dict[str, Any] = {
+        "contract": _field(problems, values, "contract", parse.text, max_length=32, required=True),
+        "sku": _field(problems, values, "sku", parse.text, max_length=64, required=True),
+        "valid_from": _field(problems, values, "valid_from", parse.date),
+        "valid_to": _field(problems, values, "valid_to", parse.date),
+        "price": None,
+        "discount_percent": None,
+    }
+    raw_quantity = values.get("min_quantity", "")
+    record["min_quantity"] = (
+        _field(
+            problems,
+            values,
+            "min_quantity",
+            parse.decimal,
+            decimal_comma=decimal_comma,
+            max_digits=14,
+            decimal_places=3,
+            minimum=Decimal("0.001"),
+        )
+        if raw_quantity.strip()
+        else Decimal(1)
+    )
+    has_price = bool(values.get("price", "").strip())
+    has_discount = bool(values.get("discount_percent", "").strip())
+    if has_price == has_discount:
+        problems.append(("price", values.get("price", ""), "give exactly one of price and discount_percent"))
+    elif has_price:
+        record["price"] = _field(
+            problems,
+            values,
+            "price",
+            parse.decimal,
+            decimal_comma=decimal_comma,
+            max_digits=18,
+            decimal_places=4,
+            minimum=Decimal(0),
+        )
+    else:
+        record["discount_percent"] = _field(
+            problems,
+            values,
+            "discount_percent",
+            parse.decimal,
+            decimal_comma=decimal_comma,
+            max_digits=5,
+            decimal_places=2,
+            minimum=Decimal(0),
+            maximum=Decimal(100),
+        )
+    if record["valid_from"] and record["valid_to"] and record["valid_to"] < record["valid_from"]:
+        problems.append(("valid_to", values.get("valid_to", ""), "valid_to is before valid_from"))
+    return record, problems
+
+
+def resolve_contract_prices(batch, cache: ResolveCache, dry_run: bool) -> dict[int, Problems]:
+    problems: dict[int, Problems] = {}
+    numbers = {record["contract"] for _, record in batch} - cache.contracts.keys()
+    if numbers:
+        cache.contracts.update(Contract.objects.filter(number__in=numbers).values_list("number", "id"))
+    product_ids = _product_ids({record["sku"] for _, record in batch})
+    for index, (_row, record) in enumerate(batch):
+        number = record.pop("contract")
+        sku = record.pop("sku")
+        record["contract_id"] = cache.contracts.get(number)
+        record["product_id"] = product_ids.get(sku)
+        if record["contract_id"] is None:
+            problems.setdefault(index, []).append(("contract", number, f"Contract {number!r} does not exist"))
+        if record["product_id"] is None:
+            problems.setdefault(index, []).append(("sku", sku, f"SKU {sku!r} is not in the catalog"))
+    return problems
+
+
+CONTRACT_PRICES = KindSpec(
+    kind=ImportKind.CONTRACT_PRICES,
+    model=ContractPrice,
+    columns=CONTRACT_PRICE_COLUMNS,
+    required=("contract", "sku"),
+    key_fields=("contract_id", "product_id", "min_quantity", "valid_from"),
+    compared_fields=("price", "discount_percent", "valid_to"),
+    stamp_field=None,
+    insert_defaults_sql={},
+    parse=parse_contract_price_row,
+    file_key=lambda record: (record["contract"], record["sku"], record["min_quantity"], record["valid_from"]),
+    resolve=resolve_contract_prices,
+    # NULLs never conflict in a plain unique index, so open-start tiers use the partial one.
+    conflict_targets=(
+        ("(contract_id, product_id, min_quantity, valid_from)", "s.valid_from IS NOT NULL"),
+        ("(contract_id, product_id, min_quantity) WHERE valid_from IS NULL", "s.valid_from IS NULL"),
+    ),
+)
+
+SPECS = {spec.kind: spec for spec in (CATALOG, STOCK, CONTRACT_PRICES)}
+DEFAULTS = {ImportKind.CATALOG: PRODUCT_DEFAULTS, ImportKind.STOCK: {}, ImportKind.CONTRACT_PRICES: {}}
+
+
+def _product_ids(skus: set[str]) -> dict[str, int]:
+    return dict(Product.objects.filter(sku__in=skus).values_list("sku", "id"))

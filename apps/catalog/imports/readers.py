@@ -1,0 +1,360 @@
+"""Streaming readers of import files: CSV as ERP systems write it, and JSON Lines.
+
+Memory stays flat whatever the file size: the CSV reader works on one record at a time, and the
+encoding check before it reads the file line by line. What the CSV reader copes with: a UTF-8
+byte-order mark, ``,`` ``;`` or tab as delimiter (detected from the header line, or given),
+Windows line endings, quoted fields with line breaks, and trailing columns without a header
+when they are empty. A file that is not valid in its declared encoding is rejected with the first
+bad line, because decoding it anyway would store garbled names.
+"""
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from apps.catalog.imports.errors import FileRejected, InvalidImportOptions
+
+ENCODINGS = {
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "latin-1": "latin-1",
+    "latin1": "latin-1",
+    "iso-8859-1": "latin-1",
+    "cp1252": "cp1252",
+    "windows-1252": "cp1252",
+}
+DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t"}
+FORMATS = ("csv", "jsonl")
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# Bytes 0x80 to 0x9F are control characters in Latin-1 but letters and signs (such as the euro sign) in
+# Windows-1252, so finding one in a "Latin-1" file means the file is really Windows-1252.
+_C1_CONTROLS = frozenset(range(0x80, 0xA0))
+# Large enough for a long description, small enough that a file without line breaks cannot
+# make one CSV field hold the whole file in memory.
+_MAX_FIELD_CHARACTERS = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """One record as read: the line it starts on, its values by column name, and a structural problem if any.
+
+    ``values`` maps each named column to its text ("" when empty). ``problem`` is set when the record
+    cannot be read as a row at all (too many or too few values, a JSON line that is not an object),
+    and ``problem_column`` names the column it concerns, when one does.
+    """
+
+    line: int
+    values: dict[str, str]
+    problem: str = ""
+    problem_column: str = ""
+
+
+@dataclass(frozen=True)
+class ReaderOptions:
+    """How to read a file; ``None`` means detect."""
+
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+    format: str | None = None
+
+
+def normalise_encoding(name: str | None) -> str:
+    """Return the codec name for an encoding option, or raise InvalidImportOptions naming the choices."""
+    key = (name or "utf-8").strip().lower()
+    if key not in ENCODINGS:
+        raise InvalidImportOptions(
+            f"Encoding {name!r} is not supported; use utf-8, latin-1 (ISO 8859-1) or cp1252 (Windows-1252)."
+        )
+    return ENCODINGS[key]
+
+
+def normalise_delimiter(value: str | None) -> str | None:
+    """Return the delimiter character for a delimiter option, or None to detect it."""
+    if value is None or value == "":
+        return None
+    if value not in DELIMITERS:
+        raise InvalidImportOptions(f"Delimiter {value!r} is not supported; use ',', ';' or 'tab'.")
+    return DELIMITERS[value]
+
+
+def check_encoding(stream: BinaryIO, encoding: str) -> None:
+    """Read a seekable binary stream once and raise FileRejected at the first line invalid in ``encoding``.
+
+    For a declared Latin-1 or Windows-1252 file, also reject one whose non-ASCII text is all valid
+    UTF-8 (it was saved as UTF-8, so decoding it as Latin-1 would turn "é" into "Ã©"), and a declared
+    Latin-1 file with Windows-1252 bytes in it. The stream is rewound afterwards.
+    """
+    start = stream.tell()
+    head = stream.read(4)
+    if head.startswith(_UTF16_BOMS):
+        raise FileRejected("The file is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8 and retry.")
+    stream.seek(start)
+
+    non_ascii_lines = 0
+    utf8_lines = 0
+    first_non_ascii_line = 0
+    for line_number, raw in enumerate(stream, start=1):
+        if raw.isascii():
+            continue
+        non_ascii_lines += 1
+        first_non_ascii_line = first_non_ascii_line or line_number
+        if encoding == "utf-8":
+            _check_utf8_line(raw, line_number)
+            continue
+        try:
+            raw.decode("utf-8")
+            utf8_lines += 1
+        except UnicodeDecodeError:
+            pass
+        if encoding == "latin-1":
+            c1 = next((byte for byte in raw if byte in _C1_CONTROLS), None)
+            if c1 is not None:
+                raise FileRejected(
+                    f"Line {line_number} contains byte 0x{c1:02X}, a control character in Latin-1 that "
+                    "Windows-1252 uses for a letter or sign; rerun with --encoding cp1252."
+                )
+        elif encoding == "cp1252":
+            try:
+                raw.decode("cp1252")
+            except UnicodeDecodeError as error:
+                raise FileRejected(
+                    f"Line {line_number} is not valid Windows-1252 (byte 0x{raw[error.start]:02X}); "
+                    "check the file's encoding and rerun with the right --encoding."
+                ) from None
+    stream.seek(start)
+
+    if encoding != "utf-8" and non_ascii_lines and utf8_lines == non_ascii_lines:
+        raise FileRejected(
+            f"The file was declared {encoding}, but its non-ASCII text (first on line {first_non_ascii_line}) "
+            "is valid UTF-8, so it was saved as UTF-8; rerun without --encoding."
+        )
+
+
+def read_file(
+    stream: BinaryIO,
+    *,
+    options: ReaderOptions,
+    columns: tuple[str, ...],
+    required: tuple[str, ...],
+    file_name: str = "",
+) -> Iterator[SourceRow]:
+    """Yield the rows of a binary stream positioned at its start, as CSV or JSON Lines.
+
+    Raises FileRejected before yielding the first row when the header cannot be used.
+    """
+    file_format = options.format or _detect_format(stream, file_name)
+    if file_format not in FORMATS:
+        raise InvalidImportOptions(f"Format {file_format!r} is not supported; use csv or jsonl.")
+    start = stream.tell()
+    if stream.read(3) != _UTF8_BOM:
+        stream.seek(start)
+    text = io.TextIOWrapper(stream, encoding=options.encoding, errors="strict", newline="")
+    try:
+        if file_format == "jsonl":
+            yield from _read_jsonl(text, columns=columns)
+        else:
+            yield from _read_csv(text, delimiter=options.delimiter, columns=columns, required=required)
+    finally:
+        # Leave the caller's stream open: the wrapper would close it when collected.
+        text.detach()
+
+
+def rows_from_dicts(rows: Iterable[object], *, columns: tuple[str, ...]) -> Iterator[SourceRow]:
+    """Yield API-pushed rows (dicts) as SourceRows numbered from 1, converting JSON values to text."""
+    for position, item in enumerate(rows, start=1):
+        yield _row_from_mapping(item, position, columns)
+
+
+def _check_utf8_line(raw: bytes, line_number: int) -> None:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        column = len(raw[: error.start].decode("utf-8", errors="replace")) + 1
+        raise FileRejected(
+            f"Line {line_number} is not valid UTF-8 (byte 0x{raw[error.start]:02X} at character {column}). "
+            "The file is probably Latin-1 or Windows-1252: rerun with --encoding latin-1 or --encoding cp1252, "
+            "or save the file as UTF-8."
+        ) from None
+
+
+def _detect_format(stream: BinaryIO, file_name: str) -> str:
+    lowered = file_name.lower()
+    if lowered.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    if lowered.endswith((".csv", ".txt", ".tsv")):
+        return "csv"
+    start = stream.tell()
+    head = stream.read(512).lstrip(_UTF8_BOM).lstrip()
+    stream.seek(start)
+    return "jsonl" if head.startswith(b"{") else "csv"
+
+
+def _read_csv(
+    text: io.TextIOBase, *, delimiter: str | None, columns: tuple[str, ...], required: tuple[str, ...]
+) -> Iterator[SourceRow]:
+    header_line = text.readline()
+    while header_line and not header_line.strip():
+        header_line = text.readline()
+    if not header_line:
+        raise FileRejected("The file is empty; it needs a header row naming the columns.")
+    delimiter = delimiter or _detect_delimiter(header_line, columns)
+    header = next(csv.reader([header_line], delimiter=delimiter))
+    names = _check_header(header, columns, required, delimiter)
+
+    csv.field_size_limit(_MAX_FIELD_CHARACTERS)
+    reader = csv.reader(_chain_first(header_line, text), delimiter=delimiter, strict=True)
+    next(reader)
+    return _iter_csv_records(reader, names)
+
+
+def _chain_first(first: str, rest: io.TextIOBase) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+def _iter_csv_records(reader, names: list[str]) -> Iterator[SourceRow]:
+    width = len(names)
+    named = [(index, name) for index, name in enumerate(names) if name]
+    last_line = reader.line_num
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            line = last_line + 1
+            last_line = reader.line_num
+            yield SourceRow(line=line, values={}, problem=f"The row cannot be read as CSV: {error}.")
+            continue
+        line = last_line + 1
+        last_line = reader.line_num
+        if not any(value.strip() for value in record):
+            continue
+        if len(record) > width:
+            extra = record[width:]
+            if any(value.strip() for value in extra):
+                yield SourceRow(
+                    line=line,
+                    values={},
+                    problem=(
+                        f"The row has {len(record)} values but the header names {width} columns; "
+                        "quote values that contain the delimiter."
+                    ),
+                )
+                continue
+        elif len(record) < width:
+            yield SourceRow(
+                line=line,
+                values={},
+                problem=(
+                    f"The row has {len(record)} values but the header names {width} columns; "
+                    "check for a missing value or a line break outside quotes."
+                ),
+            )
+            continue
+        values = {name: record[index] for index, name in named}
+        unnamed = next((index for index, name in enumerate(names) if not name and record[index].strip()), None)
+        if unnamed is not None:
+            yield SourceRow(
+                line=line,
+                values=values,
+                problem=f"Column {unnamed + 1} has no name in the header but holds {record[unnamed]!r}.",
+            )
+            continue
+        yield SourceRow(line=line, values=values)
+
+
+def _detect_delimiter(header_line: str, columns: tuple[str, ...]) -> str:
+    known = set(columns)
+    best, best_score = ",", 0
+    for candidate in (",", ";", "\t"):
+        names = next(csv.reader([header_line], delimiter=candidate))
+        score = sum(1 for name in names if _normalise_name(name) in known)
+        if score > best_score:
+            best, best_score = candidate, score
+    if best_score == 0:
+        raise FileRejected(
+            f"The header row {header_line.strip()[:200]!r} names none of the expected columns "
+            f"({', '.join(columns)}), with ',', ';' or tab as delimiter."
+        )
+    return best
+
+
+def _normalise_name(name: str) -> str:
+    return name.strip().strip("\ufeff").strip().lower()
+
+
+def _check_header(header: list[str], columns: tuple[str, ...], required: tuple[str, ...], delimiter: str) -> list[str]:
+    names = [_normalise_name(name) for name in header]
+    # Trailing columns without a name are accepted (spreadsheets add them); their values must be empty.
+    unknown = [name for name in names if name and name not in columns]
+    if unknown:
+        raise FileRejected(
+            f"The header names unknown columns: {', '.join(unknown)}. Expected columns: {', '.join(columns)}."
+        )
+    repeated = sorted({name for name in names if name and names.count(name) > 1})
+    if repeated:
+        raise FileRejected(f"The header names these columns more than once: {', '.join(repeated)}.")
+    missing = [name for name in required if name not in names]
+    if missing:
+        shown = "tab" if delimiter == "\t" else repr(delimiter)
+        raise FileRejected(
+            f"The header lacks the required columns {', '.join(missing)} (read with delimiter {shown}); "
+            f"required: {', '.join(required)}."
+        )
+    return names
+
+
+def _read_jsonl(text: io.TextIOBase, *, columns: tuple[str, ...]) -> Iterator[SourceRow]:
+    for line_number, line in enumerate(text, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line, parse_float=str, parse_int=str)
+        except json.JSONDecodeError as error:
+            yield SourceRow(line=line_number, values={}, problem=f"The line is not valid JSON: {error.msg}.")
+            continue
+        yield _row_from_mapping(item, line_number, columns)
+
+
+def _row_from_mapping(item: object, line: int, columns: tuple[str, ...]) -> SourceRow:
+    if not isinstance(item, dict):
+        return SourceRow(line=line, values={}, problem=f"The row is a JSON {type(item).__name__}, not an object.")
+    values = {}
+    for key, value in item.items():
+        name = _normalise_name(str(key))
+        if name not in columns:
+            return SourceRow(
+                line=line,
+                values={},
+                problem=f"Unknown key {key!r}; expected keys: {', '.join(columns)}.",
+                problem_column=str(key),
+            )
+        text = _json_value_text(value)
+        if text is None:
+            return SourceRow(
+                line=line,
+                values={},
+                problem=f"Key {key!r} holds a JSON {type(value).__name__}; give a string or a number.",
+                problem_column=name,
+            )
+        values[name] = text
+    return SourceRow(line=line, values=values)
+
+
+def _json_value_text(value: object) -> str | None:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int):
+        return str(value)
+    if isinstance(value, float):
+        # Pushed rows parsed by a JSON library may carry floats; repr gives the shortest exact decimal text.
+        return repr(value)
+    return None

@@ -1,0 +1,487 @@
+"""The import service behind every way catalog, stock and contract-price data comes in.
+
+``import_file`` reads a file (commands, admin uploads), ``import_rows`` takes dict rows (API pushes),
+and both run ``run_import_job``: rows are parsed one at a time, collected into batches, and each
+batch is resolved, compared with the stored rows and written in one transaction together with its
+error-report lines and the job's counters. An error in a batch rolls back only that batch and
+marks the job failed, so the catalog keeps every earlier batch and a rerun finishes the work.
+"""
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.catalog.imports import anomalies
+from apps.catalog.imports.errors import CatalogImportError, InvalidImportOptions
+from apps.catalog.imports.kinds import DEFAULTS, SPECS, KindSpec, ResolveCache
+from apps.catalog.imports.readers import (
+    ReaderOptions,
+    SourceRow,
+    check_encoding,
+    normalise_delimiter,
+    normalise_encoding,
+    read_file,
+    rows_from_dicts,
+)
+from apps.catalog.imports.writers import write_orm, write_postgresql
+from apps.catalog.models import HeldChange, ImportJob, ImportKind, ImportRowError, Product
+
+logger = logging.getLogger(__name__)
+
+# Rows per transaction: large enough that per-batch queries are a small share of the time, small
+# enough that a failed batch loses little work and a batch's rows fit in memory many times over.
+DEFAULT_BATCH_SIZE = 5000
+OPTION_NAMES = ("encoding", "delimiter", "format", "decimal_comma", "last_wins", "full_catalog", "batch_size")
+
+ProgressCallback = Callable[[ImportJob], None]
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How to read and apply one import.
+
+    ``decimal_comma``: numbers use a decimal comma (``12,50``). ``last_wins``: of rows with the same
+    key, the last one is applied; otherwise later ones are rejected. ``full_catalog``: the file lists
+    every product, so active products missing from it are proposed for deactivation.
+    """
+
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+    format: str | None = None
+    decimal_comma: bool = False
+    last_wins: bool = False
+    full_catalog: bool = False
+    batch_size: int = DEFAULT_BATCH_SIZE
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> "ImportOptions":
+        """Build validated options from a dict such as ``ImportJob.options``; unknown names are an error."""
+        values = dict(values or {})
+        unknown = sorted(set(values) - set(OPTION_NAMES))
+        if unknown:
+            raise InvalidImportOptions(
+                f"Unknown import options {', '.join(unknown)}; known: {', '.join(OPTION_NAMES)}."
+            )
+        options = cls(**values)
+        normalise_encoding(options.encoding)
+        normalise_delimiter(options.delimiter)
+        if not isinstance(options.batch_size, int) or not 1 <= options.batch_size <= 100_000:
+            raise InvalidImportOptions(f"Batch size {options.batch_size!r} must be a whole number from 1 to 100000.")
+        return options
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in OPTION_NAMES}
+
+
+def import_file(
+    path_or_stream: str | Path | BinaryIO,
+    *,
+    kind: str,
+    source: str,
+    actor=None,
+    options: ImportOptions | None = None,
+    dry_run: bool = False,
+    file_name: str = "",
+    job: ImportJob | None = None,
+    progress: ProgressCallback | None = None,
+) -> ImportJob:
+    """Import a CSV or JSON Lines file and return its finished job.
+
+    Pass ``job`` to run a job created earlier (an admin upload); otherwise one is created. Raises
+    FileRejected or InvalidImportOptions (after marking the job failed) when the file cannot be read.
+    """
+    options = options or ImportOptions()
+    if isinstance(path_or_stream, str | Path):
+        file_name = file_name or Path(path_or_stream).name
+        with open(path_or_stream, "rb") as stream:
+            return import_file(
+                stream,
+                kind=kind,
+                source=source,
+                actor=actor,
+                options=options,
+                dry_run=dry_run,
+                file_name=file_name,
+                job=job,
+                progress=progress,
+            )
+
+    stream = path_or_stream
+    job = job or _create_job(kind=kind, source=source, actor=actor, options=options, dry_run=dry_run, name=file_name)
+    spec = _spec(kind)
+    start = stream.tell()
+    stream.seek(0, 2)
+    job.progress_total = stream.tell() - start
+    stream.seek(start)
+
+    def rows() -> Iterator[SourceRow]:
+        encoding = normalise_encoding(options.encoding)
+        check_encoding(stream, encoding)
+        reader_options = ReaderOptions(
+            encoding=encoding, delimiter=normalise_delimiter(options.delimiter), format=options.format
+        )
+        yield from read_file(
+            stream, options=reader_options, columns=spec.columns, required=spec.required, file_name=file_name
+        )
+
+    return run_import_job(
+        job, rows(), options=options, actor=actor, position=lambda: stream.tell() - start, progress=progress
+    )
+
+
+def import_rows(
+    kind: str,
+    rows: Iterable[dict[str, Any]],
+    *,
+    source: str = ImportJob.Source.API,
+    actor=None,
+    options: ImportOptions | None = None,
+    dry_run: bool = False,
+    progress: ProgressCallback | None = None,
+) -> ImportJob:
+    """Import rows given as dicts with the file's column names (API pushes); row N is reported as line N."""
+    options = options or ImportOptions()
+    spec = _spec(kind)
+    rows = rows if isinstance(rows, list | tuple) else list(rows)
+    job = _create_job(kind=kind, source=source, actor=actor, options=options, dry_run=dry_run, name="")
+    job.progress_total = len(rows)
+    return run_import_job(
+        job, rows_from_dicts(rows, columns=spec.columns), options=options, actor=actor, progress=progress
+    )
+
+
+def run_import_job(
+    job: ImportJob,
+    rows: Iterator[SourceRow],
+    *,
+    options: ImportOptions,
+    actor=None,
+    position: Callable[[], int] | None = None,
+    progress: ProgressCallback | None = None,
+) -> ImportJob:
+    """Run an import job over ``rows``, batch by batch; return the job, succeeded or failed.
+
+    Expected errors (a rejected file, bad options) mark the job failed and are raised again, and so
+    is any other error, after the job records it.
+    """
+    run = _Run(job=job, spec=_spec(job.kind), options=options, actor=actor, position=position, progress=progress)
+    job.status = ImportJob.Status.RUNNING
+    job.started_at = timezone.now()
+    job.save(update_fields=["status", "started_at", "progress_total"])
+    logger.info("Import job started", extra={"job_id": job.pk, "kind": job.kind, "dry_run": job.dry_run})
+    started = time.monotonic()
+    try:
+        run.consume(rows)
+        if options.full_catalog and job.kind == ImportKind.CATALOG:
+            run.hold_missing_products()
+    except CatalogImportError as error:
+        _finish_failed(job, error.message)
+        logger.warning("Import job rejected", extra={"job_id": job.pk, "error": error.message})
+        raise
+    except Exception as error:
+        _finish_failed(job, f"The import failed in batch {job.batches_committed + 1}: {error!r}")
+        logger.exception("Import job failed", extra={"job_id": job.pk})
+        raise
+    _finish(job, ImportJob.Status.SUCCEEDED, "")
+    logger.info(
+        "Import job finished",
+        extra={"job_id": job.pk, "seconds": round(time.monotonic() - started, 3), "rows": job.rows_read},
+    )
+    return job
+
+
+@dataclass
+class _Run:
+    job: ImportJob
+    spec: KindSpec
+    options: ImportOptions
+    actor: Any
+    position: Callable[[], int] | None
+    progress: ProgressCallback | None
+    cache: ResolveCache = field(default_factory=ResolveCache)
+    first_lines: dict[tuple, int] = field(default_factory=dict)
+    seen_skus: set[str] = field(default_factory=set)
+    batch: list[tuple[SourceRow, dict[str, Any]] | None] = field(default_factory=list)
+    batch_positions: dict[tuple, int] = field(default_factory=dict)
+    report: list[ImportRowError] = field(default_factory=list)
+    rejected_lines: set[int] = field(default_factory=set)
+    threshold: Any = None
+
+    def consume(self, rows: Iterator[SourceRow]) -> None:
+        self.threshold = anomalies.price_change_threshold()
+        parse_row = self.spec.parse
+        file_key = self.spec.file_key
+        decimal_comma = self.options.decimal_comma
+        track_skus = self.options.full_catalog
+        for row in rows:
+            self.job.rows_read += 1
+            if track_skus:
+                self.seen_skus.add(row.values.get("sku", "").strip())
+            if row.problem:
+                self._reject(row.line, [(row.problem_column, "", row.problem)])
+                continue
+            record, problems = parse_row(row, decimal_comma)
+            if problems:
+                self._reject(row.line, problems)
+                continue
+            if self._is_rejected_duplicate(row, file_key(record)):
+                continue
+            self.batch.append((row, record))
+            if len(self.batch) >= self.options.batch_size:
+                self.flush()
+        self.flush()
+
+    def _is_rejected_duplicate(self, row: SourceRow, key: tuple) -> bool:
+        first_line = self.first_lines.get(key)
+        if first_line is None:
+            self.first_lines[key] = row.line
+            self.batch_positions[key] = len(self.batch)
+            return False
+        shown = "/".join(str(part) for part in key if part is not None)
+        if not self.options.last_wins:
+            message = (
+                f"Duplicate of line {first_line} ({shown}); the first row is used. Allow last-wins to use the last."
+            )
+            self._reject(row.line, [(self.spec.columns[0], shown, message)])
+            return True
+        self._notice(row.line, shown, f"Also on line {first_line} ({shown}); this later row wins.")
+        earlier = self.batch_positions.get(key)
+        if earlier is not None and earlier < len(self.batch) and self.batch[earlier] is not None:
+            self.batch[earlier] = None
+        self.first_lines[key] = row.line
+        self.batch_positions[key] = len(self.batch)
+        return False
+
+    def flush(self) -> None:
+        batch = [item for item in self.batch if item is not None]
+        self.batch = []
+        self.batch_positions = {}
+        if not batch and not self.report:
+            return
+        with transaction.atomic():
+            self._apply(batch)
+            ImportRowError.objects.bulk_create(self.report, batch_size=1000)
+            self.report = []
+            self.job.batches_committed += 1
+            if self.position is not None:
+                self.job.progress_done = self.position()
+            else:
+                self.job.progress_done = self.job.rows_read
+            self.job.save()
+        if self.progress is not None:
+            self.progress(self.job)
+
+    def _apply(self, batch: list[tuple[SourceRow, dict[str, Any]]]) -> None:
+        if not batch:
+            return
+        spec = self.spec
+        problems = spec.resolve(batch, self.cache, self.job.dry_run)
+        for index, row_problems in problems.items():
+            self._reject(batch[index][0].line, row_problems)
+        valid = [item for index, item in enumerate(batch) if index not in problems]
+
+        stored = _fetch_stored(spec, [record for _, record in valid])
+        creates, updates, held = self._classify(valid, stored)
+        self.job.flagged_count += len(held)
+        if self.job.dry_run:
+            self.job.created_count += len(creates)
+            self.job.updated_count += len(updates)
+            return
+
+        now = timezone.now()
+        reason = f"import job {self.job.pk}"
+        actor_id = getattr(self.actor, "pk", None)
+        if connection.vendor == "postgresql":
+            rows = creates + [values for _, values in updates]
+            created, updated = write_postgresql(spec, rows, now=now, actor_id=actor_id, reason=reason)
+            # A row the upsert's guard skipped was changed by another writer since this batch read it.
+            self.job.stale_count += len(rows) - created - updated
+        else:
+            created, updated = write_orm(spec, creates, updates, now=now, actor_id=actor_id, reason=reason)
+        self.job.created_count += created
+        self.job.updated_count += updated
+        for row, reason_code, values, old in held:
+            anomalies.hold_change(
+                job=self.job,
+                reason=reason_code,
+                sku=values["sku"],
+                line=row.line,
+                payload=values,
+                stored=old,
+                actor=self.actor,
+            )
+
+    def _classify(self, valid, stored):
+        spec = self.spec
+        key_fields = spec.key_fields
+        compared = spec.compared_fields
+        stamp_field = spec.stamp_field
+        defaults = DEFAULTS[spec.kind]
+        check_anomalies = spec.kind == ImportKind.CATALOG
+        open_order_ids = (
+            anomalies.products_with_open_orders({old["pk"] for old in stored.values()}) if check_anomalies else set()
+        )
+        creates, updates, held = [], [], []
+        for row, record in valid:
+            key = tuple(record[name] for name in key_fields)
+            old = stored.get(key)
+            if old is None:
+                values = {**defaults, **record}
+            else:
+                if stamp_field and old[stamp_field] is not None and record[stamp_field] < old[stamp_field]:
+                    self.job.stale_count += 1
+                    continue
+                values = {name: record[name] if name in record else old[name] for name in compared}
+                values.update((name, record[name]) for name in key_fields)
+                if stamp_field:
+                    values[stamp_field] = record[stamp_field]
+                if all(values[name] == old[name] for name in compared):
+                    self.job.unchanged_count += 1
+                    continue
+            if check_anomalies:
+                reason_code = anomalies.detect_anomaly(
+                    values, old, threshold=self.threshold, open_order_ids=open_order_ids
+                )
+                if reason_code is not None:
+                    held.append((row, reason_code, values, old))
+                    continue
+            if old is None:
+                creates.append(values)
+            else:
+                updates.append((old["pk"], values))
+        return creates, updates, held
+
+    def hold_missing_products(self) -> None:
+        """Propose deactivating active products that a full-catalog file did not list."""
+        active = dict(Product.objects.filter(is_active=True).values_list("sku", "id"))
+        missing = sorted(set(active) - self.seen_skus)
+        if not missing:
+            return
+        limit = anomalies.missing_share_limit()
+        if len(missing) > len(active) * limit:
+            message = (
+                f"The full-catalog file lacks {len(missing)} of {len(active)} active products, more than "
+                f"{limit:.0%}; it looks cut short, so no product was proposed for deactivation. "
+                "Check the export and import the complete file."
+            )
+            self._notice(0, "", message)
+            self.flush()
+            return
+        if self.job.dry_run:
+            self.job.flagged_count += len(missing)
+            self.job.save(update_fields=["flagged_count"])
+            return
+        for start in range(0, len(missing), self.options.batch_size):
+            with transaction.atomic():
+                for sku in missing[start : start + self.options.batch_size]:
+                    anomalies.hold_change(
+                        job=self.job,
+                        reason=HeldChange.Reason.MISSING_FROM_FULL_CATALOG,
+                        sku=sku,
+                        line=None,
+                        payload={"sku": sku, "is_active": False},
+                        stored={"pk": active[sku], "sku": sku, "is_active": True},
+                        actor=self.actor,
+                    )
+                    self.job.flagged_count += 1
+                self.job.save(update_fields=["flagged_count"])
+
+    def _reject(self, line: int, problems: list[tuple[str, str, str]]) -> None:
+        if line not in self.rejected_lines:
+            self.rejected_lines.add(line)
+            self.job.rejected_count += 1
+        for column, value, message in problems:
+            self.report.append(ImportRowError(job=self.job, line=line, column=column, value=value, message=message))
+
+    def _notice(self, line: int, value: str, message: str) -> None:
+        self.report.append(
+            ImportRowError(job=self.job, line=line, value=value, message=message, level=ImportRowError.Level.NOTICE)
+        )
+
+
+def _fetch_stored(spec: KindSpec, records: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
+    """Return the stored rows matching the records' keys, as dicts keyed by the key tuple, in one query."""
+    if not records:
+        return {}
+    names = ["pk", *spec.key_fields, *spec.compared_fields] + ([spec.stamp_field] if spec.stamp_field else [])
+    query = Q()
+    for name in spec.key_fields:
+        wanted = {record[name] for record in records}
+        condition = Q(**{f"{name}__in": wanted - {None}})
+        if None in wanted:
+            condition |= Q(**{f"{name}__isnull": True})
+        query &= condition
+    stored = {}
+    key_length = len(spec.key_fields)
+    for values in spec.model.objects.filter(query).order_by().values_list(*names):
+        stored[values[1 : 1 + key_length]] = dict(zip(names, values, strict=True))
+    return stored
+
+
+def _create_job(*, kind, source, actor, options: ImportOptions, dry_run: bool, name: str) -> ImportJob:
+    _spec(kind)
+    if source not in ImportJob.Source.values:
+        raise InvalidImportOptions(f"Import source {source!r} is unknown; use one of {', '.join(ImportJob.Source)}.")
+    return ImportJob.objects.create(
+        kind=kind,
+        source=source,
+        file_name=name[:255],
+        options=options.as_dict(),
+        dry_run=dry_run,
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+
+
+def _spec(kind: str) -> KindSpec:
+    if kind not in SPECS:
+        raise InvalidImportOptions(f"Import kind {kind!r} is unknown; use one of {', '.join(SPECS)}.")
+    return SPECS[kind]
+
+
+def _finish(job: ImportJob, status: str, error: str) -> None:
+    job.status = status
+    job.error = error
+    job.finished_at = timezone.now()
+    if job.progress_total and status == ImportJob.Status.SUCCEEDED:
+        job.progress_done = job.progress_total
+    job.save(
+        update_fields=[
+            "status",
+            "error",
+            "finished_at",
+            "progress_done",
+            "rows_read",
+            "rejected_count",
+            "flagged_count",
+            "stale_count",
+            "unchanged_count",
+            "created_count",
+            "updated_count",
+        ]
+    )
+
+
+_COUNTER_FIELDS = (
+    "rows_read",
+    "created_count",
+    "updated_count",
+    "unchanged_count",
+    "stale_count",
+    "rejected_count",
+    "flagged_count",
+    "batches_committed",
+    "progress_done",
+)
+
+
+def _finish_failed(job: ImportJob, error: str) -> None:
+    # The counters in memory include the batch that was rolled back; keep those of the committed batches.
+    job.refresh_from_db(fields=_COUNTER_FIELDS)
+    _finish(job, ImportJob.Status.FAILED, error)
