@@ -478,15 +478,25 @@ def test_unknown_product_id_is_not_priced():
 
 
 def test_deleted_product_instance_is_unknown():
-    product = ProductFactory(sku="GONE-1")
-    product_id = product.pk
-    product.delete()
-    product.pk = product_id
+    # given a Product instance whose row no longer exists (built here, so that no delete cascades into other apps)
+    product = ProductFactory.build(sku="GONE-1")
+    product.pk = ProductFactory().pk + 1000
+
+    # when it is priced
+    line = price_product(customer=CustomerFactory(), product=product, on_date=ON)
+
+    # then it is unknown, and the reason names its SKU and id
+    assert line.reason_code == UnpricedReason.UNKNOWN_PRODUCT
+    assert line.reason == f"SKU GONE-1 (product id {product.pk}) no longer exists."
+
+
+def test_unsaved_product_instance_is_unknown():
+    product = ProductFactory.build(sku="NEW-1")
 
     line = price_product(customer=CustomerFactory(), product=product, on_date=ON)
 
     assert line.reason_code == UnpricedReason.UNKNOWN_PRODUCT
-    assert line.reason == f"SKU GONE-1 (product id {product_id}) no longer exists."
+    assert line.reason == "SKU NEW-1 has not been saved, so it has no price; save the product first."
 
 
 def test_inactive_product_is_not_priced():
