@@ -1,0 +1,314 @@
+"""Import behaviour: stale rows, history rows, held anomalies, interrupted imports, stock and contract prices."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.test import override_settings
+
+from apps.catalog.imports import writers
+from apps.catalog.imports.service import ImportOptions, import_file, import_rows
+from apps.catalog.models import HeldChange, ImportJob, ImportKind, Product, StockLevel
+from apps.exceptions.models import CaseKind, ExceptionCase
+from apps.exceptions.services import case_resolve
+from tests.factories import (
+    ContractFactory,
+    ContractPriceFactory,
+    ProductFactory,
+    UnitOfMeasureFactory,
+    UserFactory,
+    WarehouseFactory,
+)
+
+JAN = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+MAR = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+def _row(sku, price="100.00", updated_at="2026-03-01T00:00:00Z", **extra):
+    return {
+        "sku": sku,
+        "name": extra.pop("name", f"Product {sku}"),
+        "uom": "EA",
+        "list_price": price,
+        "currency": "EUR",
+        "updated_at": updated_at,
+        **extra,
+    }
+
+
+def _push(rows, **options):
+    return import_rows(ImportKind.CATALOG, rows, actor=options.pop("actor", None), options=ImportOptions(**options))
+
+
+@pytest.fixture
+def each(db):
+    return UnitOfMeasureFactory(code="EA", name="each")
+
+
+def test_stale_row_skipped_and_counted(each):
+    ProductFactory(sku="A-1", name="Newer", list_price=Decimal("100"), unit=each, source_updated_at=MAR)
+
+    job = _push([_row("A-1", name="Older", updated_at="2026-01-01T00:00:00Z")])
+
+    assert (job.stale_count, job.updated_count, job.unchanged_count) == (1, 0, 0)
+    assert Product.objects.get(sku="A-1").name == "Newer"
+
+
+def test_newer_row_updates_and_equal_row_unchanged(each):
+    ProductFactory(sku="A-1", name="Old", list_price=Decimal("100"), unit=each, source_updated_at=JAN)
+    ProductFactory(
+        sku="A-2",
+        name="Product A-2",
+        list_price=Decimal("100"),
+        unit=each,
+        source_updated_at=JAN,
+        unspsc="",
+        description="",
+        manufacturer="",
+        manufacturer_part_number="",
+    )
+
+    job = _push([_row("A-1", name="New"), _row("A-2")])
+
+    assert (job.updated_count, job.unchanged_count, job.stale_count) == (1, 1, 0)
+    product = Product.objects.get(sku="A-1")
+    assert product.name == "New"
+    assert product.source_updated_at == MAR
+
+
+def test_history_written_only_for_changed_rows(each):
+    user = UserFactory(username="erp-runner")
+    _push([_row("A-1"), _row("A-2"), _row("A-3")], actor=user)
+    first_job = ImportJob.objects.get()
+
+    second = _push([_row("A-1", price="105.00"), _row("A-2"), _row("A-3")], actor=user)
+
+    history = Product.history.model.objects.order_by("history_id")
+    assert [(h.sku, h.history_type) for h in history] == [("A-1", "+"), ("A-2", "+"), ("A-3", "+"), ("A-1", "~")]
+    last = history.last()
+    assert last.list_price == Decimal("105.0000")
+    assert last.history_user_id == user.pk
+    assert last.history_change_reason == f"import job {second.pk}"
+    assert history.first().history_change_reason == f"import job {first_job.pk}"
+    assert (second.updated_count, second.unchanged_count) == (1, 2)
+
+
+def test_price_jump_held_with_case_then_applied(each):
+    ProductFactory(sku="A-1", list_price=Decimal("100"), unit=each, source_updated_at=JAN)
+    manager = UserFactory(username="manager", is_superuser=True)
+
+    job = _push([_row("A-1", price="131.00")])
+
+    assert (job.flagged_count, job.updated_count) == (1, 0)
+    assert Product.objects.get(sku="A-1").list_price == Decimal("100.0000")
+    held = HeldChange.objects.get()
+    assert (held.reason, held.status, held.line, held.payload["list_price"]) == ("price_jump", "pending", 1, "131.00")
+    case = ExceptionCase.objects.get()
+    assert case.kind == CaseKind.CATALOG_ANOMALY
+    assert held.case == case
+    assert case.facts["held_change"] == held.pk
+
+    case_resolve(case=case, action="apply", note="confirmed with purchasing", actor=manager)
+
+    product = Product.objects.get(sku="A-1")
+    assert product.list_price == Decimal("131.0000")
+    held.refresh_from_db()
+    assert (held.status, held.decided_by) == ("applied", manager)
+    last = Product.history.model.objects.order_by("history_id").last()
+    assert (last.history_type, last.history_user_id) == ("~", manager.pk)
+
+
+def test_price_jump_rejected_keeps_price(each):
+    ProductFactory(sku="A-1", list_price=Decimal("100"), unit=each, source_updated_at=JAN)
+    manager = UserFactory(username="manager", is_superuser=True)
+    _push([_row("A-1", price="50.00")])
+    case = ExceptionCase.objects.get()
+
+    case_resolve(case=case, action="reject", note="typo in the ERP", actor=manager)
+
+    assert Product.objects.get(sku="A-1").list_price == Decimal("100.0000")
+    assert HeldChange.objects.get().status == "rejected"
+
+
+def test_price_move_within_threshold_applied(each):
+    ProductFactory(sku="A-1", list_price=Decimal("100"), unit=each, source_updated_at=JAN)
+
+    job = _push([_row("A-1", price="130.00")])
+
+    assert (job.flagged_count, job.updated_count) == (0, 1)
+
+
+@override_settings(CATALOG_PRICE_CHANGE_THRESHOLD="0.10")
+def test_threshold_read_from_settings(each):
+    ProductFactory(sku="A-1", list_price=Decimal("100"), unit=each, source_updated_at=JAN)
+
+    job = _push([_row("A-1", price="111.00")])
+
+    assert job.flagged_count == 1
+
+
+def test_zero_price_held_for_new_product(each):
+    manager = UserFactory(username="manager", is_superuser=True)
+
+    job = _push([_row("A-9", price="0")])
+
+    assert (job.flagged_count, job.created_count) == (1, 0)
+    assert not Product.objects.filter(sku="A-9").exists()
+    case = ExceptionCase.objects.get()
+    case_resolve(case=case, action="apply", note="free sample", actor=manager)
+    assert Product.objects.get(sku="A-9").list_price == Decimal("0")
+
+
+def test_held_change_not_applied_over_newer_import(each):
+    ProductFactory(sku="A-1", list_price=Decimal("100"), unit=each, source_updated_at=JAN)
+    manager = UserFactory(username="manager", is_superuser=True)
+    _push([_row("A-1", price="200.00", updated_at="2026-02-01T00:00:00Z")])
+    _push([_row("A-1", price="110.00", updated_at="2026-03-01T00:00:00Z")])
+    case = ExceptionCase.objects.get()
+
+    from apps.exceptions.errors import ResolutionFailed
+
+    with pytest.raises(ResolutionFailed) as raised:
+        case_resolve(case=case, action="apply", note="", actor=manager)
+
+    assert raised.value.message == (
+        "A-1 was updated by a newer import (2026-03-01T00:00:00+00:00) after this change "
+        "(2026-02-01T00:00:00+00:00) was held; reject the held change instead."
+    )
+    assert Product.objects.get(sku="A-1").list_price == Decimal("110.0000")
+
+
+def test_full_catalog_holds_missing_product_for_deactivation(each):
+    ProductFactory(sku="GONE", list_price=Decimal("5"), unit=each, source_updated_at=JAN)
+    manager = UserFactory(username="manager", is_superuser=True)
+    rows = [_row(f"A-{n}") for n in range(20)]
+
+    job = _push(rows, full_catalog=True)
+
+    assert (job.created_count, job.flagged_count) == (20, 1)
+    held = HeldChange.objects.get()
+    assert (held.sku, held.reason) == ("GONE", "missing")
+    assert Product.objects.get(sku="GONE").is_active is True
+    case_resolve(case=held.case, action="apply", note="discontinued", actor=manager)
+    assert Product.objects.get(sku="GONE").is_active is False
+
+
+def test_full_catalog_cut_short_proposes_nothing(each):
+    for n in range(5):
+        ProductFactory(sku=f"OLD-{n}", unit=each, source_updated_at=JAN)
+
+    job = _push([_row("OLD-0", price="100.00")], full_catalog=True)
+
+    assert job.flagged_count == 0
+    assert HeldChange.objects.count() == 0
+    notice = job.row_errors.get()
+    assert notice.message.startswith("The full-catalog file lacks 4 of 5 active products, more than 10%;")
+
+
+def test_interrupted_import_keeps_earlier_batches_and_rerun_completes(each, monkeypatch, tmp_path):
+    path = tmp_path / "catalog.csv"
+    lines = ["sku,name,uom,list_price,currency,updated_at"]
+    lines += [f"A-{n:02d},Item {n},EA,10.00,EUR,2026-03-01" for n in range(25)]
+    path.write_text("\n".join(lines) + "\n")
+    calls = {"count": 0}
+    real_orm, real_pg = writers.write_orm, writers.write_postgresql
+
+    def failing_on_third(real):
+        def write(*args, **kwargs):
+            calls["count"] += 1
+            if calls["count"] == 3:
+                real(*args, **kwargs)
+                raise RuntimeError("database went away")
+            return real(*args, **kwargs)
+
+        return write
+
+    from apps.catalog.imports import service
+
+    monkeypatch.setattr(service, "write_orm", failing_on_third(real_orm))
+    monkeypatch.setattr(service, "write_postgresql", failing_on_third(real_pg))
+
+    with pytest.raises(RuntimeError):
+        import_file(path, kind=ImportKind.CATALOG, source="command", options=ImportOptions(batch_size=10))
+
+    failed = ImportJob.objects.get()
+    assert failed.status == ImportJob.Status.FAILED
+    assert failed.error == "The import failed in batch 3: RuntimeError('database went away')"
+    assert (failed.created_count, failed.batches_committed, failed.rows_read) == (20, 2, 20)
+    assert Product.objects.count() == 20
+
+    monkeypatch.setattr(service, "write_orm", real_orm)
+    monkeypatch.setattr(service, "write_postgresql", real_pg)
+    rerun = import_file(path, kind=ImportKind.CATALOG, source="command", options=ImportOptions(batch_size=10))
+
+    assert rerun.status == ImportJob.Status.SUCCEEDED
+    assert (rerun.created_count, rerun.unchanged_count) == (5, 20)
+    assert Product.objects.count() == 25
+
+
+def test_stock_import_upserts_and_skips_stale(each):
+    product = ProductFactory(sku="A-1", unit=each)
+    main = WarehouseFactory(code="MAIN")
+    WarehouseFactory(code="EAST")
+    StockLevel.objects.create(product=product, warehouse=main, on_hand=Decimal("5"), as_of=MAR)
+    rows = [
+        {"sku": "A-1", "warehouse": "MAIN", "on_hand": "9", "as_of": "2026-02-01T00:00:00Z"},
+        {"sku": "A-1", "warehouse": "EAST", "on_hand": "3.5", "as_of": "2026-03-02T00:00:00Z"},
+        {"sku": "NOPE", "warehouse": "WEST", "on_hand": "1", "as_of": "2026-03-02T00:00:00Z"},
+    ]
+
+    job = import_rows(ImportKind.STOCK, rows)
+
+    assert (job.created_count, job.stale_count, job.rejected_count) == (1, 1, 1)
+    levels = dict(StockLevel.objects.values_list("warehouse__code", "on_hand"))
+    assert levels == {"MAIN": Decimal("5.000"), "EAST": Decimal("3.500")}
+    report = [(e.line, e.column, e.message) for e in job.row_errors.order_by("id")]
+    assert report == [
+        (3, "sku", "SKU 'NOPE' is not in the catalog"),
+        (3, "warehouse", "Warehouse 'WEST' does not exist; add it in the admin first"),
+    ]
+
+
+def test_contract_price_import_creates_updates_and_validates(each):
+    product = ProductFactory(sku="A-1", unit=each)
+    contract = ContractFactory(number="K-1")
+    ContractPriceFactory(contract=contract, product=product, min_quantity=Decimal("1"), price=Decimal("90"))
+    rows = [
+        {"contract": "K-1", "sku": "A-1", "min_quantity": "1", "price": "85.00"},
+        {"contract": "K-1", "sku": "A-1", "min_quantity": "10", "discount_percent": "15", "valid_from": "2026-02-01"},
+        {"contract": "K-1", "sku": "A-1", "min_quantity": "20", "price": "80", "discount_percent": "5"},
+        {"contract": "K-9", "sku": "A-1", "price": "1"},
+    ]
+
+    job = import_rows(ImportKind.CONTRACT_PRICES, rows)
+
+    assert (job.created_count, job.updated_count, job.rejected_count) == (1, 1, 2)
+    tiers = list(contract.prices.order_by("min_quantity").values_list("min_quantity", "price", "discount_percent"))
+    assert tiers == [(Decimal("1.000"), Decimal("85.0000"), None), (Decimal("10.000"), None, Decimal("15.00"))]
+    report = [(e.line, e.column, e.message) for e in job.row_errors.order_by("id")]
+    assert report == [
+        (3, "price", "give exactly one of price and discount_percent"),
+        (4, "contract", "Contract 'K-9' does not exist"),
+    ]
+
+    rerun = import_rows(ImportKind.CONTRACT_PRICES, rows[:2])
+    assert (rerun.created_count, rerun.updated_count, rerun.unchanged_count) == (0, 0, 2)
+
+
+@pytest.mark.postgres
+def test_unchanged_rows_not_touched_on_postgresql(each):
+    from django.db import connection
+
+    _push([_row("A-1"), _row("A-2")])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sku, xmin::text FROM catalog_product ORDER BY sku")
+        before = cursor.fetchall()
+
+    job = _push([_row("A-1"), _row("A-2", price="101.00")])
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sku, xmin::text FROM catalog_product ORDER BY sku")
+        after = cursor.fetchall()
+    assert (job.unchanged_count, job.updated_count) == (1, 1)
+    assert after[0] == before[0]
+    assert after[1] != before[1]
