@@ -82,3 +82,55 @@ class LineNotPriced(PunchOutError):
 
     code = "line_not_priced"
     http_status = 409
+
+
+class LoginRateLimited(AuthenticationFailed):
+    """Too many failed logins for one connection in the current window; the message says how long to wait."""
+
+    code = "too_many_failed_logins"
+    http_status = 429
+
+
+class OCILoginFailed(PunchOutError):
+    """An OCI USERNAME and PASSWORD that match no active OCI connection."""
+
+    code = "unauthorized"
+    cxml_status = 401
+    http_status = 401
+
+    def __init__(self, message: str = "The OCI USERNAME or PASSWORD is invalid.") -> None:
+        super().__init__(message)
+
+
+class SessionReadOnly(PunchOutError):
+    """An inspect or OCI detail session, whose cart cannot be changed or returned."""
+
+    code = "session_read_only"
+    http_status = 403
+
+
+class CartAlreadyReturned(PunchOutError):
+    """The session's cart was returned already; each session returns its cart once."""
+
+    code = "cart_already_returned"
+    http_status = 409
+
+
+class StartPageExpired(SessionGone):
+    """A StartPage URL used after its minutes passed."""
+
+    code = "start_page_expired"
+
+
+class UnitNotMapped(PunchOutError):
+    """A cart line's unit of measure has no code the buyer's system takes, so the cart is not sent."""
+
+    code = "unit_not_mapped"
+    http_status = 409
+
+
+class OCIValueTooLong(PunchOutError):
+    """An identifier longer than its OCI field, which cannot be shortened without breaking it."""
+
+    code = "oci_value_too_long"
+    http_status = 409

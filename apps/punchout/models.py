@@ -1,5 +1,6 @@
 """Buyer connections, PunchOut sessions and the cart lines a buyer's user fills in a session."""
 
+import ipaddress
 import re
 from decimal import Decimal
 
@@ -13,11 +14,12 @@ from simple_history.models import HistoricalRecords
 from apps.core.models import TimeStampedModel
 from apps.core.secrets import hash_secret
 
-# One allowed host per line: a host name, an IPv4 address or "*." plus a
-# domain, optionally followed by ":port". No scheme, path or user info.
-# NOTE: IPv6 literals ("[::1]") are not accepted yet.
+# One allowed host per line: a host name, an IPv4 address, an IPv6 address
+# in brackets or "*." plus a domain, optionally followed by ":port". No
+# scheme, path or user info.
 _HOST_PATTERN = re.compile(
-    r"^(?P<host>(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*)(:(?P<port>\d{1,5}))?$"
+    r"^(?P<host>(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
+    r"|\[[0-9a-f:.]+\])(:(?P<port>\d{1,5}))?$"
 )
 
 
@@ -44,20 +46,33 @@ class HostPattern:
                 "*.ariba.com, optionally with :port, without scheme or path."
             )
         port = match.group("port")
+        host = match.group("host")
+        if host.startswith("["):
+            try:
+                # Stored without brackets and compressed, the way urlsplit().hostname returns an IPv6 host.
+                host = ipaddress.IPv6Address(host[1:-1]).compressed
+            except ValueError:
+                raise ValueError(f"{text.strip()!r} is not a valid IPv6 address in brackets, such as [::1].") from None
         if port is not None and not 1 <= int(port) <= 65535:
             raise ValueError(f"Port {port} in {text.strip()!r} is out of range; use 1 to 65535.")
-        return cls(match.group("host"), int(port) if port is not None else None)
+        return cls(host, int(port) if port is not None else None)
 
     def matches(self, host: str, port: int) -> bool:
         if self.port is not None and self.port != port:
             return False
+        if ":" in self.host:
+            try:
+                return ipaddress.IPv6Address(host).compressed == self.host
+            except ValueError:
+                return False
         if self.host.startswith("*."):
             return host.endswith(self.host[1:]) and len(host) > len(self.host) - 1
         return host == self.host
 
     def as_csp_source(self) -> str:
         """Return the pattern as a CSP host-source. A pattern without a port allows every port."""
-        return f"{self.host}:{self.port if self.port is not None else '*'}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port if self.port is not None else '*'}"
 
 
 class BuyerConnection(TimeStampedModel):
@@ -114,6 +129,26 @@ class BuyerConnection(TimeStampedModel):
         choices=CartField.choices,
         default=CartField.CXML_BASE64,
         help_text="Form field that carries the PunchOutOrderMessage back to the procurement system.",
+    )
+    allow_edit_inspect = models.BooleanField(
+        "allow edit and inspect",
+        default=True,
+        help_text=(
+            "Returned carts say operationAllowed=edit, and PunchOutSetupRequests with operation edit or inspect "
+            "are accepted. Off: carts say create, and edit or inspect requests are rejected."
+        ),
+    )
+    outbound_url = models.URLField(
+        "outbound cXML URL",
+        blank=True,
+        max_length=500,
+        help_text="Where order confirmations, ship notices and invoices for this buyer are posted.",
+    )
+    oci_vendor_number = models.CharField(
+        "OCI VENDOR",
+        max_length=10,
+        blank=True,
+        help_text="The buyer's business-partner number for this supplier, sent as NEW_ITEM-VENDOR.",
     )
     is_active = models.BooleanField("active", default=True)
     notes = models.TextField(blank=True)
@@ -205,6 +240,8 @@ class PunchOutSession(FSMModelMixin, TimeStampedModel):
         CREATE = "create", "create"
         EDIT = "edit", "edit"
         INSPECT = "inspect", "inspect"
+        # OCI FUNCTION=DETAIL: shows one product; nothing can be returned.
+        DETAIL = "detail", "detail (OCI)"
 
     class State(models.TextChoices):
         OPEN = "open", "open"
@@ -213,7 +250,12 @@ class PunchOutSession(FSMModelMixin, TimeStampedModel):
 
     connection = models.ForeignKey(BuyerConnection, on_delete=models.PROTECT, related_name="sessions")
     contract = models.ForeignKey("contracts.Contract", on_delete=models.PROTECT, related_name="punchout_sessions")
-    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # SHA-256 of the session token in the shop URLs. Empty (NULL) until the
+    # start page is opened, which moves the user to a fresh token.
+    token_hash = models.CharField(max_length=64, unique=True, null=True, editable=False)
+    # SHA-256 of the single-use StartPage token, cleared when it is used.
+    start_token_hash = models.CharField(max_length=64, unique=True, null=True, editable=False)
+    start_expires_at = models.DateTimeField("start page usable until", null=True, blank=True)
     operation = models.CharField(max_length=8, choices=Operation.choices)
     buyer_cookie = models.TextField(help_text="Echoed exactly in every PunchOutOrderMessage of the session.")
     browser_form_post_url = models.TextField("BrowserFormPost URL")
@@ -223,8 +265,17 @@ class PunchOutSession(FSMModelMixin, TimeStampedModel):
     extrinsics = models.JSONField(default=dict, blank=True)
     selected_item_part_id = models.CharField("SelectedItem SupplierPartID", max_length=255, blank=True)
     request_payload_id = models.CharField("request payloadID", max_length=255, blank=True)
+    oci_form_fields = models.JSONField(
+        "OCI HOOK_URL fields",
+        default=list,
+        blank=True,
+        help_text="[name, value] pairs from the HOOK_URL query and the ~ fields, posted back with the cart.",
+    )
+    oci_target = models.CharField("OCI return target", max_length=100, blank=True)
+    oci_charset = models.CharField("OCI http_content_charset", max_length=40, blank=True)
+    notices = models.JSONField(default=list, blank=True, help_text="Messages for the user, shown on the shop pages.")
     state = FSMField(max_length=10, choices=State.choices, default=State.OPEN, protected=True)
-    expires_at = models.DateTimeField()
+    expires_at = models.DateTimeField(help_text="Idle deadline, moved forward while the user shops.")
     returned_at = models.DateTimeField(null=True, blank=True)
     return_count = models.PositiveIntegerField(default=0)
 
@@ -241,7 +292,8 @@ class PunchOutSession(FSMModelMixin, TimeStampedModel):
                 condition=models.Q(state__in=["open", "returned", "expired"]), name="posession_state_valid"
             ),
             models.CheckConstraint(
-                condition=models.Q(operation__in=["create", "edit", "inspect"]), name="posession_operation_valid"
+                condition=models.Q(operation__in=["create", "edit", "inspect", "detail"]),
+                name="posession_operation_valid_v2",
             ),
         ]
 
@@ -251,7 +303,18 @@ class PunchOutSession(FSMModelMixin, TimeStampedModel):
     def is_expired(self, now=None) -> bool:
         return self.state == self.State.EXPIRED or (now or timezone.now()) >= self.expires_at
 
-    @transition(field=state, source=[State.OPEN, State.RETURNED], target=State.RETURNED)
+    @property
+    def is_read_only(self) -> bool:
+        """Inspect and OCI detail sessions show the cart or a product but change and return nothing."""
+        return self.operation in {self.Operation.INSPECT, self.Operation.DETAIL}
+
+    @property
+    def is_oci(self) -> bool:
+        return self.connection.protocol == BuyerConnection.Protocol.OCI
+
+    # A cart is returned once: the procurement system takes it as the cart
+    # of the requisition, and changes go through a new edit session.
+    @transition(field=state, source=State.OPEN, target=State.RETURNED)
     def return_cart(self) -> None:
         self.returned_at = timezone.now()
         self.return_count += 1
@@ -268,11 +331,16 @@ class CartLine(TimeStampedModel):
     product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT, related_name="punchout_cart_lines")
     quantity = models.DecimalField(max_digits=14, decimal_places=3)
     line_number = models.PositiveIntegerField()
+    # For lines loaded from an edit or inspect request: the price the buyer's
+    # cart carried, shown beside the re-evaluated price.
+    previous_unit_price = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    previous_currency = models.CharField(max_length=3, blank=True)
 
     class Meta:
         ordering = ["session", "line_number"]
+        # Several lines may share a product: an edited cart keeps the buyer's
+        # lines apart, because each may carry its own accounting.
         constraints = [
-            models.UniqueConstraint(fields=["session", "product"], name="cartline_session_product_uniq"),
             models.UniqueConstraint(fields=["session", "line_number"], name="cartline_session_line_uniq"),
             models.CheckConstraint(condition=models.Q(quantity__gt=Decimal("0")), name="cartline_quantity_positive"),
         ]
@@ -284,3 +352,56 @@ class CartLine(TimeStampedModel):
     def auxiliary_id(self) -> str:
         """Our reference for the line, sent as SupplierPartAuxiliaryID and echoed back by edit and inspect."""
         return f"cartline-{self.pk}"
+
+
+class BuyerPartNumber(models.Model):
+    """The buyer's own part number for one of our products, sent as BuyerPartID (cXML) or MATNR (OCI)."""
+
+    connection = models.ForeignKey(BuyerConnection, on_delete=models.CASCADE, related_name="part_numbers")
+    product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE, related_name="buyer_part_numbers")
+    buyer_part_id = models.CharField("buyer part number", max_length=40)
+
+    class Meta:
+        ordering = ["connection", "buyer_part_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "product"], name="buyerpart_conn_product_uniq"),
+            models.UniqueConstraint(fields=["connection", "buyer_part_id"], name="buyerpart_conn_part_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.buyer_part_id} → {self.product_id}"
+
+
+class BuyerUnit(models.Model):
+    """The code a buyer's system uses for one of our units of measure, such as PCE for C62."""
+
+    connection = models.ForeignKey(BuyerConnection, on_delete=models.CASCADE, related_name="units")
+    unit = models.ForeignKey("catalog.UnitOfMeasure", on_delete=models.CASCADE, related_name="buyer_units")
+    buyer_code = models.CharField(
+        max_length=3, help_text="Sent as UnitOfMeasure (cXML) or NEW_ITEM-UNIT (OCI, at most 3 characters)."
+    )
+
+    class Meta:
+        ordering = ["connection", "unit"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "unit"], name="buyerunit_conn_unit_uniq"),
+            models.CheckConstraint(condition=~models.Q(buyer_code=""), name="buyerunit_code_set"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.unit_id} → {self.buyer_code}"
+
+
+class LoginFailureWindow(models.Model):
+    """Failed authentication attempts of one connection in the current window, for rate limiting.
+
+    A database row rather than a cache entry, so that every web process of
+    every machine counts the same failures.
+    """
+
+    connection = models.OneToOneField(BuyerConnection, on_delete=models.CASCADE, related_name="login_failures")
+    window_started_at = models.DateTimeField()
+    failures = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.failures} failures since {self.window_started_at:%Y-%m-%d %H:%M:%S}"

@@ -6,9 +6,10 @@ from decimal import Decimal
 from django.db.models import Q, QuerySet
 
 from apps.catalog.models import Category, Product, StockLevel
+from apps.contracts.models import Contract
 from apps.contracts.selectors import visible_products
 from apps.punchout.errors import SessionNotFound
-from apps.punchout.models import PunchOutSession
+from apps.punchout.models import BuyerConnection, PunchOutSession
 
 # Tokens from secrets.token_urlsafe(32) have 43 characters; anything much
 # longer is not a token and is not hashed or looked up.
@@ -39,22 +40,32 @@ def session_for_token(*, token: str) -> PunchOutSession:
 
 
 def shop_products(*, session: PunchOutSession, query: str = "", category: Category | None = None) -> QuerySet[Product]:
-    """Return the products the session's customer may buy, optionally in a category subtree or matching a search.
-
-    The search matches SKU, name, manufacturer part number and description,
-    case-insensitively, anywhere in the text.
-    """
+    """Return the products the session's customer may buy, optionally in a category subtree or matching a search."""
     products = visible_products(customer=session.connection.customer, contract=session.contract).select_related(
         "unit", "category"
     )
     if category is not None:
         products = products.filter(category__path__startswith=category.path)
     if query:
+        products = search_products(products, query)
+    return products.order_by("sku")
+
+
+def visible_products_for(*, connection: BuyerConnection, contract: Contract) -> QuerySet[Product]:
+    """Return the products a connection's customer may buy under ``contract``."""
+    return visible_products(customer=connection.customer, contract=contract)
+
+
+def search_products(products: QuerySet[Product], query: str) -> QuerySet[Product]:
+    """Filter products whose SKU, name or manufacturer part number contains every word of ``query``.
+
+    Matching ignores case. Each white-space separated word must occur in one
+    of the three fields, so "task chair" finds "Chair, task, black". At most
+    five words are used.
+    """
+    for word in query.split()[:5]:
         products = products.filter(
-            Q(sku__icontains=query)
-            | Q(name__icontains=query)
-            | Q(manufacturer_part_number__icontains=query)
-            | Q(description__icontains=query)
+            Q(sku__icontains=word) | Q(name__icontains=word) | Q(manufacturer_part_number__icontains=word)
         )
     return products.order_by("sku")
 

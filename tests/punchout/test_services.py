@@ -1,5 +1,6 @@
 import dataclasses
 import datetime as dt
+import hashlib
 import logging
 from decimal import Decimal
 
@@ -134,16 +135,18 @@ def test_authenticate_rejects_connection_without_secret(connection, caplog):
     assert "the connection has no shared secret set" in caplog.text
 
 
-def test_session_open_stores_token_hash_only(connection):
+def test_session_open_stores_start_token_hash_only(connection):
     session, token = services.punchout_session_open(connection=connection, request=setup_for(connection))
 
     assert len(token) == 43
-    assert session.token_hash != token
-    assert token not in session.token_hash
+    assert session.token_hash is None
+    assert session.start_token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert session.buyer_cookie == "cookie-1"
     assert session.extrinsics == {"UserEmail": "buyer@example.com"}
-    lifetime = session.expires_at - session.created_at
-    assert dt.timedelta(minutes=59, seconds=55) <= lifetime <= dt.timedelta(minutes=60)
+    start_lifetime = session.start_expires_at - session.created_at
+    assert dt.timedelta(minutes=4, seconds=55) <= start_lifetime <= dt.timedelta(minutes=5)
+    idle_lifetime = session.expires_at - session.created_at
+    assert dt.timedelta(minutes=119, seconds=55) <= idle_lifetime <= dt.timedelta(minutes=120)
 
 
 def test_session_open_keeps_buyer_cookie_exactly(connection):
@@ -157,11 +160,22 @@ def test_session_open_keeps_buyer_cookie_exactly(connection):
     assert session.buyer_cookie == cookie
 
 
-@pytest.mark.parametrize("operation", ["edit", "inspect", "source"])
-def test_session_open_rejects_other_operations(connection, operation):
+def test_session_open_rejects_source_operation(connection):
     with pytest.raises(OperationNotSupported):
+        services.punchout_session_open(connection=connection, request=setup_for(connection, operation="source"))
+
+    assert PunchOutSession.objects.count() == 0
+
+
+@pytest.mark.parametrize("operation", ["edit", "inspect"])
+def test_session_open_rejects_edit_when_connection_forbids(connection, operation):
+    connection.allow_edit_inspect = False
+    connection.save()
+
+    with pytest.raises(OperationNotSupported) as raised:
         services.punchout_session_open(connection=connection, request=setup_for(connection, operation=operation))
 
+    assert raised.value.message.startswith(f"PunchOutSetupRequest operation '{operation}' is not enabled")
     assert PunchOutSession.objects.count() == 0
 
 
@@ -175,14 +189,21 @@ def test_session_open_rejects_pinned_contract_not_in_force(connection):
         services.punchout_session_open(connection=connection, request=setup_for(connection))
 
 
-def test_session_open_adds_item_out_lines(connection, caplog):
+def test_session_open_adds_item_out_lines_one_by_one(connection, caplog):
     ProductFactory(sku="A-1")
     ProductFactory(sku="B-2")
     items = (item_out("A-1", "2"), item_out("UNKNOWN", "1"), item_out("B-2", "0.0001"), item_out("A-1", "1"))
 
     session, _ = services.punchout_session_open(connection=connection, request=setup_for(connection, items_out=items))
 
-    assert list(session.lines.values_list("product__sku", "quantity", "line_number")) == [("A-1", Decimal("3.000"), 1)]
+    assert list(session.lines.values_list("product__sku", "quantity", "line_number")) == [
+        ("A-1", Decimal("2.000"), 1),
+        ("A-1", Decimal("1.000"), 2),
+    ]
+    assert session.notices == [
+        "Line 2 (product UNKNOWN) is not in your catalog any more and was left out.",
+        "Line 3 (product B-2) was left out: Quantity '0.0001' has more than 3 decimals; round it.",
+    ]
     assert "SupplierPartID is not a product the customer may buy" in caplog.text
     assert "more than 3 decimals" in caplog.text
 

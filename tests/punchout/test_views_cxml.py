@@ -104,7 +104,7 @@ def test_setup_request_opens_session(client, connection):
     parts = urlsplit(url)
     assert f"{parts.scheme}://{parts.netloc}" == settings.PUBLIC_BASE_URL
     assert parts.path.startswith("/punchout/session/")
-    assert parts.query == "sku=4545321"
+    assert parts.query == ""
     session = PunchOutSession.objects.get()
     assert session.connection == connection
     assert session.buyer_cookie == SAMPLE_BUYER_COOKIE
@@ -114,7 +114,8 @@ def test_setup_request_opens_session(client, connection):
     assert session.selected_item_part_id == "4545321"
     assert session.request_payload_id == "933695160890"
     assert session.state == PunchOutSession.State.OPEN
-    assert session.token_hash not in url
+    assert session.token_hash is None
+    assert session.start_token_hash not in url
 
 
 def test_setup_request_loads_visible_item_out_lines(client, connection):
@@ -271,12 +272,15 @@ def test_return_url_with_other_scheme_answers_400(client, connection):
 
 
 @pytest.mark.parametrize("operation", ["edit", "inspect"])
-def test_edit_and_inspect_answer_406(client, connection, operation):
+def test_edit_and_inspect_answer_406_when_not_allowed(client, connection, operation):
+    connection.allow_edit_inspect = False
+    connection.save()
+
     response = client.post(CXML_URL, data=setup_request(connection, operation=operation), content_type="text/xml")
 
     code, message = status_of(response)
     assert code == 406
-    assert f"operation '{operation}' is not supported yet" in message
+    assert f"operation '{operation}' is not enabled for this buyer connection" in message
     assert PunchOutSession.objects.count() == 0
 
 
@@ -301,7 +305,8 @@ def test_order_request_with_wrong_secret_answers_401(client, connection):
 def test_get_answers_405_with_cxml_status(client, db):
     response = client.get(CXML_URL)
 
-    assert response.status_code == 405
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/xml; charset=UTF-8"
     assert response["Allow"] == "POST"
     assert status_of(response)[0] == 405
     validate_document(response.content)

@@ -1,5 +1,6 @@
 import base64
 import datetime as dt
+import re
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -101,16 +102,18 @@ def setup_document(connection: BuyerConnection) -> bytes:
 
 
 def open_session(client, connection: BuyerConnection) -> str:
-    """Open a session through the cXML endpoint and return its start page path with query."""
+    """Open a session through the cXML endpoint, follow the StartPage redirect and return the page it leads to."""
     response = client.post("/punchout/cxml/", data=setup_document(connection), content_type="text/xml")
     url = parse_xml(response.content).findtext("Response/PunchOutSetupResponse/StartPage/URL")
     assert url, response.content
-    parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
+    start = client.get(urlsplit(url).path)
+    assert start.status_code == 303, start.content
+    return start["Location"]
 
 
-def session_path(start_page: str) -> str:
-    return start_page.split("?")[0]
+def session_path(page: str) -> str:
+    """Return the session's catalog path, /punchout/session/<token>/, of any page of the session."""
+    return re.match(r"^/punchout/session/[^/]+/", page).group(0)
 
 
 class _FormFields(HTMLParser):
@@ -241,30 +244,37 @@ def test_return_page_loads_static_submit_script(client, shop):
     assert b'<button type="submit" class="primary">Continue</button>' in returned.content
 
 
-def test_session_can_return_twice_before_expiry(client, shop):
+def test_second_cart_return_is_rejected(client, shop):
+    # given a session whose cart was returned
     base = session_path(open_session(client, shop.connection))
+    first = client.post(base + "return/")
 
-    client.post(base + "return/")
-    client.post(base + "cart/", {"sku": "4545321", "quantity": "1"})
+    # when the user tries to change the cart and return it again
+    change = client.post(base + "cart/", {"sku": "4545321", "quantity": "1"})
     second = client.post(base + "return/")
 
-    assert second.status_code == 200
+    # then both are refused and the session keeps its one return
+    assert first.status_code == 200
+    assert change.status_code == 409
+    assert b"returned to your procurement system already" in change.content
+    assert second.status_code == 409
+    assert b"returned to your procurement system already" in second.content
+    assert b'id="return-cart"' not in second.content
     session = PunchOutSession.objects.get()
     assert session.state == PunchOutSession.State.RETURNED
-    assert session.return_count == 2
-    document = return_form(second)["fields"]["cxml-urlencoded"].encode("utf-8")
-    assert item_prices(document) == {"5555": Decimal("99.50"), "4545321": Decimal("72.00")}
+    assert session.return_count == 1
+    assert list(session.lines.values_list("product__sku", "quantity")) == [("5555", Decimal("2.000"))]
 
 
-def test_start_page_deep_links_selected_item(client, shop):
-    start_page = open_session(client, shop.connection)
+def test_start_page_opens_selected_item_product_page(client, shop):
+    page_path = open_session(client, shop.connection)
 
-    page = client.get(start_page)
+    page = client.get(page_path)
 
-    assert start_page.endswith("?sku=4545321")
-    assert b"Requested product" in page.content
-    content = page.content.decode()
-    assert content.index('data-sku="4545321"') < content.index('data-sku="5555"')
+    assert page_path == session_path(page_path) + "product/4545321/"
+    assert page.status_code == 200
+    assert b"<h1>Task chair</h1>" in page.content
+    assert b"72.00 EUR per" in page.content
 
 
 def test_start_page_shows_stock_and_categories(client, shop):
@@ -301,7 +311,7 @@ def test_pages_never_show_products_outside_assortment(client, shop):
     assert b"No products found" in search.content
     assert b"Standing desk" not in search.content
     assert b"Standing desk" not in by_sku.content
-    assert b"Product 6666 is not in your catalog." in deep_link.content
+    assert b"Product 6666 is not in your catalog;" in deep_link.content
     assert b"Standing desk" not in deep_link.content
 
 
@@ -382,7 +392,7 @@ def test_unknown_token_answers_404_page(client, db):
     response = client.get("/punchout/session/not-a-real-token/")
 
     assert response.status_code == 404
-    assert b"This PunchOut session does not exist" in response.content
+    assert b"This PunchOut link is unknown or was used already" in response.content
 
 
 def test_expired_session_answers_410_page(client, shop):

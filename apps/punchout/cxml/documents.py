@@ -29,6 +29,7 @@ __all__ = [
     "CartItem",
     "Credential",
     "add_header",
+    "build_profile_response",
     "build_punchout_order_message",
     "build_punchout_setup_response",
     "build_status_response",
@@ -88,6 +89,7 @@ class CartItem:
     manufacturer_part_id: str = ""
     lead_time_days: int | None = None
     line_number: int | None = None
+    buyer_part_id: str = ""
 
 
 def new_payload_id() -> str:
@@ -153,6 +155,27 @@ def build_punchout_setup_response(*, start_page_url: str) -> bytes:
     _add_status(response, code=200, text="OK")
     start_page = etree.SubElement(etree.SubElement(response, "PunchOutSetupResponse"), "StartPage")
     _add_text(start_page, "URL", start_page_url)
+    return serialize_document(root)
+
+
+def build_profile_response(*, transactions: Sequence[tuple[str, str]], effective_date: datetime) -> bytes:
+    """Return a cXML Response with Status 200 and a ProfileResponse listing (requestName, URL) transactions.
+
+    ``effective_date`` is when the services became available; it must carry an offset.
+    """
+    if not transactions:
+        raise CXMLBuildError("A ProfileResponse needs at least one transaction; pass (requestName, URL) pairs.")
+    if effective_date.tzinfo is None:
+        raise CXMLBuildError("The ProfileResponse effectiveDate has no offset; pass an aware datetime.")
+    root = new_document_root()
+    response = etree.SubElement(root, "Response")
+    _add_status(response, code=200, text="OK")
+    profile = etree.SubElement(
+        response, "ProfileResponse", effectiveDate=effective_date.replace(microsecond=0).isoformat()
+    )
+    for request_name, url in transactions:
+        transaction = etree.SubElement(profile, "Transaction", requestName=request_name)
+        _add_text(transaction, "URL", url)
     return serialize_document(root)
 
 
@@ -228,6 +251,8 @@ def _add_item_in(parent: etree._Element, item: CartItem, *, position: int, curre
     _add_text(item_id, "SupplierPartID", item.supplier_part_id)
     if item.supplier_part_auxiliary_id:
         _add_text(item_id, "SupplierPartAuxiliaryID", item.supplier_part_auxiliary_id)
+    if item.buyer_part_id:
+        _add_text(item_id, "BuyerPartID", item.buyer_part_id)
 
     detail = etree.SubElement(item_in, "ItemDetail")
     unit_price_element = etree.SubElement(detail, "UnitPrice")

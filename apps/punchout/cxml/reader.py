@@ -15,6 +15,7 @@ from lxml import etree
 
 from apps.core.errors import DomainError
 from apps.punchout.cxml.documents import Credential
+from apps.punchout.cxml.validation import CXMLInvalid, validate_document
 
 PUNCHOUT_OPERATIONS = ("create", "edit", "inspect", "source")
 DEPLOYMENT_MODES = ("production", "test")
@@ -92,6 +93,36 @@ def request_type(root: etree._Element) -> str:
                 return child.tag
         raise CXMLBadRequest(f"The cXML {section} element is empty; it must contain a request such as OrderRequest.")
     raise CXMLBadRequest("The cXML document has no Request element; send a cXML request such as OrderRequest.")
+
+
+def inbound_oddities(root: etree._Element) -> list[str]:
+    """List the ways an inbound document departs from the cXML DTD, for the log; none of them rejects it.
+
+    Checks the DOCTYPE, the timestamp (ISO 8601 with an offset), empty
+    Extrinsics and validity against the bundled DTD (first few errors).
+    """
+    oddities = []
+    if not root.getroottree().docinfo.doctype:
+        oddities.append("no DOCTYPE")
+    raw_timestamp = root.get("timestamp")
+    if not raw_timestamp:
+        oddities.append("no timestamp")
+    else:
+        try:
+            parsed = datetime.fromisoformat(raw_timestamp.strip())
+        except ValueError:
+            oddities.append(f"timestamp {raw_timestamp[:40]!r} is not ISO 8601")
+        else:
+            if parsed.tzinfo is None:
+                oddities.append(f"timestamp {raw_timestamp[:40]!r} has no offset, read as UTC")
+    for element in root.iter("Extrinsic"):
+        if not _text(element).strip():
+            oddities.append(f"empty Extrinsic {(element.get('name') or '')[:40]!r}")
+    try:
+        validate_document(root)
+    except CXMLInvalid as error:
+        oddities.extend(error.errors[:5])
+    return oddities
 
 
 def read_header(root: etree._Element) -> Header:

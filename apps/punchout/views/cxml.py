@@ -1,0 +1,202 @@
+"""The cXML endpoint: PunchOutSetupRequest, ProfileRequest, and a cXML Status for everything else.
+
+Every answer, whatever the method, path, content type, body or credentials,
+is HTTP 200 with a complete cXML document whose Status carries the outcome,
+as buyers' networks expect, with ``Content-Type: text/xml; charset=UTF-8``.
+The endpoint is called server to server, so it is exempt from CSRF.
+"""
+
+import base64
+import binascii
+import logging
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+
+from apps.core.xml import XMLRejected, parse_xml
+from apps.punchout import services
+from apps.punchout.cxml.documents import build_profile_response, build_punchout_setup_response, build_status_response
+from apps.punchout.cxml.reader import (
+    CXMLBadRequest,
+    inbound_oddities,
+    read_header,
+    read_punchout_setup_request,
+    request_type,
+)
+from apps.punchout.errors import PunchOutError
+from apps.punchout.models import BuyerConnection
+
+logger = logging.getLogger(__name__)
+
+CXML_CONTENT_TYPE = "text/xml; charset=UTF-8"
+_XML_MEDIA_TYPES = {"text/xml", "application/xml"}
+_STATUS_TEXT = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    500: "Internal Server Error",
+}
+# Requests this endpoint answers, as listed in a ProfileResponse.
+SUPPORTED_REQUESTS = ("ProfileRequest", "PunchOutSetupRequest")
+
+
+class _BadBody(Exception):
+    """The request body contains no cXML document in a form the endpoint reads."""
+
+
+@csrf_exempt
+@never_cache
+def cxml_endpoint(request: HttpRequest, subpath: str | None = None) -> HttpResponse:
+    """Handle an inbound cXML request and return a cXML document whose Status carries the outcome."""
+    if (subpath or "").strip("/"):
+        return cxml_status(
+            404, f"There is no cXML endpoint at {request.path[:100]!r}; post cXML documents to {_endpoint_url()}."
+        )
+    if request.method != "POST":
+        response = cxml_status(405, f"Send cXML documents to {_endpoint_url()} with POST, not {request.method}.")
+        response["Allow"] = "POST"
+        return response
+    try:
+        return _handle_cxml(request)
+    except Exception:
+        logger.exception("cXML request failed unexpectedly")
+        return cxml_status(500, "The request could not be processed; try again later or contact the supplier.")
+
+
+def _handle_cxml(request: HttpRequest) -> HttpResponse:
+    try:
+        data = _cxml_body(request)
+        root = parse_xml(data, max_bytes=settings.XML_MAX_BYTES)
+        header = read_header(root)
+        kind = request_type(root)
+    except _BadBody as error:
+        logger.info("cXML request rejected: %s", error)
+        return cxml_status(400, str(error))
+    except XMLRejected as error:
+        logger.info("cXML request rejected: %s", error.message, extra={"code": error.code})
+        return cxml_status(400, error.message)
+    except CXMLBadRequest as error:
+        logger.info("cXML request rejected: %s", error)
+        return cxml_status(400, _message_of(error))
+
+    oddities = inbound_oddities(root)
+    if oddities:
+        # Real buyers' documents often break the DTD in harmless ways; they are read anyway.
+        logger.info(
+            "cXML request read despite oddities: %s",
+            "; ".join(oddities),
+            extra={"payload_id": header.payload_id, "request_type": kind, "user_agent": header.user_agent[:100]},
+        )
+
+    try:
+        connection = services.authenticate_cxml_sender(header=header)
+    except PunchOutError as error:
+        return cxml_status(error.cxml_status, error.message)
+
+    if kind == "PunchOutSetupRequest":
+        return _handle_setup_request(root, connection)
+    if kind == "ProfileRequest":
+        return _profile_response(connection)
+    logger.info(
+        "cXML request type not supported",
+        extra={"request_type": kind, "connection_id": connection.pk, "payload_id": header.payload_id},
+    )
+    return cxml_status(
+        406, f"{kind} is not supported at this URL yet; this endpoint takes {', '.join(SUPPORTED_REQUESTS)}."
+    )
+
+
+def _handle_setup_request(root, connection: BuyerConnection) -> HttpResponse:
+    try:
+        setup = read_punchout_setup_request(root)
+    except CXMLBadRequest as error:
+        logger.info("PunchOutSetupRequest rejected: %s", error, extra={"connection_id": connection.pk})
+        return cxml_status(400, _message_of(error))
+    try:
+        _session, token = services.punchout_session_open(connection=connection, request=setup)
+    except PunchOutError as error:
+        logger.info(
+            "PunchOutSetupRequest rejected: %s",
+            error.message,
+            extra={"connection_id": connection.pk, "code": error.code, "payload_id": setup.header.payload_id},
+        )
+        return cxml_status(error.cxml_status, error.message)
+
+    start_page = public_url(reverse("punchout:session_start", args=[token]))
+    return HttpResponse(build_punchout_setup_response(start_page_url=start_page), content_type=CXML_CONTENT_TYPE)
+
+
+def _profile_response(connection: BuyerConnection) -> HttpResponse:
+    url = _endpoint_url()
+    document = build_profile_response(
+        transactions=[(name, url) for name in SUPPORTED_REQUESTS], effective_date=connection.created_at
+    )
+    return HttpResponse(document, content_type=CXML_CONTENT_TYPE)
+
+
+def _cxml_body(request: HttpRequest) -> bytes:
+    """Return the cXML document's bytes from an XML body or a cxml-urlencoded or cxml-base64 form field."""
+    media_type = (request.content_type or "").lower()
+    try:
+        if media_type in _XML_MEDIA_TYPES:
+            return request.body
+        if media_type == "application/x-www-form-urlencoded":
+            # Decoding as Latin-1 maps each byte to one character, so encoding
+            # back gives the exact bytes the sender form-encoded, whatever
+            # encoding the document's XML declaration names.
+            form = QueryDict(request.body, encoding="iso-8859-1")
+            return _cxml_from_form(form, lambda value: value.encode("iso-8859-1"))
+        if media_type == "multipart/form-data":
+            # NOTE: Django decodes multipart fields as UTF-8, so a
+            # cxml-urlencoded document in another encoding reaches the parser
+            # re-encoded as UTF-8 under its original declaration.
+            return _cxml_from_form(request.POST, lambda value: value.encode("utf-8"))
+    except RequestDataTooBig:
+        raise _BadBody(
+            f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes; send a smaller document."
+        ) from None
+    raise _BadBody(
+        f"Content-Type {media_type or '(none)'!r} is not supported; send the cXML document as the body with "
+        "Content-Type text/xml, or as the form field cxml-urlencoded or cxml-base64."
+    )
+
+
+def _cxml_from_form(form: QueryDict, to_bytes) -> bytes:
+    if "cxml-base64" in form:
+        text = "".join(form["cxml-base64"].split())
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise _BadBody("The cxml-base64 field is not valid Base64; encode the cXML document with Base64.") from None
+    if "cxml-urlencoded" in form:
+        return to_bytes(form["cxml-urlencoded"])
+    raise _BadBody("The form has no cxml-urlencoded or cxml-base64 field; put the cXML document in one of them.")
+
+
+def cxml_status(code: int, message: str) -> HttpResponse:
+    """Return HTTP 200 with a cXML Response holding only a Status."""
+    document = build_status_response(code=code, text=_STATUS_TEXT.get(code, "Error"), message=message)
+    return HttpResponse(document, content_type=CXML_CONTENT_TYPE)
+
+
+def _message_of(error: Exception) -> str:
+    return getattr(error, "message", None) or str(error)
+
+
+def _endpoint_url() -> str:
+    return public_url(reverse("punchout:cxml"))
+
+
+def public_url(path: str) -> str:
+    """Return ``path`` (from reverse(), with any script prefix) as an absolute URL on PUBLIC_BASE_URL's host."""
+    base = urlsplit(settings.PUBLIC_BASE_URL)
+    return f"{base.scheme}://{base.netloc}{path}"
