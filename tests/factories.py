@@ -148,3 +148,29 @@ def _group_named(name: str):
     from django.contrib.auth.models import Group
 
     return Group.objects.get_or_create(name=name)[0]
+
+
+class OrderFactory(factory.django.DjangoModelFactory):
+    """An order as staff would key it in; status starts at received."""
+
+    class Meta:
+        model = "orders.Order"
+
+    number = factory.Sequence(lambda n: f"SO-TEST-{n:06d}")
+    customer = factory.SubFactory(CustomerFactory)
+    channel = "staff"
+    po_number = factory.Sequence(lambda n: f"PO-{n:06d}")
+    currency = "EUR"
+
+
+class OrderLineFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "orders.OrderLine"
+
+    order = factory.SubFactory(OrderFactory)
+    position = factory.Sequence(lambda n: n + 1)
+    line_number = factory.LazyAttribute(lambda line: str(line.position))
+    product = factory.SubFactory(ProductFactory)
+    sku = factory.LazyAttribute(lambda line: line.product.sku if line.product else "UNKNOWN")
+    quantity = Decimal("1")
+    currency = "EUR"

@@ -1,0 +1,164 @@
+"""Admin for orders: read-only records with a button per transition the user may run, and the outbox."""
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
+from django_fsm import can_proceed, has_transition_perm
+from simple_history.admin import SimpleHistoryAdmin
+
+from apps.orders import services
+from apps.orders.errors import OrderError
+from apps.orders.models import (
+    InboundDocument,
+    Invoice,
+    Order,
+    OrderLine,
+    OutboundEndpoint,
+    OutboxEvent,
+    Shipment,
+)
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    can_delete = False
+    fields = (
+        "line_number",
+        "sku",
+        "product",
+        "quantity",
+        "unit_text",
+        "buyer_unit_price",
+        "contract_unit_price",
+        "unit_price",
+        "status",
+        "quantity_allocated",
+        "quantity_shipped",
+        "quantity_invoiced",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "number",
+        "customer",
+        "po_number",
+        "status",
+        "channel",
+        "is_test",
+        "total",
+        "currency",
+        "created_at",
+    )
+    list_filter = ("status", "channel", "is_test")
+    list_select_related = ("customer",)
+    search_fields = ("number", "po_number", "payload_id", "customer__account_number")
+    inlines = [OrderLineInline]
+    show_full_result_count = False
+    # The state only changes through the transition buttons, which call the services.
+    readonly_fields = [field.name for field in Order._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/transition/<str:name>/",
+                self.admin_site.admin_view(self.transition_view),
+                name=f"{self.opts.app_label}_{self.opts.model_name}_transition",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        order = self.get_object(request, unquote(object_id))
+        buttons = self.transition_buttons(request, order) if order is not None else []
+        extra_context = {**(extra_context or {}), "transition_buttons": buttons}
+        return super().change_view(request, object_id, form_url, extra_context=extra_context)
+
+    def transition_buttons(self, request, order: Order) -> list[dict]:
+        """Return a button for each staff transition the order's state allows and the user holds."""
+        url_name = f"admin:{self.opts.app_label}_{self.opts.model_name}_transition"
+        buttons = []
+        for name in services.STAFF_TRANSITIONS:
+            method = getattr(order, name)
+            if can_proceed(method) and has_transition_perm(method, request.user):
+                label = method._django_fsm.get_transition(order.status).custom.get("label", name)
+                buttons.append({"label": label, "url": reverse(url_name, args=[order.pk, name])})
+        return buttons
+
+    @staticmethod
+    def _change_url(order: Order) -> str:
+        return reverse("admin:orders_order_change", args=[order.pk])
+
+    def transition_view(self, request, object_id, name):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            raise Http404(f"No order {object_id}.")
+        try:
+            services.order_transition(order=order, name=name, actor=request.user, reason=f"{name} in the admin")
+        except OrderError as error:
+            self.message_user(request, error.message, level=messages.ERROR)
+        else:
+            order.refresh_from_db()
+            self.message_user(request, f"Order {order.number} is now {order.get_status_display()}.")
+        return HttpResponseRedirect(self._change_url(order))
+
+
+@admin.register(InboundDocument)
+class InboundDocumentAdmin(admin.ModelAdmin):
+    list_display = ("document_id", "operation", "channel", "customer", "po_number", "result_code", "created_at")
+    list_filter = ("operation", "channel")
+    list_select_related = ("customer",)
+    search_fields = ("document_id", "po_number")
+    readonly_fields = [field.name for field in InboundDocument._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(admin.ModelAdmin):
+    list_display = ("id", "event", "order", "status", "attempts", "response_code", "next_attempt_at")
+    list_filter = ("status", "event")
+    list_select_related = ("order",)
+    search_fields = ("document_id", "order__number")
+    readonly_fields = [field.name for field in OutboxEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(SimpleHistoryAdmin):
+    list_display = ("shipment_id", "order", "carrier", "tracking_number", "shipped_at")
+    list_select_related = ("order",)
+    readonly_fields = [field.name for field in Shipment._meta.fields]
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(SimpleHistoryAdmin):
+    list_display = ("number", "order", "total", "currency", "due_date", "paid_amount")
+    list_select_related = ("order",)
+    readonly_fields = [field.name for field in Invoice._meta.fields]
+
+
+@admin.register(OutboundEndpoint)
+class OutboundEndpointAdmin(SimpleHistoryAdmin):
+    list_display = ("source", "url", "is_active")

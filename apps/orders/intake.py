@@ -1,0 +1,504 @@
+"""Order intake: the one service every channel calls to create, change or cancel an order.
+
+Idempotency: the first thing intake writes is the ``InboundDocument`` row,
+unique per (source, document id). A second request with the same id, even
+one running at the same moment, waits for the first transaction on that
+unique index and then answers the first result again, creating nothing.
+
+A new document whose PO number the customer already used (under another
+document id) is refused with ``duplicate_po_number``; when its content
+differs from the existing order, a duplicate-order case is opened on that
+order as well. An update replaces the whole order image (lines left out are
+cancelled) and a delete cancels, both only while nothing has shipped. A
+test-mode document makes a test order: its PO numbers are kept apart, and
+it is never allocated or fulfilled.
+"""
+
+import hashlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass, field
+from functools import partial
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
+
+from apps.catalog.models import Product
+from apps.exceptions.models import CaseKind
+from apps.exceptions.selectors import has_blocking_open_cases
+from apps.exceptions.services import case_open
+from apps.orders import allocation, outbox, transitions, validation
+from apps.orders.errors import (
+    DuplicatePurchaseOrder,
+    IdempotencyKeyReused,
+    InvalidOrderInput,
+    OrderError,
+    OrderStateConflict,
+    UnknownOrderDocument,
+)
+from apps.orders.inputs import OrderInput, ParsedLine, ParsedOrder, parse_order
+from apps.orders.models import (
+    CHANGEABLE_STATES,
+    Channel,
+    DocumentOperation,
+    InboundDocument,
+    LineStatus,
+    Order,
+    OrderLine,
+    OrderStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    """The answer to an intake request: a status (200, 400, 409…), a code and message, and the order if any.
+
+    ``replayed`` is True when the document was taken in before and this is the first answer again.
+    """
+
+    status: int
+    code: str
+    message: str
+    order: Order | None
+    document: InboundDocument
+    replayed: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def order_intake(*, request: OrderInput, actor=None) -> IntakeResult:
+    """Take in a new, changed or cancelled order from any channel; see the module docstring for the rules."""
+    if request.operation not in DocumentOperation.values:
+        raise InvalidOrderInput(
+            f"Operation {request.operation!r} is unknown; use one of {', '.join(DocumentOperation.values)}."
+        )
+    if request.channel not in Channel.values:
+        raise InvalidOrderInput(f"Channel {request.channel!r} is unknown; use one of {', '.join(Channel.values)}.")
+    if not request.document_id or len(request.document_id) > 250:
+        raise InvalidOrderInput(
+            "Every order document needs a document id (payloadID or idempotency key) of 1 to 250 characters."
+        )
+
+    with transaction.atomic():
+        document, created = _claim_document(request)
+        if not created:
+            return _replay(document, request)
+
+        try:
+            with transaction.atomic():
+                order, status, message = _dispatch(request, document, actor)
+        except InvalidOrderInput as error:
+            order = _record_rejection(request, error) if request.operation == DocumentOperation.NEW else None
+            return _answer(document, order, 400, error.code, error.message, reasons=error.reasons)
+        except OrderError as error:
+            # Cases about the refusal are opened here, after the savepoint rolled the attempt back.
+            for follow_up in getattr(error, "follow_ups", ()):
+                follow_up()
+            return _answer(document, _existing_order(request, error), error.status, error.code, error.message)
+        return _answer(document, order, status, "ok", message)
+
+
+def _claim_document(request: OrderInput) -> tuple[InboundDocument, bool]:
+    """Insert the document's row, or return the row another request inserted first (waiting for its commit)."""
+    try:
+        with transaction.atomic():
+            document = InboundDocument.objects.create(
+                source=request.source,
+                document_id=request.document_id,
+                channel=request.channel,
+                operation=request.operation,
+                customer=request.customer,
+                po_number=(request.po_number or "")[:64],
+                refers_to=(request.refers_to or "")[:250],
+                body=request.body,
+                content_hash=_content_hash(request),
+            )
+            return document, True
+    except IntegrityError:
+        document = InboundDocument.objects.select_related("order").get(
+            source=request.source, document_id=request.document_id
+        )
+        return document, False
+
+
+def _replay(document: InboundDocument, request: OrderInput) -> IntakeResult:
+    if request.channel == Channel.API and document.content_hash != _content_hash(request):
+        raise IdempotencyKeyReused(
+            f"Idempotency key {request.document_id!r} was used for another request; use a new key for a new order."
+        )
+    logger.info("Order document seen before", extra={"document_id": document.document_id, "source": document.source})
+    status, _, code = document.result_code.partition(":")
+    return IntakeResult(
+        status=int(status or 200),
+        code=code or "ok",
+        message=document.result_message,
+        order=document.order,
+        document=document,
+        replayed=True,
+    )
+
+
+def _dispatch(request: OrderInput, document: InboundDocument, actor) -> tuple[Order, int, str]:
+    parsed, reasons = parse_order(request)
+    if request.operation == DocumentOperation.DELETE:
+        return _delete(request, actor)
+    if parsed is None:
+        raise InvalidOrderInput(
+            f"The order cannot be read: {'; '.join(reasons[:5])}" + (" …" if len(reasons) > 5 else ""),
+            reasons=reasons,
+        )
+    if request.operation == DocumentOperation.NEW:
+        return _create(request, parsed, actor)
+    return _update(request, parsed, actor)
+
+
+def _create(request: OrderInput, parsed: ParsedOrder, actor) -> tuple[Order, int, str]:
+    po_number = request.po_number.strip()
+    existing = _order_with_po(request.customer, po_number, request.is_test)
+    if existing is not None:
+        _refuse_duplicate(request, parsed, existing)
+
+    order = Order(
+        number=_new_number(),
+        customer=request.customer,
+        contract=request.contract,
+        channel=request.channel,
+        source=request.source,
+        is_test=request.is_test,
+        po_number=po_number,
+        payload_id=request.document_id,
+        order_date=request.order_date,
+        requested_delivery_date=request.requested_delivery_date,
+        currency=parsed.currency,
+        buyer_total=parsed.total,
+        buyer_tax=parsed.tax,
+        status_reason="Received",
+        **_header_fields(request),
+    )
+    order._history_user = actor
+    order._change_reason = f"Received by {request.channel}"
+    try:
+        with transaction.atomic():
+            order.save()
+    except IntegrityError:
+        # Another document with this PO number committed between the check and the insert.
+        existing = _order_with_po(request.customer, po_number, request.is_test)
+        if existing is None:
+            raise
+        _refuse_duplicate(request, parsed, existing)
+
+    lines = _build_lines(order, parsed)
+    bulk_create_with_history(lines, OrderLine, batch_size=500, default_user=actor)
+    lines = list(order.lines.select_related("product", "product__unit"))
+    _validate_and_continue(order, lines, actor)
+    return order, 200, f"Order {order.number} received; status {order.get_status_display()}."
+
+
+def _update(request: OrderInput, parsed: ParsedOrder, actor) -> tuple[Order, int, str]:
+    order = _referenced_order(request)
+    _check_changeable(order, "update")
+    if order.po_number != request.po_number.strip():
+        raise InvalidOrderInput(
+            f"The update carries PO number {request.po_number!r}, but the order it refers to has "
+            f"{order.po_number!r}; an update cannot change the PO number."
+        )
+    allocation.release(order=order, actor=actor)
+    if order.status != OrderStatus.RECEIVED:
+        transitions.check_transition(order, "revise", None)
+        transitions.apply_transition(order, "revise", actor=actor, reason=f"Changed by {request.document_id}")
+
+    # The update is the whole new image: matching line numbers are changed, the rest replaced.
+    new_lines = {line.source.line_number.strip() or str(line.position): line for line in parsed.lines}
+    old_lines = list(order.lines.all())
+    next_position = max((line.position for line in old_lines), default=0) + 1
+    kept = []
+    for line in old_lines:
+        incoming = new_lines.pop(line.line_number, None)
+        if incoming is None:
+            line.status = LineStatus.CANCELLED
+        else:
+            _fill_line(line, incoming, _products_by_sku([incoming.source.sku]))
+            line.status = LineStatus.OPEN
+        line._history_user = actor
+        line.save()
+        kept.append(line)
+    added = []
+    products = _products_by_sku([line.source.sku for line in new_lines.values()])
+    for incoming in new_lines.values():
+        line = OrderLine(order=order, position=next_position)
+        next_position += 1
+        _fill_line(line, incoming, products)
+        added.append(line)
+    if added:
+        bulk_create_with_history(added, OrderLine, batch_size=500, default_user=actor)
+
+    for name, value in _header_fields(request).items():
+        setattr(order, name, value)
+    order.payload_id = request.document_id
+    order.requested_delivery_date = request.requested_delivery_date
+    order.buyer_total = parsed.total
+    order.buyer_tax = parsed.tax
+    order.currency = parsed.currency
+    transitions.save_order(order, actor=actor, reason=f"Changed by document {request.document_id}")
+
+    lines = list(order.lines.select_related("product", "product__unit"))
+    _validate_and_continue(order, lines, actor)
+    return order, 200, f"Order {order.number} changed; status {order.get_status_display()}."
+
+
+def _delete(request: OrderInput, actor) -> tuple[Order, int, str]:
+    order = _referenced_order(request)
+    if order.status == OrderStatus.CANCELLED:
+        return order, 200, f"Order {order.number} was already cancelled."
+    _check_changeable(order, "cancel")
+    allocation.release(order=order, actor=actor)
+    transitions.check_transition(order, "cancel", None)
+    transitions.apply_transition(order, "cancel", actor=actor, reason=f"Cancelled by document {request.document_id}")
+    outbox.record_event(order=order, event="order.cancelled", payload={"reason": order.status_reason})
+    return order, 200, f"Order {order.number} cancelled."
+
+
+def _validate_and_continue(order: Order, lines: list[OrderLine], actor) -> None:
+    """Run the checks; hold the order while a blocking case is open, else confirm and allocate it."""
+    validation.validate_order(order=order, lines=lines)
+    if has_blocking_open_cases(order):
+        transitions.check_transition(order, "hold", None)
+        transitions.apply_transition(order, "hold", actor=actor, reason="Held by failed checks")
+        outbox.record_event(order=order, event="order.on_hold", payload={"reason": order.status_reason})
+        return
+    transitions.check_transition(order, "confirm", None)
+    transitions.apply_transition(order, "confirm", actor=actor, reason="All checks passed")
+    outbox.record_event(order=order, event="order.confirmed", payload=outbox.confirmation_payload(order))
+    if not order.is_test:
+        transitions.allocate_or_hold(order=order, actor=actor)
+
+
+def _referenced_order(request: OrderInput) -> Order:
+    if not request.refers_to:
+        raise UnknownOrderDocument(
+            f"The {request.operation} for PO {request.po_number!r} does not refer to an earlier document; "
+            "send the payloadID of the order it changes in DocumentReference."
+        )
+    earlier = (
+        InboundDocument.objects.filter(source=request.source, document_id=request.refers_to, order__isnull=False)
+        .select_related("order")
+        .first()
+    )
+    if earlier is None:
+        raise UnknownOrderDocument(
+            f"No order came from document {request.refers_to!r}; check the payloadID in DocumentReference."
+        )
+    return transitions.lock_order(earlier.order)
+
+
+def _check_changeable(order: Order, verb: str) -> None:
+    if order.status in CHANGEABLE_STATES:
+        return
+    if order.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
+        raise OrderStateConflict(f"Order {order.number} is {order.get_status_display()}; it cannot be changed.")
+    error = OrderStateConflict(
+        f"Order {order.number} is already {order.get_status_display()}, so it cannot be changed or cancelled; "
+        "contact the supplier, who has been told."
+    )
+    error.follow_ups = [
+        partial(
+            case_open,
+            kind=CaseKind.INTEGRATION_CONFLICT,
+            concerning=order,
+            customer=order.customer,
+            facts={"status": order.status, "requested": verb},
+            summary=f"The buyer sent a {verb} for order {order.number}, which is already {order.get_status_display()}",
+            cause_key=f"late_{verb}",
+            reference=order.number,
+            po_number=order.po_number[:64],
+        )
+    ]
+    raise error
+
+
+def _refuse_duplicate(request: OrderInput, parsed: ParsedOrder, existing: Order) -> None:
+    error = DuplicatePurchaseOrder(
+        f"PO number {existing.po_number!r} already made order {existing.number}; to change it, send an "
+        f"OrderRequest of type update that refers to payloadID {existing.payload_id!r}."
+    )
+    same = _lines_signature(parsed) == _order_signature(existing)
+    if not same and existing.status in CHANGEABLE_STATES:
+        error.follow_ups = [partial(_open_duplicate_case, request, existing)]
+    raise error
+
+
+def _open_duplicate_case(request: OrderInput, existing: Order) -> None:
+    """Open a duplicate-order case on the existing order and hold it while its state allows."""
+    with transaction.atomic():
+        existing = transitions.lock_order(existing)
+        case_open(
+            kind=CaseKind.DUPLICATE_ORDER,
+            concerning=existing,
+            customer=existing.customer,
+            facts={"document_id": request.document_id, "existing_payload_id": existing.payload_id},
+            summary=f"PO {existing.po_number} sent again with other content under {request.document_id}",
+            cause_key=f"duplicate:{request.document_id}"[:200],
+            reference=existing.number,
+            po_number=existing.po_number[:64],
+        )
+        if existing.status in (OrderStatus.RECEIVED, OrderStatus.CONFIRMED):
+            transitions.apply_transition(
+                existing, "hold", actor=None, reason="The PO number came again with other content"
+            )
+            outbox.record_event(order=existing, event="order.on_hold", payload={"reason": existing.status_reason})
+
+
+def _record_rejection(request: OrderInput, error: InvalidOrderInput) -> Order | None:
+    """Keep a document that cannot become an order as a rejected order, so staff can see what came."""
+    po_number = (request.po_number or "").strip()[:64]
+    currency = (request.currency or getattr(request.customer, "currency", "") or "")[:3].upper()
+    order = Order(
+        number=_new_number(),
+        customer=request.customer,
+        channel=request.channel,
+        source=request.source,
+        is_test=request.is_test,
+        po_number=po_number,
+        payload_id=request.document_id,
+        currency=currency,
+        rejection_reasons=error.reasons or [error.message],
+        status_reason="Rejected at intake",
+        **_header_fields(request),
+    )
+    order._change_reason = "Rejected at intake"
+    order.save()
+    transitions.check_transition(order, "reject", None)
+    transitions.apply_transition(order, "reject", actor=None, reason="The document cannot become an order")
+    return order
+
+
+def _answer(document, order, status, code, message, *, reasons=None) -> IntakeResult:
+    document.order = order if order is not None and order.pk else document.order
+    document.result_code = f"{status}:{code}"
+    document.result_message = message
+    document.save(update_fields=["order", "result_code", "result_message", "updated_at"])
+    logger.info(
+        "Order document taken in",
+        extra={"document_id": document.document_id, "status": status, "code": code, "order_id": document.order_id},
+    )
+    return IntakeResult(
+        status=status, code=code, message=message, order=order, document=document, reasons=reasons or []
+    )
+
+
+def _existing_order(request: OrderInput, error: OrderError) -> Order | None:
+    if isinstance(error, DuplicatePurchaseOrder):
+        return None
+    if request.refers_to:
+        earlier = InboundDocument.objects.filter(source=request.source, document_id=request.refers_to).first()
+        return earlier.order if earlier is not None else None
+    return None
+
+
+def _build_lines(order: Order, parsed: ParsedOrder) -> list[OrderLine]:
+    products = _products_by_sku([line.source.sku for line in parsed.lines])
+    lines = []
+    for parsed_line in parsed.lines:
+        line = OrderLine(order=order, position=parsed_line.position)
+        _fill_line(line, parsed_line, products)
+        lines.append(line)
+    return lines
+
+
+def _fill_line(line: OrderLine, parsed: ParsedLine, products: dict[str, Product]) -> None:
+    source = parsed.source
+    sku = source.sku.strip()
+    line.line_number = (source.line_number or "").strip()[:32] or str(parsed.position)
+    line.sku = sku[:64]
+    line.product = products.get(sku)
+    line.supplier_part_auxiliary_id = source.supplier_part_auxiliary_id[:250]
+    line.description = source.description
+    line.quantity = parsed.quantity
+    line.unit_text = (source.unit or "").strip()[:40]
+    line.unit = None
+    line.currency = parsed.currency
+    line.buyer_unit_price = parsed.unit_price
+    line.buyer_tax = parsed.tax
+    line.requested_delivery_date = source.requested_delivery_date
+    line.classification = source.classification
+    line.extrinsics = source.extrinsics
+    line.comments = source.comments
+
+
+def _products_by_sku(skus: list[str]) -> dict[str, Product]:
+    wanted = {sku.strip() for sku in skus if sku and sku.strip()}
+    return {product.sku: product for product in Product.objects.filter(sku__in=wanted).select_related("unit")}
+
+
+def _header_fields(request: OrderInput) -> dict:
+    return {
+        "ship_to": request.ship_to or {},
+        "bill_to": request.bill_to or {},
+        "contact": request.contact or {},
+        "extrinsics": request.extrinsics or {},
+        "comments": request.comments or "",
+    }
+
+
+def _order_with_po(customer, po_number: str, is_test: bool) -> Order | None:
+    return (
+        Order.objects.filter(customer=customer, po_number=po_number, is_test=is_test)
+        .exclude(status=OrderStatus.REJECTED)
+        .first()
+    )
+
+
+def _lines_signature(parsed: ParsedOrder) -> list:
+    return sorted(
+        (
+            line.source.sku.strip(),
+            str(line.quantity.normalize()),
+            str(line.unit_price.normalize()) if line.unit_price is not None else "",
+        )
+        for line in parsed.lines
+    )
+
+
+def _order_signature(order: Order) -> list:
+    return sorted(
+        (
+            line.sku,
+            str(line.quantity.normalize()),
+            str(line.buyer_unit_price.normalize()) if line.buyer_unit_price is not None else "",
+        )
+        for line in order.lines.exclude(status=LineStatus.CANCELLED)
+    )
+
+
+def _content_hash(request: OrderInput) -> str:
+    if request.body:
+        data = request.body.encode("utf-8")
+    else:
+        data = json.dumps(
+            {
+                "po_number": request.po_number,
+                "operation": request.operation,
+                "lines": [
+                    [line.line_number, line.sku, str(line.quantity), str(line.unit_price), line.unit]
+                    for line in request.lines
+                ],
+                "ship_to": request.ship_to,
+                "currency": request.currency,
+            },
+            cls=DjangoJSONEncoder,
+            sort_keys=True,
+        ).encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+def _new_number() -> str:
+    """Return an order number such as SO-261204-9F3A61C2: the UTC date and 32 random bits."""
+    return f"SO-{timezone.now():%y%m%d}-{secrets.token_hex(4).upper()}"

@@ -1,0 +1,54 @@
+"""Celery tasks of the orders app: send an outbox event, and relay the events whose task was lost."""
+
+import logging
+from functools import partial
+
+from celery import shared_task
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue_on_commit(event_id: int) -> None:
+    """Enqueue the send of an outbox row once the transaction that wrote it commits.
+
+    ``robust=True``: a broker that is down must not fail the change that
+    already committed; the relay enqueues the row later, and the error is logged.
+    """
+    transaction.on_commit(partial(send_outbox_event.delay, event_id), robust=True)
+
+
+# acks_late and reject_on_worker_lost: a worker killed mid-send leaves the
+# message unacknowledged, so the broker delivers it again. That is safe
+# because the send is idempotent (see apps.orders.outbox), and the row counts
+# every delivery, so a message that kills its worker each time ends as a
+# failed event with an exception case instead of looping.
+@shared_task(
+    bind=True,
+    name="orders.send_outbox_event",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+    ignore_result=True,
+)
+def send_outbox_event(self, event_id: int) -> str:
+    # Imported here because outbox imports this module to enqueue.
+    from apps.orders import outbox
+
+    outcome = outbox.deliver(event_id=event_id)
+    if outcome == outbox.Outcome.RETRY:
+        from apps.orders.models import OutboxEvent
+
+        attempts = OutboxEvent.objects.filter(pk=event_id).values_list("attempts", flat=True).first() or 1
+        countdown = outbox.retry_delay(attempts)
+        logger.info("Outbox event retry scheduled", extra={"event_id": event_id, "countdown": countdown})
+        raise self.retry(countdown=countdown)
+    return outcome
+
+
+@shared_task(name="orders.relay_outbox_events", ignore_result=True)
+def relay_outbox_events() -> int:
+    # Imported here because outbox imports this module to enqueue.
+    from apps.orders import outbox
+
+    return outbox.relay_pending()

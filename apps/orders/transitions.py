@@ -1,0 +1,194 @@
+"""The order state machine's services: check, lock, transition, save with a reason, write the outbox event.
+
+``actor`` is the acting user. ``None`` means the system itself (intake, the
+close handler of exception cases, ERP pushes through an authenticated
+integration), which needs no user permission. Staff entry points always pass
+the signed-in user, whose transition permission is checked.
+"""
+
+import logging
+
+from django.db import transaction
+from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
+
+from apps.orders import allocation, outbox, validation
+from apps.orders.errors import OrderActionNotPermitted, OrderStateConflict
+from apps.orders.models import Order, OrderStatus
+
+logger = logging.getLogger(__name__)
+
+# Transitions that staff may start from the admin, with the service that runs each.
+STAFF_TRANSITIONS = ("confirm", "hold", "allocate", "cancel", "reject", "mark_paid")
+
+_PAST = {
+    "hold": "put on hold",
+    "confirm": "confirmed",
+    "allocate": "allocated",
+    "cancel": "cancelled",
+    "reject": "rejected",
+    "mark_paid": "marked paid",
+    "ship": "shipped",
+    "ship_partially": "shipped in part",
+    "invoice": "invoiced",
+    "revise": "reopened for a change",
+}
+
+
+def lock_order(order: Order | int) -> Order:
+    """Return the order re-read with a row lock; the caller is inside a transaction."""
+    order_id = order.pk if isinstance(order, Order) else order
+    return Order.objects.select_for_update().select_related("customer").get(pk=order_id)
+
+
+def check_transition(order: Order, name: str, actor) -> None:
+    """Raise unless the order's state and conditions allow the transition and the actor holds its permission."""
+    method = getattr(order, name)
+    if actor is not None:
+        if not actor.is_authenticated or not actor.is_active:
+            raise OrderActionNotPermitted(f"Only a signed-in active user can change order {order.number}.")
+        if not has_transition_perm(method, actor):
+            raise OrderActionNotPermitted(
+                f"{actor.get_username()} lacks the permission to have order {order.number} {_PAST[name]}."
+            )
+    if not can_proceed(method, check_conditions=False):
+        raise OrderStateConflict(
+            f"Order {order.number} is {order.get_status_display()}; it cannot be {_PAST[name]} now."
+        )
+    if not can_proceed(method):
+        raise OrderStateConflict(_condition_message(order, name))
+
+
+def apply_transition(order: Order, name: str, *, actor, reason: str, extra_fields: tuple[str, ...] = ()) -> Order:
+    """Run a checked transition on a locked order and save it with the reason in its history."""
+    getattr(order, name)()
+    order.status_reason = reason[:300]
+    save_order(order, actor=actor, reason=reason, fields=("status", "status_reason", *extra_fields))
+    logger.info("Order status changed", extra={"order_id": order.pk, "status": order.status, "transition": name})
+    return order
+
+
+def save_order(order: Order, *, actor, reason: str, fields: tuple[str, ...] | None = None) -> Order:
+    """Save the order with the acting user and reason on its history row."""
+    order._history_user = actor
+    order._change_reason = reason[:100]
+    try:
+        order.save(update_fields=[*fields, "updated_at"] if fields else None)
+    except ConcurrentTransition:
+        raise OrderStateConflict(f"Order {order.number} was changed by someone else meanwhile; reload it.") from None
+    return order
+
+
+def order_transition(*, order: Order, name: str, actor, reason: str = "") -> Order:
+    """Run one of the staff transitions (see STAFF_TRANSITIONS) as the actor, with its side effects."""
+    if name not in STAFF_TRANSITIONS:
+        raise OrderStateConflict(f"{name!r} is not a transition staff can start; use one of {STAFF_TRANSITIONS}.")
+    service = {
+        "confirm": order_confirm,
+        "hold": order_hold,
+        "allocate": order_allocate,
+        "cancel": order_cancel,
+        "reject": order_reject,
+        "mark_paid": order_mark_paid,
+    }[name]
+    return service(order=order, actor=actor, reason=reason)
+
+
+def order_hold(*, order: Order, actor, reason: str = "") -> Order:
+    """Put the order on hold; an order already on hold stays as it is."""
+    with transaction.atomic():
+        order = lock_order(order)
+        if order.status == OrderStatus.ON_HOLD:
+            return order
+        check_transition(order, "hold", actor)
+
+        apply_transition(order, "hold", actor=actor, reason=reason or "Put on hold")
+
+        outbox.record_event(order=order, event="order.on_hold", payload={"reason": order.status_reason})
+        return order
+
+
+def order_confirm(*, order: Order, actor, reason: str = "", allocate: bool = True) -> Order:
+    """Confirm an order that no blocking case holds, tell the buyer, and allocate it unless it is a test order."""
+    with transaction.atomic():
+        order = lock_order(order)
+        check_transition(order, "confirm", actor)
+
+        apply_transition(order, "confirm", actor=actor, reason=reason or "Confirmed")
+
+        outbox.record_event(order=order, event="order.confirmed", payload=outbox.confirmation_payload(order))
+        if allocate and not order.is_test:
+            allocate_or_hold(order=order, actor=actor)
+        return order
+
+
+def order_allocate(*, order: Order, actor, reason: str = "") -> Order:
+    """Allocate a confirmed order's stock; without enough stock it goes on hold with an out-of-stock case."""
+    with transaction.atomic():
+        order = lock_order(order)
+        check_transition(order, "allocate", actor)
+
+        allocate_or_hold(order=order, actor=actor)
+        return order
+
+
+def order_cancel(*, order: Order, actor, reason: str = "") -> Order:
+    """Cancel an order that has not shipped, release its stock and tell the buyer."""
+    with transaction.atomic():
+        order = lock_order(order)
+        check_transition(order, "cancel", actor)
+
+        allocation.release(order=order, actor=actor)
+        apply_transition(order, "cancel", actor=actor, reason=reason or "Cancelled")
+
+        outbox.record_event(order=order, event="order.cancelled", payload={"reason": order.status_reason})
+        return order
+
+
+def order_reject(*, order: Order, actor, reason: str = "") -> Order:
+    """Reject a received order that cannot go on, and tell the buyer."""
+    with transaction.atomic():
+        order = lock_order(order)
+        check_transition(order, "reject", actor)
+
+        apply_transition(order, "reject", actor=actor, reason=reason or "Rejected")
+
+        outbox.record_event(order=order, event="order.rejected", payload={"reason": order.status_reason})
+        return order
+
+
+def order_mark_paid(*, order: Order, actor, reason: str = "") -> Order:
+    """Mark an invoiced order paid and tell the buyer."""
+    with transaction.atomic():
+        order = lock_order(order)
+        check_transition(order, "mark_paid", actor)
+
+        apply_transition(order, "mark_paid", actor=actor, reason=reason or "Paid")
+
+        outbox.record_event(order=order, event="order.paid", payload={})
+        return order
+
+
+def allocate_or_hold(*, order: Order, actor) -> bool:
+    """Allocate a locked, confirmed order; without enough stock, open out-of-stock cases and hold it.
+
+    Returns whether the order was allocated.
+    """
+    shortages = allocation.reserve(order=order, actor=actor)
+    if shortages:
+        validation.open_stock_cases(order=order, shortages=shortages)
+        check_transition(order, "hold", None)
+        apply_transition(order, "hold", actor=actor, reason="Not enough stock to allocate")
+        outbox.record_event(order=order, event="order.on_hold", payload={"reason": order.status_reason})
+        return False
+
+    check_transition(order, "allocate", actor)
+    apply_transition(order, "allocate", actor=actor, reason="Allocated", extra_fields=("warehouse",))
+    return True
+
+
+def _condition_message(order: Order, name: str) -> str:
+    if name == "confirm":
+        return f"Order {order.number} has open blocking exception cases; resolve them before confirming it."
+    if name == "allocate":
+        return f"Order {order.number} is a test order; test orders are never allocated."
+    return f"Order {order.number} cannot be {_PAST[name]} now."

@@ -1,0 +1,334 @@
+"""The checks every order goes through after intake; each failed check opens an exception case on the order.
+
+A case concerns the order (never the line), so that ``has_blocking_open_cases(order)``
+sees every problem; ``facts["line_position"]`` names the line of a line-level case.
+The cause key (``line:<position>:<check>`` or ``order:<check>``) makes a check
+that fails again on the same line find its case instead of opening another.
+
+Checks, in order: unknown, inactive or not-offered product; unit of measure;
+the buyer's price against ours beyond ``ORDER_PRICE_TOLERANCE_PERCENT``;
+stock across active warehouses; credit hold and credit limit (the exposure
+counts the customer's other open orders and unpaid invoices); the buyer's tax
+against ours (``ORDER_TAX_RATE_PERCENT`` of the subtotal unless the customer
+is tax-exempt). Test orders skip the stock and credit checks, because they
+never reach allocation.
+"""
+
+import logging
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import F, Sum
+from simple_history.utils import bulk_update_with_history
+
+from apps.catalog.models import StockLevel, UnitAlias
+from apps.catalog.units import match_units
+from apps.contracts.pricing import price_lines
+from apps.core.money import minor_units, round_money
+from apps.exceptions.models import CaseKind
+from apps.exceptions.services import case_open
+from apps.orders.models import OPEN_STATES, Channel, Invoice, LineStatus, Order, OrderLine, OrderStatus
+
+logger = logging.getLogger(__name__)
+
+_ZERO = Decimal(0)
+_HUNDRED = Decimal(100)
+
+_UNIT_CONTEXTS = {Channel.CXML: UnitAlias.Context.CXML, Channel.OCI: UnitAlias.Context.OCI}
+
+_PRICED_FIELDS = ["contract_unit_price", "price_source", "unit_price", "unit", "updated_at"]
+
+
+def validate_order(*, order: Order, lines: list[OrderLine] | None = None) -> list:
+    """Price the order's lines, set its totals and open a case for each failed check; return the cases.
+
+    The order is locked by the caller and saved here.
+    """
+    lines = lines if lines is not None else list(order.lines.select_related("product", "product__unit"))
+    active = [line for line in lines if line.status != LineStatus.CANCELLED]
+    cases = []
+
+    cases += _check_products_and_prices(order, active)
+    cases += _check_units(order, active)
+    _set_totals(order, active)
+    if not order.is_test:
+        cases += _check_stock(order, active)
+        cases += _check_credit(order)
+    cases += _check_tax(order)
+    if active:
+        bulk_update_with_history(active, OrderLine, _PRICED_FIELDS, batch_size=500)
+    order.save(update_fields=["contract", "subtotal", "tax_total", "total", "updated_at"])
+    return cases
+
+
+def open_stock_cases(*, order: Order, shortages: list[dict]) -> list:
+    """Open an out-of-stock case for each product short, naming the lines that need it."""
+    lines_by_product: dict[int, list[OrderLine]] = {}
+    for line in order.lines.filter(status=LineStatus.OPEN, product__isnull=False).select_related("product"):
+        lines_by_product.setdefault(line.product_id, []).append(line)
+    cases = []
+    for shortage in shortages:
+        for line in lines_by_product.get(shortage["product_id"], []):
+            cases.append(
+                _open(
+                    order,
+                    CaseKind.OUT_OF_STOCK,
+                    line=line,
+                    check="stock",
+                    summary=f"{line.sku}: {shortage['needed']} needed, {shortage['available']} available",
+                    facts={"needed": shortage["needed"], "available": shortage["available"]},
+                )
+            )
+    return cases
+
+
+def _check_products_and_prices(order: Order, lines: list[OrderLine]) -> list:
+    cases = []
+    known = [line for line in lines if line.product_id is not None]
+    pricing = price_lines(customer=order.customer, lines=[(line.product_id, line.quantity) for line in known])
+    order.contract = pricing.contract
+    tolerance = Decimal(str(getattr(settings, "ORDER_PRICE_TOLERANCE_PERCENT", "0")))
+
+    for line in lines:
+        if line.product_id is None:
+            cases.append(
+                _open(
+                    order,
+                    CaseKind.UNKNOWN_PRODUCT,
+                    line=line,
+                    check="product",
+                    summary=f"Unknown SKU {line.sku!r} on line {line.line_number}",
+                    facts={"reason": "unknown_product", "description": line.description},
+                )
+            )
+    for line, priced in zip(known, pricing.lines, strict=True):
+        if not priced.priced:
+            line.contract_unit_price = None
+            line.price_source = ""
+            line.unit_price = line.buyer_unit_price
+            if priced.reason_code in ("unknown_product", "inactive_product", "not_in_assortment"):
+                cases.append(
+                    _open(
+                        order,
+                        CaseKind.UNKNOWN_PRODUCT,
+                        line=line,
+                        check="product",
+                        summary=f"{line.sku} on line {line.line_number}: {priced.reason_code.label}",
+                        facts={"reason": str(priced.reason_code), "detail": priced.reason},
+                    )
+                )
+            else:
+                cases.append(_price_case(order, line, reason=priced.reason, ours=None, currency=pricing.currency))
+            continue
+
+        line.contract_unit_price = priced.unit_price
+        line.price_source = str(priced.source)
+        if priced.currency != line.currency:
+            line.unit_price = line.buyer_unit_price
+            cases.append(
+                _price_case(
+                    order,
+                    line,
+                    reason=f"our price is in {priced.currency}, the buyer's in {line.currency}",
+                    ours=priced.unit_price,
+                    currency=priced.currency,
+                )
+            )
+            continue
+        if line.buyer_unit_price is None or not _differs(line.buyer_unit_price, priced.unit_price, tolerance):
+            # Within the tolerance the order keeps the buyer's price, which the buyer's invoice check expects.
+            line.unit_price = priced.unit_price if line.buyer_unit_price is None else line.buyer_unit_price
+            continue
+        line.unit_price = priced.unit_price
+        cases.append(_price_case(order, line, reason="price differs", ours=priced.unit_price, currency=priced.currency))
+    return cases
+
+
+def _differs(buyer: Decimal, ours: Decimal, tolerance_percent: Decimal) -> bool:
+    if ours == 0:
+        return buyer != 0
+    return abs(buyer - ours) * _HUNDRED / ours > tolerance_percent
+
+
+def _price_case(order, line, *, reason, ours, currency):
+    return _open(
+        order,
+        CaseKind.PRICE_MISMATCH,
+        line=line,
+        check="price",
+        summary=f"{line.sku} line {line.line_number}: buyer {line.buyer_unit_price}, ours {ours} {currency}",
+        facts={
+            "buyer_price": line.buyer_unit_price,
+            "our_price": ours,
+            "currency": currency,
+            "buyer_currency": line.currency,
+            "reason": reason,
+        },
+    )
+
+
+def _check_units(order: Order, lines: list[OrderLine]) -> list:
+    cases = []
+    known = [line for line in lines if line.product_id is not None]
+    context = _UNIT_CONTEXTS.get(order.channel, UnitAlias.Context.ERP)
+    matches = match_units({line.unit_text for line in known if line.unit_text}, context=context)
+    for line in known:
+        if not line.unit_text:
+            line.unit = line.product.unit
+            continue
+        unit = matches.units.get(line.unit_text)
+        line.unit = unit
+        if unit is not None and unit.pk == line.product.unit_id:
+            continue
+        error = matches.errors.get(line.unit_text)
+        cases.append(
+            _open(
+                order,
+                CaseKind.UNIT_OF_MEASURE,
+                line=line,
+                check="unit",
+                summary=f"{line.sku} line {line.line_number}: unit {line.unit_text!r}, product sold in "
+                f"{line.product.unit.code}",
+                facts={
+                    "unit_received": line.unit_text,
+                    "unit_resolved": unit.code if unit is not None else None,
+                    "product_unit": line.product.unit.code,
+                    "reason": str(error) if error else "no conversion between these units is known",
+                },
+            )
+        )
+    return cases
+
+
+def recompute_totals(order: Order) -> None:
+    """Set the order's subtotal, tax and total from its active lines' agreed prices (the caller saves)."""
+    _set_totals(order, list(order.lines.exclude(status=LineStatus.CANCELLED)))
+
+
+def _set_totals(order: Order, lines: list[OrderLine]) -> None:
+    currency = order.currency
+    subtotal = round_money(_ZERO, currency)
+    for line in lines:
+        if line.unit_price is not None:
+            subtotal += round_money(line.unit_price * line.quantity, currency)
+    rate = Decimal(str(getattr(settings, "ORDER_TAX_RATE_PERCENT", "0")))
+    tax = _ZERO if order.customer.tax_exempt else round_money(subtotal * rate / _HUNDRED, currency)
+    order.subtotal = subtotal
+    order.tax_total = tax
+    order.total = subtotal + tax
+
+
+def _check_stock(order: Order, lines: list[OrderLine]) -> list:
+    needed: dict[int, Decimal] = {}
+    for line in lines:
+        if line.product_id is not None and line.status == LineStatus.OPEN:
+            needed[line.product_id] = needed.get(line.product_id, _ZERO) + line.quantity - line.quantity_allocated
+    if not needed:
+        return []
+    rows = (
+        StockLevel.objects.filter(product_id__in=needed, warehouse__is_active=True)
+        .values("product_id")
+        .annotate(available=Sum(F("on_hand") - F("reserved")))
+    )
+    available = {row["product_id"]: row["available"] or _ZERO for row in rows}
+    shortages = [
+        {"product_id": product_id, "needed": quantity, "available": max(available.get(product_id, _ZERO), _ZERO)}
+        for product_id, quantity in needed.items()
+        if available.get(product_id, _ZERO) < quantity
+    ]
+    return open_stock_cases(order=order, shortages=shortages) if shortages else []
+
+
+def _check_credit(order: Order) -> list:
+    customer = order.customer
+    if customer.credit_hold:
+        return [
+            _open(
+                order,
+                CaseKind.CREDIT,
+                check="credit_hold",
+                summary=f"{customer.account_number} is on credit hold",
+                facts={"reason": "credit_hold", "order_total": order.total, "currency": order.currency},
+            )
+        ]
+    exposure = _exposure(order)
+    if exposure + order.total <= customer.credit_limit:
+        return []
+    return [
+        _open(
+            order,
+            CaseKind.CREDIT,
+            check="credit_limit",
+            summary=f"{customer.account_number} would owe {exposure + order.total} over a limit of "
+            f"{customer.credit_limit} {customer.currency}",
+            facts={
+                "reason": "credit_limit",
+                "credit_limit": customer.credit_limit,
+                "open_exposure": exposure,
+                "order_total": order.total,
+                "currency": customer.currency,
+            },
+        )
+    ]
+
+
+def _exposure(order: Order) -> Decimal:
+    """Sum the customer's other open orders and unpaid invoices in the customer's currency.
+
+    NOTE: amounts in other currencies are left out, because no exchange rates exist here.
+    """
+    customer = order.customer
+    open_orders = (
+        Order.objects.filter(customer=customer, status__in=OPEN_STATES, is_test=False, currency=customer.currency)
+        .exclude(pk=order.pk)
+        .aggregate(total=Sum("total"))["total"]
+        or _ZERO
+    )
+    unpaid = (
+        Invoice.objects.filter(
+            order__customer=customer, currency=customer.currency, order__status=OrderStatus.INVOICED
+        ).aggregate(total=Sum(F("total") - F("paid_amount")))["total"]
+        or _ZERO
+    )
+    return open_orders + unpaid
+
+
+def _check_tax(order: Order) -> list:
+    if order.buyer_tax is None:
+        return []
+    tolerance = Decimal(1).scaleb(-minor_units(order.currency))
+    if abs(order.buyer_tax - order.tax_total) < tolerance:
+        return []
+    return [
+        _open(
+            order,
+            CaseKind.TAX_MISMATCH,
+            check="tax",
+            summary=f"Buyer's tax {order.buyer_tax}, ours {order.tax_total} {order.currency}",
+            facts={"buyer_tax": order.buyer_tax, "our_tax": order.tax_total, "currency": order.currency},
+        )
+    ]
+
+
+def _open(order: Order, kind: str, *, check: str, summary: str, facts: dict, line: OrderLine | None = None):
+    cause_key = f"line:{line.position}:{check}" if line is not None else f"order:{check}"
+    if line is not None:
+        facts = {"line_position": line.position, "line_number": line.line_number, "sku": line.sku, **facts}
+    case = case_open(
+        kind=kind,
+        concerning=order,
+        customer=order.customer,
+        facts=facts,
+        summary=summary[:300],
+        cause_key=cause_key,
+        reference=order.number,
+        po_number=order.po_number[:64],
+        sku=(line.sku if line is not None else "")[:64],
+        order_value=order.total,
+        currency=order.currency,
+        region=order.customer.region or None,
+    )
+    logger.info(
+        "Order check failed", extra={"order_id": order.pk, "case_id": case.pk, "kind": kind, "cause": cause_key}
+    )
+    return case
