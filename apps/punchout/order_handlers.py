@@ -1,0 +1,76 @@
+"""Handlers of the order documents that arrive at the cXML endpoint: OrderRequest and StatusUpdateRequest.
+
+The endpoint parses the body, reads the Header, authenticates the sender and
+then calls one of these with the parsed root; each returns the cXML Response
+document, always with HTTP 200 and the outcome in its Status.
+"""
+
+import logging
+
+from lxml import etree
+
+from apps.orders import outbox
+from apps.orders.errors import OrderError
+from apps.orders.services import order_intake
+from apps.punchout.cxml.reader import CXMLBadRequest, Header
+from apps.punchout.order_request import answer_document, connection_source, read_order_request
+
+logger = logging.getLogger(__name__)
+
+
+def handle_order_request(*, root: etree._Element, header: Header, connection) -> bytes:
+    """Take in an OrderRequest (new, update or delete) for the connection's customer; return the answer."""
+    body = etree.tostring(root.getroottree(), encoding="unicode")
+    try:
+        request = read_order_request(root=root, header=header, connection=connection, body=body)
+        result = order_intake(request=request, actor=None)
+    except CXMLBadRequest as error:
+        logger.info("OrderRequest rejected: %s", error, extra={"connection_id": connection.pk})
+        return answer_document(status=400, message=error.message)
+    except OrderError as error:
+        logger.info(
+            "OrderRequest refused: %s",
+            error.message,
+            extra={"connection_id": connection.pk, "code": error.code, "payload_id": header.payload_id},
+        )
+        return answer_document(status=error.status, message=error.message)
+
+    message = result.message
+    if result.reasons:
+        message = f"{message} Problems: " + " | ".join(result.reasons)
+    if result.order is not None and result.order.is_test and result.ok:
+        message += " Sent in test mode: the order is kept apart and will not be fulfilled."
+    return answer_document(status=result.status, message=message)
+
+
+def handle_status_update_request(*, root: etree._Element, header: Header, connection) -> bytes:
+    """Apply a buyer's StatusUpdateRequest to the document it refers to by payloadID; return the answer."""
+    update = root.find("Request/StatusUpdateRequest")
+    if update is None:
+        return answer_document(status=400, message="The cXML request has no StatusUpdateRequest element.")
+    reference = update.find("DocumentReference")
+    payload_id = (reference.get("payloadID") or "").strip() if reference is not None else ""
+    if not payload_id:
+        return answer_document(
+            status=400, message="The StatusUpdateRequest has no DocumentReference payloadID; name the document."
+        )
+    status = update.find("Status")
+    code = (status.get("code") or "").strip() if status is not None else ""
+    if not code.isdigit():
+        return answer_document(status=400, message=f"The StatusUpdateRequest Status code {code!r} is not a number.")
+    text = (status.get("text") or "").strip()
+    detail = "".join(status.itertext()).strip() if status is not None else ""
+    message = f"{text}: {detail}" if detail else text
+
+    event = outbox.record_buyer_status(
+        source=connection_source(connection), document_id=payload_id, code=code, message=message
+    )
+    if event is None:
+        logger.info(
+            "StatusUpdateRequest for an unknown document", extra={"connection_id": connection.pk, "ref": payload_id}
+        )
+        return answer_document(
+            status=400,
+            message=f"No document with payloadID {payload_id!r} was sent to this buyer; check the reference.",
+        )
+    return answer_document(status=200, message=f"Status {code} recorded for {payload_id}.")

@@ -1,0 +1,220 @@
+"""Reading a cXML OrderRequest into the order intake's input, leniently, and writing the answer document.
+
+Children are found by name wherever the DTD's order is broken, comments and
+unknown elements are skipped, and empty Extrinsics are dropped. Numbers are
+passed on as the text the buyer wrote, because intake reads them strictly and
+refuses scientific notation and decimal commas line by line instead of
+misreading them. The document itself is kept as received.
+"""
+
+import datetime as dt
+
+from lxml import etree
+
+from apps.orders.inputs import LineInput, OrderInput
+from apps.punchout.cxml.documents import build_status_response
+from apps.punchout.cxml.reader import CXMLBadRequest, Header
+
+ORDER_TYPES = ("new", "update", "delete")
+
+STATUS_TEXT = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    406: "Not Acceptable",
+    409: "Conflict",
+    500: "Internal Server Error",
+}
+
+
+def connection_source(connection) -> str:
+    """Return the key orders use for documents from this buyer connection."""
+    return f"cxml-connection:{connection.pk}"
+
+
+def read_order_request(*, root: etree._Element, header: Header, connection, body: str = "") -> OrderInput:
+    """Read an OrderRequest document into an ``OrderInput`` for the connection's customer.
+
+    Raises ``CXMLBadRequest`` when the document has no OrderRequestHeader or an unknown type.
+    """
+    request = root.find("Request/OrderRequest")
+    if request is None:
+        raise CXMLBadRequest("The cXML request has no OrderRequest element.")
+    order_header = request.find("OrderRequestHeader")
+    if order_header is None:
+        raise CXMLBadRequest("The OrderRequest has no OrderRequestHeader; it carries the orderID and type.")
+    order_type = (order_header.get("type") or "new").strip().lower()
+    if order_type not in ORDER_TYPES:
+        raise CXMLBadRequest(
+            f"OrderRequestHeader type {order_header.get('type')!r} is unknown; use new, update or delete."
+        )
+
+    total = order_header.find("Total/Money")
+    tax = order_header.find("Tax/Money")
+    currency = (total.get("currency") if total is not None else None) or _first_line_currency(request)
+    reference = order_header.find("DocumentReference")
+
+    return OrderInput(
+        channel="cxml",
+        source=connection_source(connection),
+        customer=connection.customer,
+        contract=connection.contract,
+        document_id=header.payload_id,
+        operation=order_type,
+        po_number=(order_header.get("orderID") or "").strip(),
+        refers_to=(reference.get("payloadID") or "").strip() if reference is not None else "",
+        order_date=_datetime(order_header.get("orderDate")),
+        requested_delivery_date=_date(order_header.get("requestedDeliveryDate")),
+        currency=(currency or "").strip() or None,
+        total=_text(total).strip() if total is not None else None,
+        tax=_text(tax).strip() if tax is not None else None,
+        ship_to=_address(order_header.find("ShipTo/Address")),
+        bill_to=_address(order_header.find("BillTo/Address")),
+        contact=_contact(order_header.find("Contact")),
+        extrinsics=_extrinsics(order_header),
+        comments=_comments(order_header),
+        is_test=header.deployment_mode == "test",
+        body=body,
+        lines=tuple(_line(item, position) for position, item in enumerate(request.findall("ItemOut"), start=1)),
+    )
+
+
+def answer_document(*, status: int, message: str) -> bytes:
+    """Return the cXML Response to an OrderRequest: the status code, its standard text and the message."""
+    return build_status_response(code=status, text=STATUS_TEXT.get(status, "Error"), message=message)
+
+
+def _line(item: etree._Element, position: int) -> LineInput:
+    money = item.find("ItemDetail/UnitPrice/Money")
+    tax = item.find("Tax/Money")
+    classification = {}
+    for element in item.findall("ItemDetail/Classification"):
+        domain = (element.get("domain") or "").strip()
+        value = _text(element).strip()
+        # A placeholder such as "unknown" or "0" is no code, so it is left out.
+        if domain and value and value.casefold() not in ("unknown", "0", "n/a"):
+            classification[domain] = value
+    auxiliary = item.find("ItemID/SupplierPartAuxiliaryID")
+    return LineInput(
+        line_number=(item.get("lineNumber") or str(position)).strip(),
+        sku=_text(item.find("ItemID/SupplierPartID")).strip(),
+        quantity=(item.get("quantity") or "").strip(),
+        unit=_text(item.find("ItemDetail/UnitOfMeasure")).strip(),
+        unit_price=_text(money).strip() if money is not None else None,
+        currency=((money.get("currency") or "").strip() or None) if money is not None else None,
+        description=_description(item.find("ItemDetail/Description")),
+        # Kept verbatim: it is often our own cart-line reference and must match byte for byte.
+        supplier_part_auxiliary_id=_text(auxiliary) if auxiliary is not None else "",
+        requested_delivery_date=_date(item.get("requestedDeliveryDate")),
+        classification=classification,
+        extrinsics={**_extrinsics(item.find("ItemDetail")), **_extrinsics(item)},
+        comments=_comments(item),
+        tax=_text(tax).strip() if tax is not None else None,
+    )
+
+
+def _first_line_currency(request: etree._Element) -> str | None:
+    money = request.find("ItemOut/ItemDetail/UnitPrice/Money")
+    return money.get("currency") if money is not None else None
+
+
+def _address(element: etree._Element | None) -> dict:
+    if element is None:
+        return {}
+    postal = element.find("PostalAddress")
+    country = postal.find("Country") if postal is not None else None
+    country_code = (country.get("isoCountryCode") if country is not None else None) or element.get("isoCountryCode")
+    return {
+        "address_id": (element.get("addressID") or "").strip(),
+        "name": _text(element.find("Name")).strip(),
+        "deliver_to": _texts(postal, "DeliverTo"),
+        "street_lines": _texts(postal, "Street"),
+        "city": _text(postal.find("City")).strip() if postal is not None else "",
+        "state": _text(postal.find("State")).strip() if postal is not None else "",
+        "postal_code": _text(postal.find("PostalCode")).strip() if postal is not None else "",
+        "country_code": (country_code or "").strip().upper(),
+        "country_name": _text(country).strip(),
+        "email": _text(element.find("Email")).strip(),
+    }
+
+
+def _contact(element: etree._Element | None) -> dict:
+    if element is None:
+        return {}
+    return {
+        "role": (element.get("role") or "").strip(),
+        "name": _text(element.find("Name")).strip(),
+        "email": _text(element.find("Email")).strip(),
+    }
+
+
+def _extrinsics(element: etree._Element | None) -> dict[str, str]:
+    """Return non-empty Extrinsics by name, the first of a name winning."""
+    values: dict[str, str] = {}
+    if element is None:
+        return values
+    for extrinsic in element.findall("Extrinsic"):
+        name = (extrinsic.get("name") or "").strip()
+        value = _text(extrinsic).strip()
+        if name and value and name not in values:
+            values[name] = value
+    return values
+
+
+def _comments(element: etree._Element) -> str:
+    parts = []
+    for comments in element.findall("Comments"):
+        # The comment's own text, without the URLs of its attachments.
+        text = "".join([comments.text or ""] + [child.tail or "" for child in comments]).strip()
+        if text:
+            parts.append(text)
+        for url in comments.findall("Attachment/URL"):
+            parts.append(f"Attachment: {_text(url).strip()}")
+    return "\n".join(dict.fromkeys(parts))
+
+
+def _description(element: etree._Element | None) -> str:
+    if element is None:
+        return ""
+    own = "".join([element.text or ""] + [child.tail or "" for child in element]).strip()
+    return own or _text(element.find("ShortName")).strip()
+
+
+def _datetime(raw: str | None) -> dt.datetime | None:
+    """Parse an ISO 8601 time keeping its offset; without one it is UTC; an unreadable one gives None."""
+    if not raw or not raw.strip():
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(raw.strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
+def _date(raw: str | None) -> dt.date | None:
+    parsed = _datetime(raw)
+    if parsed is not None:
+        return parsed.date()
+    try:
+        return dt.date.fromisoformat((raw or "").strip()[:10]) if raw else None
+    except ValueError:
+        return None
+
+
+def _text(element: etree._Element | None) -> str:
+    """Return the text of an element and its descendants, without comments or processing instructions."""
+    if element is None:
+        return ""
+    parts = [element.text or ""]
+    for child in element:
+        if isinstance(child.tag, str):
+            parts.append(_text(child))
+        parts.append(child.tail or "")
+    return "".join(parts)
+
+
+def _texts(parent: etree._Element | None, tag: str) -> list[str]:
+    if parent is None:
+        return []
+    return [value for value in (_text(child).strip() for child in parent.findall(tag)) if value]
