@@ -95,7 +95,7 @@ def prominate(warehouse):
 
 def test_two_item_test_order_is_kept_apart(prominate, warehouse):
     # given
-    customer, contract, _ = prominate
+    _, contract, _ = prominate
     priced_products(contract, warehouse, {"1233244": "2.10", "1233245": "3.20"}, "EUR")
 
     # when
@@ -149,7 +149,7 @@ def test_builder_order_with_negative_offset_is_allocated(prominate, warehouse):
 
 def test_coupa_2020_order_keeps_auxiliary_ids(warehouse):
     # given
-    customer, contract, _ = buyer(
+    _, contract, _ = buyer(
         "COUPA-1",
         "USD",
         from_domain="NetworkID",
