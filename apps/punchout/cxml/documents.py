@@ -326,8 +326,12 @@ def _format_amount(amount: Decimal) -> str:
 
 
 def _format_unit_price(price: Decimal, currency: str) -> str:
-    """Format a unit price with at least the currency's minor unit digits, keeping any finer digits."""
+    """Format a unit price with the currency's minor unit digits, plus any finer digits that are not zero.
+
+    99.5000 EUR becomes "99.50", 0.0125 EUR stays "0.0125".
+    """
     places = minor_units(currency)
-    if price.as_tuple().exponent > -places:
-        price = price.quantize(Decimal(1).scaleb(-places))
-    return format(price, "f")
+    step = Decimal(1).scaleb(-places)
+    if price == price.quantize(step):
+        return format(price.quantize(step), "f")
+    return format(price.normalize(), "f")
