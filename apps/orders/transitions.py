@@ -43,19 +43,19 @@ def lock_order(order: Order | int) -> Order:
 def check_transition(order: Order, name: str, actor) -> None:
     """Raise unless the order's state and conditions allow the transition and the actor holds its permission."""
     method = getattr(order, name)
-    if actor is not None:
-        if not actor.is_authenticated or not actor.is_active:
-            raise OrderActionNotPermitted(f"Only a signed-in active user can change order {order.number}.")
-        if not has_transition_perm(method, actor):
-            raise OrderActionNotPermitted(
-                f"{actor.get_username()} lacks the permission to have order {order.number} {_PAST[name]}."
-            )
+    if actor is not None and (not actor.is_authenticated or not actor.is_active):
+        raise OrderActionNotPermitted(f"Only a signed-in active user can change order {order.number}.")
     if not can_proceed(method, check_conditions=False):
         raise OrderStateConflict(
             f"Order {order.number} is {order.get_status_display()}; it cannot be {_PAST[name]} now."
         )
     if not can_proceed(method):
         raise OrderStateConflict(_condition_message(order, name))
+    # django-fsm grants the permission only for a transition whose state and conditions allow it.
+    if actor is not None and not has_transition_perm(method, actor):
+        raise OrderActionNotPermitted(
+            f"{actor.get_username()} lacks the permission to have order {order.number} {_PAST[name]}."
+        )
 
 
 def apply_transition(order: Order, name: str, *, actor, reason: str, extra_fields: tuple[str, ...] = ()) -> Order:
