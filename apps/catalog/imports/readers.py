@@ -220,6 +220,7 @@ def _chain_first(first: str, rest: io.TextIOBase) -> Iterator[str]:
 def _iter_csv_records(reader, names: list[str]) -> Iterator[SourceRow]:
     width = len(names)
     named = [(index, name) for index, name in enumerate(names) if name]
+    unnamed_indexes = [index for index, name in enumerate(names) if not name]
     last_line = reader.line_num
     while True:
         try:
@@ -258,7 +259,7 @@ def _iter_csv_records(reader, names: list[str]) -> Iterator[SourceRow]:
             )
             continue
         values = {name: record[index] for index, name in named}
-        unnamed = next((index for index, name in enumerate(names) if not name and record[index].strip()), None)
+        unnamed = next((index for index in unnamed_indexes if record[index].strip()), None) if unnamed_indexes else None
         if unnamed is not None:
             yield SourceRow(
                 line=line,

@@ -7,6 +7,7 @@ error-report lines and the job's counters. An error in a batch rolls back only t
 marks the job failed, so the catalog keeps every earlier batch and a rerun finishes the work.
 """
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -323,39 +324,51 @@ class _Run:
         key_fields = spec.key_fields
         compared = spec.compared_fields
         stamp_field = spec.stamp_field
+        names = stored_layout(spec)
+        first_compared = 1 + len(key_fields)
+        after_compared = first_compared + len(compared)
         defaults = DEFAULTS[spec.kind]
         check_anomalies = spec.kind == ImportKind.CATALOG
         open_order_ids = (
-            anomalies.products_with_open_orders({old["pk"] for old in stored.values()}) if check_anomalies else set()
+            anomalies.products_with_open_orders({old[0] for old in stored.values()}) if check_anomalies else set()
         )
         creates, updates, held = [], [], []
         for row, record in valid:
-            key = tuple(record[name] for name in key_fields)
+            key = tuple([record[name] for name in key_fields])
             old = stored.get(key)
             if old is None:
                 values = {**defaults, **record}
+                old_values = None
             else:
-                if stamp_field and old[stamp_field] is not None and record[stamp_field] < old[stamp_field]:
+                old_stamp = old[after_compared] if stamp_field else None
+                if old_stamp is not None and to_microseconds(record[stamp_field]) < old_stamp:
                     self.job.stale_count += 1
                     continue
-                values = {name: record[name] if name in record else old[name] for name in compared}
-                values.update((name, record[name]) for name in key_fields)
-                if stamp_field:
-                    values[stamp_field] = record[stamp_field]
-                if all(values[name] == old[name] for name in compared):
+                old_compared = old[first_compared:after_compared]
+                new_compared = tuple(
+                    [record.get(name, old_value) for name, old_value in zip(compared, old_compared, strict=True)]
+                )
+                if new_compared == old_compared:
                     self.job.unchanged_count += 1
                     continue
+                values = dict(zip(compared, new_compared, strict=True))
+                values.update(zip(key_fields, key, strict=True))
+                if stamp_field:
+                    values[stamp_field] = record[stamp_field]
+                old_values = dict(zip(names, old, strict=True))
+                if stamp_field:
+                    old_values[stamp_field] = from_microseconds(old_stamp)
             if check_anomalies:
                 reason_code = anomalies.detect_anomaly(
-                    values, old, threshold=self.threshold, open_order_ids=open_order_ids
+                    values, old_values, threshold=self.threshold, open_order_ids=open_order_ids
                 )
                 if reason_code is not None:
-                    held.append((row, reason_code, values, old))
+                    held.append((row, reason_code, values, old_values))
                     continue
             if old is None:
                 creates.append(values)
             else:
-                updates.append((old["pk"], values))
+                updates.append((old[0], values))
         return creates, updates, held
 
     def hold_missing_products(self) -> None:
@@ -406,23 +419,68 @@ class _Run:
         )
 
 
-def _fetch_stored(spec: KindSpec, records: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
-    """Return the stored rows matching the records' keys, as dicts keyed by the key tuple, in one query."""
+def _fetch_stored(spec: KindSpec, records: list[dict[str, Any]]) -> dict[tuple, tuple]:
+    """Return the stored rows matching the records' keys in one query, keyed by the key tuple.
+
+    Each row is a tuple laid out as ``stored_layout(spec)``: the primary key, the key fields, the
+    compared fields and the change time.
+    """
     if not records:
         return {}
-    names = ["pk", *spec.key_fields, *spec.compared_fields] + ([spec.stamp_field] if spec.stamp_field else [])
-    query = Q()
-    for name in spec.key_fields:
-        wanted = {record[name] for record in records}
-        condition = Q(**{f"{name}__in": wanted - {None}})
-        if None in wanted:
-            condition |= Q(**{f"{name}__isnull": True})
-        query &= condition
-    stored = {}
+    names = stored_layout(spec)
     key_length = len(spec.key_fields)
-    for values in spec.model.objects.filter(query).order_by().values_list(*names):
-        stored[values[1 : 1 + key_length]] = dict(zip(names, values, strict=True))
-    return stored
+    if connection.vendor == "postgresql" and spec.key_array_types:
+        rows = _fetch_stored_postgresql(spec, records, names)
+    else:
+        query = Q()
+        for name in spec.key_fields:
+            wanted = {record[name] for record in records}
+            condition = Q(**{f"{name}__in": wanted - {None}})
+            if None in wanted:
+                condition |= Q(**{f"{name}__isnull": True})
+            query &= condition
+        rows = spec.model.objects.filter(query).order_by().values_list(*names)
+        if spec.stamp_field:
+            rows = [(*row[:-1], to_microseconds(row[-1])) for row in rows]
+    return {row[1 : 1 + key_length]: row for row in rows}
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def to_microseconds(value: dt.datetime | None) -> int | None:
+    """Return an aware time as whole microseconds since 1970 UTC, the form stored change times are compared in."""
+    return None if value is None else (value - _EPOCH) // _MICROSECOND
+
+
+def from_microseconds(value: int | None) -> dt.datetime | None:
+    return None if value is None else _EPOCH + value * _MICROSECOND
+
+
+def stored_layout(spec: KindSpec) -> list[str]:
+    return ["pk", *spec.key_fields, *spec.compared_fields] + ([spec.stamp_field] if spec.stamp_field else [])
+
+
+def _fetch_stored_postgresql(spec: KindSpec, records: list[dict[str, Any]], names: list[str]) -> list[tuple]:
+    meta = spec.model._meta
+    quote = connection.ops.quote_name
+    selected = [quote(meta.pk.column if name == "pk" else meta.get_field(name).column) for name in names]
+    if spec.stamp_field:
+        # Whole microseconds as a bigint load far faster than timestamps and compare exactly.
+        selected[-1] = f"(extract(epoch FROM {selected[-1]}) * 1000000)::bigint"
+    columns = ", ".join(selected)
+    key_columns = ", ".join(quote(meta.get_field(name).column) for name in spec.key_fields)
+    arrays = ", ".join(f"%s::{array_type}" for array_type in spec.key_array_types)
+    sql = (
+        f"SELECT {columns} FROM {quote(meta.db_table)} "  # noqa: S608 - names come from model meta.
+        f"WHERE ({key_columns}) IN (SELECT * FROM unnest({arrays}))"
+    )
+    keys = {tuple(record[name] for name in spec.key_fields) for record in records}
+    params = [list(values) for values in zip(*keys, strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _create_job(*, kind, source, actor, options: ImportOptions, dry_run: bool, name: str) -> ImportJob:

@@ -1,0 +1,249 @@
+"""Time the catalog import on PostgreSQL against a bare COPY and django-import-export.
+
+Run from the repository root:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/backoffice_bench_import DJANGO_DEBUG=1 \\
+        .venv/bin/python -m bench.catalog_import
+
+It creates the database when it is missing (on 127.0.0.1 or localhost only) and migrates it, writes
+the files with ``bench.catalog_import_data`` into ``var/bench`` and empties the catalog tables. Each
+phase then runs in its own Python process, so that its peak resident memory (``ru_maxrss``, which
+includes Django and the interpreter) is its own: the first import, a rerun with nothing changed, a
+rerun with 10% of the prices changed, the stock file for 3 warehouses, a bare ``COPY`` of the catalog
+file into an unindexed table of text columns, and django-import-export (``use_bulk``) on the same rows
+into emptied tables. ``--skip-import-export`` leaves the last one out; it takes about a minute.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.pricing import _create_database_if_missing
+
+PHASES = ("first", "unchanged", "changed", "stock", "copy", "import_export")
+BENCH_DIR = Path(__file__).resolve().parent.parent / "var" / "bench"
+
+
+def main() -> None:
+    options = _parse_arguments()
+    if options.phase:
+        _run_phase(options)
+        return
+
+    _create_database_if_missing(os.environ.get("DATABASE_URL", ""))
+    _setup_django()
+    from django.core.management import call_command
+
+    from bench import catalog_import_data as data
+
+    call_command("migrate", verbosity=0, interactive=False)
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    data.write_catalog(BENCH_DIR / "catalog.csv", rows=options.rows)
+    changed = data.write_changed_catalog(BENCH_DIR / "catalog-changed.csv", rows=options.rows, changed_share=0.10)
+    data.write_stock(BENCH_DIR / "stock.csv", rows=options.rows)
+    print(f"files written in {time.perf_counter() - started:.1f} s: {options.rows} products, {changed} changed")
+    _empty_catalog(with_categories=True)
+
+    results = {}
+    for phase in PHASES:
+        if phase == "import_export" and options.skip_import_export:
+            continue
+        if phase == "import_export":
+            _empty_catalog(with_categories=False)
+        results[phase] = _spawn(phase, options.rows)
+        print(json.dumps({"phase": phase, **results[phase]}))
+    _print_summary(results)
+
+
+def _parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000, help="products in the catalog file (default 100000)")
+    parser.add_argument("--skip-import-export", action="store_true", help="do not run django-import-export")
+    parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.rows < 1000:
+        parser.error("--rows must be at least 1000")
+    return options
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+
+
+def _spawn(phase: str, rows: int) -> dict:
+    command = [sys.executable, "-m", "bench.catalog_import", "--phase", phase, "--rows", str(rows)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout  # noqa: S603
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def _run_phase(options: argparse.Namespace) -> None:
+    _setup_django()
+    from django.db import connection
+
+    connection.ensure_connection()
+    baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    counts = PHASE_RUNNERS[options.phase](options.rows)
+    seconds = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "seconds": round(seconds, 3),
+                "peak_mb": round(peak_kb / 1024, 1),
+                "baseline_mb": round(baseline_kb / 1024, 1),
+                **counts,
+            }
+        )
+    )
+
+
+def _import(kind: str, name: str) -> dict:
+    from apps.catalog.imports.service import import_file
+
+    job = import_file(BENCH_DIR / name, kind=kind, source="command")
+    return {
+        "rows": job.rows_read,
+        "created": job.created_count,
+        "updated": job.updated_count,
+        "unchanged": job.unchanged_count,
+        "stale": job.stale_count,
+        "rejected": job.rejected_count,
+        "flagged": job.flagged_count,
+        "status": job.status,
+    }
+
+
+def _phase_stock(rows: int) -> dict:
+    from apps.catalog.models import Warehouse
+    from bench.catalog_import_data import WAREHOUSES
+
+    for code in WAREHOUSES:
+        Warehouse.objects.get_or_create(code=code, defaults={"name": code.title()})
+    return _import("stock", "stock.csv")
+
+
+def _phase_copy(rows: int) -> dict:
+    from django.db import connection
+
+    from bench.catalog_import_data import CATALOG_HEADER
+
+    columns = ", ".join(f"{name} text" for name in CATALOG_HEADER)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_bare_copy")
+        cursor.execute(f"CREATE UNLOGGED TABLE bench_bare_copy ({columns})")
+    started = time.perf_counter()
+    with (
+        connection.cursor() as cursor,
+        cursor.copy("COPY bench_bare_copy FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+    ):
+        with open(BENCH_DIR / "catalog.csv", "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                copy.write(chunk)
+    seconds = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM bench_bare_copy")
+        copied = cursor.fetchone()[0]
+        cursor.execute("DROP TABLE bench_bare_copy")
+    return {"rows": copied, "copy_seconds": round(seconds, 3)}
+
+
+def _phase_import_export(rows: int) -> dict:
+    import tablib
+    from import_export import fields, resources, widgets
+
+    from apps.catalog.models import Category, Product, UnitOfMeasure
+
+    class ProductResource(resources.ModelResource):
+        unit = fields.Field(attribute="unit", column_name="uom", widget=widgets.ForeignKeyWidget(UnitOfMeasure, "code"))
+        category = fields.Field(
+            attribute="category", column_name="category_code", widget=widgets.ForeignKeyWidget(Category, "code")
+        )
+        is_active = fields.Field(attribute="is_active", column_name="active", widget=widgets.BooleanWidget())
+        source_updated_at = fields.Field(
+            attribute="source_updated_at", column_name="updated_at", widget=widgets.DateTimeWidget("%Y-%m-%dT%H:%M:%SZ")
+        )
+
+        class Meta:
+            model = Product
+            import_id_fields = ("sku",)
+            fields = (
+                "sku",
+                "name",
+                "description",
+                "manufacturer",
+                "manufacturer_part_number",
+                "category",
+                "unspsc",
+                "unit",
+                "list_price",
+                "currency",
+                "lead_time_days",
+                "is_active",
+                "source_updated_at",
+            )
+            use_bulk = True
+            batch_size = 1000
+            skip_diff = True
+
+    with open(BENCH_DIR / "catalog.csv", encoding="utf-8") as handle:
+        dataset = tablib.Dataset().load(handle.read(), format="csv")
+    started = time.perf_counter()
+    result = ProductResource().import_data(dataset, raise_errors=True)
+    seconds = time.perf_counter() - started
+    return {
+        "rows": len(dataset),
+        "created": Product.objects.count(),
+        "errors": result.has_errors(),
+        "import_seconds": round(seconds, 3),
+    }
+
+
+PHASE_RUNNERS = {
+    "first": lambda rows: _import("catalog", "catalog.csv"),
+    "unchanged": lambda rows: _import("catalog", "catalog.csv"),
+    "changed": lambda rows: _import("catalog", "catalog-changed.csv"),
+    "stock": _phase_stock,
+    "copy": _phase_copy,
+    "import_export": _phase_import_export,
+}
+
+
+def _empty_catalog(*, with_categories: bool) -> None:
+    from django.db import connection
+
+    tables = [
+        "catalog_stocklevel",
+        "catalog_historicalstocklevel",
+        "catalog_heldchange",
+        "catalog_importrowerror",
+        "catalog_importjob",
+        "catalog_product",
+        "catalog_historicalproduct",
+    ]
+    if with_categories:
+        tables += ["catalog_category", "catalog_historicalcategory"]
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+
+
+def _print_summary(results: dict) -> None:
+    copy_seconds = results["copy"]["copy_seconds"]
+    first = results["first"]["seconds"]
+    print(f"first import {first:.2f} s = {first / copy_seconds:.1f} x bare COPY ({copy_seconds:.2f} s)")
+    if "import_export" in results:
+        other = results["import_export"]["import_seconds"]
+        print(f"django-import-export {other:.1f} s = {other / first:.1f} x the first import")
+
+
+if __name__ == "__main__":
+    main()
