@@ -145,10 +145,10 @@ def _phase_copy(rows: int) -> dict:
     with (
         connection.cursor() as cursor,
         cursor.copy("COPY bench_bare_copy FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+        open(BENCH_DIR / "catalog.csv", "rb") as handle,
     ):
-        with open(BENCH_DIR / "catalog.csv", "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                copy.write(chunk)
+        while chunk := handle.read(1 << 20):
+            copy.write(chunk)
     seconds = time.perf_counter() - started
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM bench_bare_copy")
