@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
-from apps.punchout.models import BuyerConnection, CartLine, PunchOutSession
+from apps.punchout.models import BuyerConnection, BuyerPartNumber, BuyerUnit, CartLine, PunchOutSession
 
 
 class BuyerConnectionForm(forms.ModelForm):
@@ -43,6 +43,9 @@ class BuyerConnectionForm(forms.ModelForm):
             "oci_username",
             "allowed_return_hosts",
             "cart_field",
+            "allow_edit_inspect",
+            "oci_vendor_number",
+            "outbound_url",
             "notes",
         ]
 
@@ -72,9 +75,24 @@ def _clean_credential(value: str, label: str) -> str:
     return value
 
 
+class BuyerPartNumberInline(admin.TabularInline):
+    model = BuyerPartNumber
+    extra = 0
+    raw_id_fields = ["product"]
+    verbose_name_plural = "buyer part numbers (sent as BuyerPartID and OCI MATNR)"
+
+
+class BuyerUnitInline(admin.TabularInline):
+    model = BuyerUnit
+    extra = 0
+    raw_id_fields = ["unit"]
+    verbose_name_plural = "buyer unit codes (sent as UnitOfMeasure and OCI UNIT)"
+
+
 @admin.register(BuyerConnection)
 class BuyerConnectionAdmin(SimpleHistoryAdmin):
     form = BuyerConnectionForm
+    inlines = [BuyerPartNumberInline, BuyerUnitInline]
     list_display = ["name", "customer", "protocol", "sender_domain", "sender_identity", "is_active", "secret_status"]
     list_filter = ["protocol", "is_active"]
     list_select_related = ["customer"]
@@ -95,8 +113,12 @@ class BuyerConnectionAdmin(SimpleHistoryAdmin):
                 ]
             },
         ),
-        ("OCI credentials", {"fields": ["oci_username", "oci_password_status", "new_oci_password"]}),
-        ("Cart return", {"fields": ["allowed_return_hosts", "cart_field"]}),
+        (
+            "OCI credentials",
+            {"fields": ["oci_username", "oci_password_status", "new_oci_password", "oci_vendor_number"]},
+        ),
+        ("Cart return", {"fields": ["allowed_return_hosts", "cart_field", "allow_edit_inspect"]}),
+        ("Outbound documents", {"fields": ["outbound_url"]}),
         (None, {"fields": ["notes", "created_at", "updated_at"]}),
     ]
 
@@ -125,7 +147,7 @@ def _credential_status(stored_hash: str, set_at) -> str:
 
 class CartLineInline(admin.TabularInline):
     model = CartLine
-    fields = ["line_number", "product", "quantity", "created_at", "updated_at"]
+    fields = ["line_number", "product", "quantity", "previous_unit_price", "previous_currency", "created_at"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -159,6 +181,9 @@ class PunchOutSessionAdmin(admin.ModelAdmin):
         "extrinsics",
         "selected_item_part_id",
         "request_payload_id",
+        "notices",
+        "oci_target",
+        "oci_charset",
         "created_at",
         "expires_at",
         "returned_at",

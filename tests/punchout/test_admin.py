@@ -45,7 +45,18 @@ def change_form_data(connection: BuyerConnection, **changes) -> dict:
         "notes": "",
         "new_shared_secret": "",
         "new_oci_password": "",
+        "allow_edit_inspect": "on",
+        "oci_vendor_number": "",
+        "outbound_url": "",
     }
+    # Empty management forms of the part number and unit mapping inlines.
+    for prefix in ("part_numbers", "units"):
+        data |= {
+            f"{prefix}-TOTAL_FORMS": "0",
+            f"{prefix}-INITIAL_FORMS": "0",
+            f"{prefix}-MIN_NUM_FORMS": "0",
+            f"{prefix}-MAX_NUM_FORMS": "1000",
+        }
     return data | changes
 
 

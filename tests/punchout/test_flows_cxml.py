@@ -627,3 +627,18 @@ def test_shop_page_query_count_does_not_grow_with_cart(client, catalog, page, dj
         client.get(base + page)
 
     assert len(large.captured_queries) == len(small.captured_queries)
+
+
+def test_expire_command_reports_count(catalog):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    services.punchout_session_open(connection=catalog.connection, request=_setup(catalog))
+    PunchOutSession.objects.update(expires_at=timezone.now() - dt.timedelta(minutes=1))
+    output = StringIO()
+
+    call_command("expire_punchout_sessions", stdout=output)
+
+    assert output.getvalue() == "1 PunchOut session expired.\n"
+    assert PunchOutSession.objects.get().state == PunchOutSession.State.EXPIRED
