@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
+_QUANTITY_STEP = Decimal("0.001")
 
 _UNIT_CONTEXTS = {Channel.CXML: UnitAlias.Context.CXML, Channel.OCI: UnitAlias.Context.OCI}
 
@@ -230,7 +231,8 @@ def _check_stock(order: Order, lines: list[OrderLine]) -> list:
         .values("product_id")
         .annotate(available=Sum(F("on_hand") - F("reserved")))
     )
-    available = {row["product_id"]: row["available"] or _ZERO for row in rows}
+    # Sums come back with backend-dependent decimals, so they are quantized like the stock columns.
+    available = {row["product_id"]: (row["available"] or _ZERO).quantize(_QUANTITY_STEP) for row in rows}
     shortages = [
         {"product_id": product_id, "needed": quantity, "available": max(available.get(product_id, _ZERO), _ZERO)}
         for product_id, quantity in needed.items()
@@ -290,7 +292,7 @@ def _exposure(order: Order) -> Decimal:
         ).aggregate(total=Sum(F("total") - F("paid_amount")))["total"]
         or _ZERO
     )
-    return open_orders + unpaid
+    return round_money(open_orders + unpaid, customer.currency)
 
 
 def _check_tax(order: Order) -> list:

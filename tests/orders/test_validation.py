@@ -110,7 +110,7 @@ def test_short_stock_holds_until_backordered(place, chair, desk, resolver):
     assert order.status == OrderStatus.ON_HOLD
     assert case.kind == "out_of_stock"
     assert case.facts["needed"] == "5.000"
-    assert case.facts["available"] == "3"
+    assert case.facts["available"] == "3.000"
 
     # when
     case_resolve(case=case, action="backorder_line", note="", actor=resolver)
@@ -159,7 +159,7 @@ def test_exposure_counts_other_open_orders(place, chair, customer):
     order.refresh_from_db()
     case = only_case(order)
     assert case.kind == "credit"
-    assert case.facts["open_exposure"] == "9900"
+    assert case.facts["open_exposure"] == "9900.00"
     assert case.facts["order_total"] == "199.00"
     assert order.status == OrderStatus.ON_HOLD
 
