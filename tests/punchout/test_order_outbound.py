@@ -1,0 +1,275 @@
+"""Outbound order documents: built per event, valid against their DTD, delivered once per payloadID."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.test import override_settings
+
+from apps.core.xml import parse_xml
+from apps.exceptions.models import ExceptionCase
+from apps.orders.inputs import LineInput, OrderInput
+from apps.orders.models import OrderStatus, OutboundEndpoint, OutboxEvent, OutboxStatus
+from apps.orders.outbox import relay_pending
+from apps.orders.services import invoice_record, order_intake, payment_record, shipment_record
+from apps.orders.tasks import send_outbox_event
+from apps.punchout.cxml.validation import validate_document
+from apps.punchout.order_handlers import handle_status_update_request
+from apps.punchout.order_request import connection_source
+from tests.factories import (
+    BuyerConnectionFactory,
+    ContractFactory,
+    ContractPriceFactory,
+    CustomerFactory,
+    ProductFactory,
+    StockLevelFactory,
+    WarehouseFactory,
+)
+from tests.orders.buyer_server import BuyerServer
+
+SENDERS = {"cxml": "apps.punchout.outbound"}
+
+
+@pytest.fixture
+def connection(db):
+    customer = CustomerFactory(account_number="ACME-001", credit_limit=Decimal("100000"))
+    contract = ContractFactory(customer=customer, valid_from=dt.date(2020, 1, 1), valid_to=None)
+    product = ProductFactory(sku="CHAIR-1")
+    ContractPriceFactory(contract=contract, product=product, price=Decimal("99.50"))
+    StockLevelFactory(product=product, warehouse=WarehouseFactory(code="RTM"), on_hand=Decimal("50"))
+    return BuyerConnectionFactory(customer=customer, from_identity="AN01000000001")
+
+
+def place(connection, *, unit_price="99.50", quantity="2", document_id="po-doc-1@buyer"):
+    return order_intake(
+        request=OrderInput(
+            channel="cxml",
+            source=connection_source(connection),
+            customer=connection.customer,
+            document_id=document_id,
+            operation="new",
+            po_number="PO-77",
+            currency="EUR",
+            lines=(LineInput(line_number="1", sku="CHAIR-1", quantity=quantity, unit="EA", unit_price=unit_price),),
+        )
+    )
+
+
+def endpoint(connection, url):
+    return OutboundEndpoint.objects.create(source=connection_source(connection), url=url)
+
+
+@override_settings(ORDER_OUTBOX_SENDERS=SENDERS)
+def test_every_step_sends_a_valid_document(connection, django_capture_on_commit_callbacks):
+    # given
+    with BuyerServer() as buyer:
+        endpoint(connection, buyer.url)
+
+        # when
+        with django_capture_on_commit_callbacks(execute=True):
+            order = place(connection).order
+        with django_capture_on_commit_callbacks(execute=True):
+            shipment_record(order=order, shipment_id="S-1", lines=[("1", "2")], carrier="DHL", tracking_number="JD 01")
+        with django_capture_on_commit_callbacks(execute=True):
+            invoice = invoice_record(
+                order=order, number="INV-1", lines=[("1", "2")], tax="37.81", due_date=dt.date(2027, 1, 31)
+            )
+        with django_capture_on_commit_callbacks(execute=True):
+            payment_record(invoice=invoice, payment_id="P-1", amount="236.81")
+
+    # then
+    assert buyer.payload_names() == [
+        "ConfirmationRequest",
+        "ShipNoticeRequest",
+        "InvoiceDetailRequest",
+        "StatusUpdateRequest",
+    ]
+    for body in buyer.received:
+        validate_document(body)
+        assert body.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE cXML SYSTEM')
+    confirmation = parse_xml(buyer.received[0])
+    assert confirmation.find(".//ConfirmationHeader").get("type") == "accept"
+    assert confirmation.find(".//OrderReference/DocumentReference").get("payloadID") == "po-doc-1@buyer"
+    assert parse_xml(buyer.received[1]).find(".//ShipmentIdentifier").text == "JD 01"
+    assert parse_xml(buyer.received[2]).find(".//InvoiceDetailSummary/NetAmount/Money").text == "236.81"
+    assert b"test-shared-secret" not in buyer.received[0]
+    assert set(OutboxEvent.objects.values_list("status", flat=True)) == {OutboxStatus.DELIVERED}
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+
+
+@override_settings(ORDER_OUTBOX_SENDERS=SENDERS)
+def test_changed_price_confirms_with_detail(connection, django_capture_on_commit_callbacks):
+    # given
+    from apps.exceptions.services import case_resolve
+    from tests.factories import UserFactory
+
+    with BuyerServer() as buyer:
+        endpoint(connection, buyer.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            order = place(connection, unit_price="90.00").order
+        case = ExceptionCase.objects.get(kind="price_mismatch")
+
+        # when
+        with django_capture_on_commit_callbacks(execute=True):
+            case_resolve(case=case, action="keep_contract_price", note="", actor=UserFactory(is_superuser=True))
+
+    # then
+    assert buyer.payload_names() == ["StatusUpdateRequest", "ConfirmationRequest"]
+    confirmation = parse_xml(buyer.received[1])
+    validate_document(confirmation)
+    assert confirmation.find(".//ConfirmationHeader").get("type") == "detail"
+    status = confirmation.find(".//ConfirmationItem/ConfirmationStatus")
+    assert status.get("type") == "detail"
+    assert status.find("UnitPrice/Money").text == "99.50"
+    order.refresh_from_db()
+    assert order.status == OrderStatus.ALLOCATED
+
+
+@override_settings(ORDER_OUTBOX_SENDERS=SENDERS, ORDER_OUTBOX_RETRY_BASE_SECONDS=0)
+def test_server_error_is_retried_with_same_payload(connection, django_capture_on_commit_callbacks):
+    # given
+    with BuyerServer(answers=[(500, None), (200, "500"), (200, "200")]) as buyer:
+        endpoint(connection, buyer.url)
+
+        # when
+        with django_capture_on_commit_callbacks(execute=True):
+            place(connection)
+
+    # then
+    assert len(buyer.received) == 3
+    assert len(set(buyer.payload_ids())) == 1
+    event = OutboxEvent.objects.get()
+    assert event.status == OutboxStatus.DELIVERED
+    assert event.attempts == 3
+
+
+@override_settings(ORDER_OUTBOX_SENDERS=SENDERS)
+def test_buyer_4xx_rejects_without_retry_and_opens_case(connection, django_capture_on_commit_callbacks):
+    # given
+    with BuyerServer(answers=[(200, "400")]) as buyer:
+        endpoint(connection, buyer.url)
+
+        # when
+        with django_capture_on_commit_callbacks(execute=True):
+            order = place(connection).order
+
+    # then
+    assert len(buyer.received) == 1
+    event = OutboxEvent.objects.get()
+    assert event.status == OutboxStatus.REJECTED
+    assert event.response_code == "400"
+    case = ExceptionCase.objects.get(object_id=str(order.pk))
+    assert case.kind == "integration_failure"
+    assert case.facts["event"] == "order.confirmed"
+
+
+@override_settings(ORDER_OUTBOX_SENDERS=SENDERS, ORDER_OUTBOX_MAX_ATTEMPTS=2, ORDER_OUTBOX_RETRY_BASE_SECONDS=0)
+def test_last_failed_try_opens_case(connection, django_capture_on_commit_callbacks):
+    # given
+    with BuyerServer(answers=[(503, None)]) as buyer:
+        endpoint(connection, buyer.url)
+
+        # when
+        with django_capture_on_commit_callbacks(execute=True):
+            place(connection)
+
+    # then
+    assert len(buyer.received) == 2
+    event = OutboxEvent.objects.get()
+    assert event.status == OutboxStatus.FAILED
+    assert ExceptionCase.objects.get().kind == "integration_failure"
+
+
+@override_settings(ORDER_OUTBOX_SENDERS=SENDERS)
+def test_201_waits_for_buyer_status_update(connection, django_capture_on_commit_callbacks):
+    # given
+    with BuyerServer(answers=[(200, "201")]) as buyer:
+        endpoint(connection, buyer.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            place(connection)
+    event = OutboxEvent.objects.get()
+    assert event.status == OutboxStatus.AWAITING_STATUS
+    update = parse_xml(
+        (
+            '<cXML payloadID="su-1@buyer" timestamp="2026-01-01T00:00:00+00:00"><Header/><Request>'
+            f'<StatusUpdateRequest><DocumentReference payloadID="{event.document_id}"/>'
+            '<Status code="200" text="OK">Forwarded to supplier’s ERP</Status></StatusUpdateRequest></Request></cXML>'  # noqa: RUF001 - buyers send typographic apostrophes
+        ).encode()
+    )
+
+    # when
+    answer = handle_status_update_request(root=update, header=None, connection=connection)
+
+    # then
+    assert parse_xml(answer).find("Response/Status").get("code") == "200"
+    event.refresh_from_db()
+    assert event.status == OutboxStatus.DELIVERED
+
+
+def test_status_update_for_unknown_document_is_400(connection):
+    # given
+    update = parse_xml(
+        b'<cXML payloadID="su-2@buyer" timestamp="2026-01-01T00:00:00+00:00"><Header/><Request>'
+        b'<StatusUpdateRequest><DocumentReference payloadID="nope"/><Status code="200" text="OK"/>'
+        b"</StatusUpdateRequest></Request></cXML>"
+    )
+
+    # when
+    answer = parse_xml(handle_status_update_request(root=update, header=None, connection=connection))
+
+    # then
+    assert answer.find("Response/Status").get("code") == "400"
+    assert "No document with payloadID 'nope'" in answer.find("Response/Status").text
+
+
+@override_settings(ORDER_OUTBOX_SENDERS=SENDERS)
+def test_same_row_sent_twice_sends_one_document(connection, django_capture_on_commit_callbacks):
+    # given
+    with BuyerServer() as buyer:
+        endpoint(connection, buyer.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            place(connection)
+        event = OutboxEvent.objects.get()
+
+        # when
+        send_outbox_event.delay(event.pk)
+        send_outbox_event.delay(event.pk)
+
+    # then
+    assert len(buyer.received) == 1
+
+
+@override_settings(ORDER_OUTBOX_SENDERS=SENDERS)
+def test_relay_sends_rows_whose_task_was_lost(connection, django_capture_on_commit_callbacks):
+    # given
+    with BuyerServer() as buyer:
+        endpoint(connection, buyer.url)
+        place(connection)  # on-commit callbacks never run here, as if the process died after commit
+        event = OutboxEvent.objects.get()
+        assert event.status == OutboxStatus.PENDING
+
+        # when
+        early = relay_pending()
+        with django_capture_on_commit_callbacks(execute=True) as enqueued:
+            later = relay_pending(now=event.next_attempt_at + dt.timedelta(seconds=1))
+
+    # then
+    assert early == 0
+    assert later == 1
+    assert len(enqueued) == 1
+    event.refresh_from_db()
+    assert event.status == OutboxStatus.DELIVERED
+    assert len(buyer.received) == 1
+
+
+def test_no_endpoint_skips_event(connection, django_capture_on_commit_callbacks, settings):
+    # given
+    settings.ORDER_OUTBOX_SENDERS = SENDERS
+
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        place(connection)
+
+    # then
+    assert OutboxEvent.objects.get().status == OutboxStatus.SKIPPED
