@@ -1,10 +1,34 @@
 """Admin pages for catalog master data: categories, units, products, warehouses and stock."""
 
-from django import forms
-from django.contrib import admin
+import csv
 
-from apps.catalog.models import Category, Product, StockLevel, UnitAlias, UnitOfMeasure, Warehouse
+from django import forms
+from django.conf import settings
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from apps.catalog.errors import CatalogError
+from apps.catalog.exports import export_cif, export_csv
+from apps.catalog.imports.errors import CatalogImportError
+from apps.catalog.imports.jobs import import_job_create_from_upload
+from apps.catalog.imports.service import ImportOptions
+from apps.catalog.models import (
+    Category,
+    HeldChange,
+    ImportJob,
+    ImportKind,
+    Product,
+    StockLevel,
+    UnitAlias,
+    UnitOfMeasure,
+    Warehouse,
+)
 from apps.catalog.units import normalise_unit_spelling
+from apps.contracts.models import Contract
 from apps.core.admin import HistoryModelAdmin, locked_field_notes
 
 # The fields that the ERP's catalog and stock feeds set. Staff other than superusers see them
@@ -193,3 +217,197 @@ class StockLevelAdmin(ErpOwnedFieldsMixin, HistoryModelAdmin):
     fields = ["product", "warehouse", "on_hand", "reserved", "as_of", "created_at", "updated_at"]
     readonly_fields = ["created_at", "updated_at"]
     show_full_result_count = False
+
+
+class ImportUploadForm(forms.Form):
+    kind = forms.ChoiceField(choices=ImportKind.choices)
+    file = forms.FileField(help_text="CSV with a header row, or JSON Lines (.jsonl).")
+    dry_run = forms.BooleanField(required=False, help_text="Validate and report only; change nothing.")
+    encoding = forms.ChoiceField(
+        choices=[("utf-8", "UTF-8"), ("latin-1", "Latin-1 (ISO 8859-1)"), ("cp1252", "Windows-1252")],
+        initial="utf-8",
+    )
+    delimiter = forms.ChoiceField(
+        choices=[("", "detect"), (",", "comma"), (";", "semicolon"), ("tab", "tab")], required=False
+    )
+    decimal_comma = forms.BooleanField(required=False, help_text="Numbers use a decimal comma, such as 12,50.")
+    last_wins = forms.BooleanField(
+        required=False, help_text="Of rows with the same key, apply the last; otherwise later ones are rejected."
+    )
+    full_catalog = forms.BooleanField(
+        required=False,
+        help_text="Catalog only: the file lists every product, so products missing from it are held for deactivation.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            cleaned["options"] = ImportOptions.from_dict(
+                {
+                    "encoding": cleaned.get("encoding") or "utf-8",
+                    "delimiter": cleaned.get("delimiter") or None,
+                    "decimal_comma": bool(cleaned.get("decimal_comma")),
+                    "last_wins": bool(cleaned.get("last_wins")),
+                    "full_catalog": bool(cleaned.get("full_catalog")) and cleaned.get("kind") == ImportKind.CATALOG,
+                }
+            )
+        except CatalogImportError as error:
+            raise forms.ValidationError(error.message) from None
+        return cleaned
+
+
+class ExportForm(forms.Form):
+    contract = forms.ModelChoiceField(queryset=Contract.objects.select_related("customer"))
+    format = forms.ChoiceField(choices=[("cif", "CIF 3.0"), ("csv", "CSV")])
+    on_date = forms.DateField(required=False, help_text="Pricing date, YYYY-MM-DD; empty means today (UTC).")
+    supplier_id = forms.CharField(required=False, help_text="CIF only: your id at the buyer, such as a DUNS number.")
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "kind",
+        "source",
+        "file_name",
+        "status",
+        "dry_run",
+        "rows_read",
+        "created_count",
+        "updated_count",
+        "unchanged_count",
+        "stale_count",
+        "rejected_count",
+        "flagged_count",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["kind", "status", "source", "dry_run"]
+    list_select_related = ["created_by"]
+    search_fields = ["file_name"]
+    change_form_template = "admin/catalog/importjob/change_form.html"
+    change_list_template = "admin/catalog/importjob/change_list.html"
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in ImportJob._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        urls = [
+            path("upload/", self.admin_site.admin_view(self.upload_view), name="catalog_importjob_upload"),
+            path("export/", self.admin_site.admin_view(self.export_view), name="catalog_importjob_export"),
+            path(
+                "<int:job_id>/report.csv",
+                self.admin_site.admin_view(self.report_view),
+                name="catalog_importjob_report",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def upload_view(self, request):
+        if not request.user.has_perm("catalog.add_importjob"):
+            raise PermissionDenied
+        form = ImportUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            job = import_job_create_from_upload(
+                kind=form.cleaned_data["kind"],
+                upload=form.cleaned_data["file"],
+                options=form.cleaned_data["options"],
+                dry_run=form.cleaned_data["dry_run"],
+                actor=request.user,
+            )
+            self.message_user(request, f"Import job {job.pk} is queued; this page shows its progress.")
+            return redirect("admin:catalog_importjob_change", job.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Upload an import file",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/catalog/importjob/upload.html", context)
+
+    def export_view(self, request):
+        if not request.user.has_perm("catalog.view_product") or not request.user.has_perm("contracts.view_contract"):
+            raise PermissionDenied
+        form = ExportForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            contract = form.cleaned_data["contract"]
+            try:
+                if form.cleaned_data["format"] == "csv":
+                    result = export_csv(contract=contract, on_date=form.cleaned_data["on_date"])
+                    content_type, suffix = "text/csv; charset=utf-8", "csv"
+                else:
+                    result = export_cif(
+                        contract=contract,
+                        on_date=form.cleaned_data["on_date"],
+                        supplier_id=form.cleaned_data["supplier_id"]
+                        or getattr(settings, "CATALOG_CIF_SUPPLIER_ID", ""),
+                        supplier_id_domain=getattr(settings, "CATALOG_CIF_SUPPLIER_ID_DOMAIN", "DUNS"),
+                    )
+                    content_type, suffix = "text/plain; charset=utf-8", "cif"
+            except CatalogError as error:
+                form.add_error(None, error.message)
+            else:
+                response = HttpResponse(result.content, content_type=content_type)
+                response["Content-Disposition"] = f'attachment; filename="{contract.number}.{suffix}"'
+                return response
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Export a contract catalog",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/catalog/importjob/export.html", context)
+
+    def report_view(self, request, job_id: int):
+        job = get_object_or_404(ImportJob, pk=job_id)
+        if not self.has_view_permission(request, job):
+            raise PermissionDenied
+        response = StreamingHttpResponse(_report_csv_lines(job), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="import-job-{job.pk}-report.csv"'
+        return response
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["job"] = obj
+            context["job_active"] = obj.status in (ImportJob.Status.PENDING, ImportJob.Status.RUNNING)
+            context["report_lines"] = list(obj.row_errors.order_by("line", "id")[:REPORT_LINES_SHOWN])
+            context["report_count"] = obj.row_errors.count()
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+
+# Report lines shown on the job page; the CSV download has all of them.
+REPORT_LINES_SHOWN = 100
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _report_csv_lines(job: ImportJob):
+    writer = csv.writer(_Echo())
+    yield writer.writerow(["line", "column", "value", "message", "level"])
+    for line in job.row_errors.order_by("line", "id").iterator(chunk_size=2000):
+        yield writer.writerow([line.line, line.column, line.value, line.message, line.level])
+
+
+@admin.register(HeldChange)
+class HeldChangeAdmin(admin.ModelAdmin):
+    list_display = ["sku", "reason", "status", "job", "line", "case", "created_at", "decided_by"]
+    list_filter = ["status", "reason"]
+    list_select_related = ["job", "case", "decided_by"]
+    search_fields = ["sku"]
+    readonly_fields = [field.name for field in HeldChange._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
