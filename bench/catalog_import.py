@@ -8,10 +8,11 @@ Run from the repository root:
 It creates the database when it is missing (on 127.0.0.1 or localhost only) and migrates it, writes
 the files with ``bench.catalog_import_data`` into ``var/bench`` and empties the catalog tables. Each
 phase then runs in its own Python process, so that its peak resident memory (``ru_maxrss``, which
-includes Django and the interpreter) is its own: the first import, a rerun with nothing changed, a
-rerun with 10% of the prices changed, the stock file for 3 warehouses, a bare ``COPY`` of the catalog
-file into an unindexed table of text columns, and django-import-export (``use_bulk``) on the same rows
-into emptied tables. ``--skip-import-export`` leaves the last one out; it takes about a minute.
+includes Django and the interpreter) is its own. The phases are the first import, a rerun with
+nothing changed, a rerun with 10% of the prices changed, and the stock file for 3 warehouses. Then
+come a bare ``COPY`` of the catalog file into an unindexed table of text columns, and
+django-import-export (``use_bulk``) on the same rows into emptied tables. ``--skip-import-export``
+leaves the last one out, because it takes minutes.
 """
 
 import argparse

@@ -1,8 +1,8 @@
 """Write the catalog and stock files of the import benchmark: realistic columns, a fixed seed, any size.
 
-``write_catalog`` writes the nightly full catalog; ``write_changed_catalog`` writes the same file with
-a share of the list prices moved (by up to 10%, below the anomaly threshold) and those rows' change
-time advanced; ``write_stock`` writes on-hand figures for every SKU in each warehouse.
+``write_catalog`` writes the nightly full catalog. ``write_changed_catalog`` writes the same file with
+a share of the list prices moved by up to 10% (below the anomaly threshold) and those rows' change
+time advanced. ``write_stock`` writes on-hand figures for every SKU in each warehouse.
 """
 
 import csv

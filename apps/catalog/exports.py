@@ -1,9 +1,9 @@
 """Static catalog exports of a contract's assortment at contract prices: CIF 3.0 and CSV.
 
 Buyers that load catalogs into their procurement system instead of punching out take one of these.
-The rows are the contract's visible products priced by the pricing engine for a quantity of one on
-the export date, so a product's price is the contract price, the contract discount off list, or the
-list price, as an order of one would be priced that day. Products that cannot be priced (a list price
+The rows are the contract's visible products, priced by the pricing engine for a quantity of one on
+the export date. A product's price is therefore what an order of one would cost that day: the
+contract price, the contract discount off list, or the list price. Products that cannot be priced (a list price
 in another currency) are left out and counted.
 
 CIF 3.0 (Ariba's Catalog Interchange Format) is a text file: header lines (``CIF_I_V3.0``,

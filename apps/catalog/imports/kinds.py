@@ -1,4 +1,4 @@
-"""What each kind of import reads and writes: its columns, row parsing, references, keys and stored values.
+"""The kinds of import: for each, its columns, row parsing, references, keys and stored values.
 
 A parsed record is a dict of model attribute names (``list_price``, ``unit_id``) to clean values,
 with the raw references (``uom``, ``category_code``, ``sku``) under their file column names until
@@ -27,7 +27,7 @@ Problems = list[tuple[str, str, str]]
 
 @dataclass
 class ResolveCache:
-    """References already looked up during one import, so that each batch asks only for new ones."""
+    """References already looked up during one import, so that each batch queries only new ones."""
 
     units: dict[str, int] = field(default_factory=dict)
     unit_errors: dict[str, str] = field(default_factory=dict)
@@ -38,7 +38,7 @@ class ResolveCache:
 
 @dataclass(frozen=True)
 class KindSpec:
-    """How one kind of import maps rows to a model."""
+    """The mapping of one kind of import from file rows to a model."""
 
     kind: str
     model: type[models.Model]
@@ -57,8 +57,8 @@ class KindSpec:
     resolve: Callable[[list[tuple[SourceRow, dict[str, Any]]], ResolveCache, bool], dict[int, Problems]]
     # The PostgreSQL conflict targets: (target SQL, filter on the staging rows that use it).
     conflict_targets: tuple[tuple[str, str], ...]
-    # PostgreSQL array types of the key fields, for fetching stored rows with one array parameter per
-    # key field; empty when a key field can be NULL, which needs the ORM's lookup instead.
+    # PostgreSQL array types of the key fields, so that stored rows are fetched with one array parameter
+    # per key field. Empty when a key field can be NULL, because NULL keys need the ORM's lookup.
     key_array_types: tuple[str, ...] = ()
 
 

@@ -1,10 +1,10 @@
 """Streaming readers of import files: CSV as ERP systems write it, and JSON Lines.
 
 Memory stays flat whatever the file size: the CSV reader works on one record at a time, and the
-encoding check before it reads the file line by line. What the CSV reader copes with: a UTF-8
-byte-order mark, ``,`` ``;`` or tab as delimiter (detected from the header line, or given),
-Windows line endings, quoted fields with line breaks, and trailing columns without a header
-when they are empty. A file that is not valid in its declared encoding is rejected with the first
+encoding check before it reads the file line by line. The CSV reader accepts a UTF-8 byte-order
+mark and ``,``, ``;`` or tab as delimiter (detected from the header line, or given). It also
+accepts Windows line endings, quoted fields with line breaks, and empty trailing columns without
+a header. A file that is not valid in its declared encoding is rejected with the first
 bad line, because decoding it anyway would store garbled names.
 """
 
@@ -85,9 +85,9 @@ def normalise_delimiter(value: str | None) -> str | None:
 def check_encoding(stream: BinaryIO, encoding: str) -> None:
     """Read a seekable binary stream once and raise FileRejected at the first line invalid in ``encoding``.
 
-    For a declared Latin-1 or Windows-1252 file, also reject one whose non-ASCII text is all valid
-    UTF-8 (it was saved as UTF-8, so decoding it as Latin-1 would turn "é" into "Ã©"), and a declared
-    Latin-1 file with Windows-1252 bytes in it. The stream is rewound afterwards.
+    A file declared Latin-1 or Windows-1252 is also rejected when all its non-ASCII text is valid
+    UTF-8, because it was saved as UTF-8 and decoding it as Latin-1 would turn "é" into "Ã©". A file
+    declared Latin-1 is rejected when it contains Windows-1252 bytes. The stream is rewound afterwards.
     """
     start = stream.tell()
     head = stream.read(4)

@@ -1,9 +1,9 @@
 """The import service behind every way catalog, stock and contract-price data comes in.
 
-``import_file`` reads a file (commands, admin uploads), ``import_rows`` takes dict rows (API pushes),
-and both run ``run_import_job``: rows are parsed one at a time, collected into batches, and each
-batch is resolved, compared with the stored rows and written in one transaction together with its
-error-report lines and the job's counters. An error in a batch rolls back only that batch and
+``import_file`` reads a file (commands, admin uploads) and ``import_rows`` takes dict rows (API
+pushes). Both run ``run_import_job``, which parses rows one at a time and collects them into
+batches. Each batch is resolved, compared with the stored rows and written in one transaction,
+together with its error-report lines and the job's counters. An error in a batch rolls back only that batch and
 marks the job failed, so the catalog keeps every earlier batch and a rerun finishes the work.
 """
 
