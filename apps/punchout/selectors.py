@@ -1,15 +1,18 @@
 """Reads for the PunchOut shop pages: a session by its token, its catalog, categories and stock."""
 
+import datetime as dt
 import hashlib
 from decimal import Decimal
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from apps.catalog.models import Category, Product, StockLevel
-from apps.contracts.models import Contract
+from apps.contracts.models import Contract, Customer
 from apps.contracts.selectors import visible_products
 from apps.punchout.errors import SessionNotFound
-from apps.punchout.models import BuyerConnection, PunchOutSession
+from apps.punchout.models import BuyerConnection, LoginFailureWindow, PunchOutSession
 
 # Tokens from secrets.token_urlsafe(32) have 43 characters; anything much
 # longer is not a token and is not hashed or looked up.
@@ -95,3 +98,46 @@ def available_quantities(*, product_ids: list[int]) -> dict[int, Decimal]:
     for product_id, on_hand, reserved in rows:
         available[product_id] += max(on_hand - reserved, Decimal("0"))
     return available
+
+
+def cxml_connections_for_sender(*, domain: str, identity: str, on_date: dt.date) -> list[BuyerConnection]:
+    """Return the cXML connections with this Sender credential (domain ignoring case), with what login needs.
+
+    Each connection carries ``customer_is_active``, ``contract_in_force_id``
+    (the customer's contract in force on ``on_date``, by the rule of
+    ``active_contract_for``), ``login_window_started_at`` and
+    ``login_window_failures``. It is one raw query because building the same
+    query with the ORM took about 1.5 ms of CPU, close to half of a setup
+    request's time (bench/punchout_setup.py).
+    """
+    connection_table = BuyerConnection._meta.db_table
+    sql = f"""
+        SELECT b.*,
+               c.is_active AS customer_is_active,
+               f.window_started_at AS login_window_started_at,
+               f.failures AS login_window_failures,
+               (SELECT k.id FROM {Contract._meta.db_table} k
+                 WHERE k.customer_id = b.customer_id AND k.status = %s AND k.valid_from <= %s
+                   AND (k.valid_to IS NULL OR k.valid_to >= %s)
+                 ORDER BY k.valid_from DESC, k.id DESC LIMIT 1) AS contract_in_force_id
+          FROM {connection_table} b
+          JOIN {Customer._meta.db_table} c ON c.id = b.customer_id
+          LEFT JOIN {LoginFailureWindow._meta.db_table} f ON f.connection_id = b.id
+         WHERE b.protocol = %s AND UPPER(b.sender_domain) = UPPER(%s) AND b.sender_identity = %s
+    """  # noqa: S608 -- table names come from model metadata; every value is a parameter.
+    day = on_date.isoformat()
+    connections = list(
+        BuyerConnection.objects.raw(
+            sql, [Contract.Status.ACTIVE, day, day, BuyerConnection.Protocol.CXML, domain, identity]
+        )
+    )
+    for connection in connections:
+        # SQLite returns the extra timestamp column as text or a naive datetime in UTC, because
+        # the ORM converts only model fields.
+        started_at = connection.login_window_started_at
+        if isinstance(started_at, str):
+            started_at = parse_datetime(started_at)
+        if started_at is not None and timezone.is_naive(started_at):
+            started_at = timezone.make_aware(started_at, dt.UTC)
+        connection.login_window_started_at = started_at
+    return connections

@@ -16,6 +16,7 @@ import math
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from apps.punchout.errors import LoginRateLimited
@@ -33,12 +34,33 @@ def _limits() -> tuple[int, dt.timedelta]:
     return max_failures, window
 
 
+def failure_annotations() -> dict[str, Subquery]:
+    """Annotations that load a connection's failure window with the connection, for check_login_allowed."""
+    window = LoginFailureWindow.objects.filter(connection_id=OuterRef("pk"))
+    return {
+        "login_window_started_at": Subquery(window.values("window_started_at")[:1]),
+        "login_window_failures": Subquery(window.values("failures")[:1]),
+    }
+
+
 def check_login_allowed(*, connection: BuyerConnection) -> None:
-    """Raise LoginRateLimited when the connection had too many failed logins in the current window."""
+    """Raise LoginRateLimited when the connection had too many failed logins in the current window.
+
+    Uses the failure_annotations() values when the connection was loaded with them, else one query.
+    """
     max_failures, window = _limits()
-    row = LoginFailureWindow.objects.filter(connection=connection).values_list("window_started_at", "failures").first()
-    if row is None:
-        return
+    if hasattr(connection, "login_window_failures"):
+        row = (connection.login_window_started_at, connection.login_window_failures)
+        if row[0] is None:
+            return
+    else:
+        row = (
+            LoginFailureWindow.objects.filter(connection=connection)
+            .values_list("window_started_at", "failures")
+            .first()
+        )
+        if row is None:
+            return
     started_at, failures = row
     ends_at = started_at + window
     now = timezone.now()
