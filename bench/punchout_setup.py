@@ -129,13 +129,12 @@ def _server_environment(database_url: str, base_url: str) -> dict[str, str]:
 
 
 def _manage(environment: dict[str, str], *arguments: str) -> None:
-    subprocess.run(  # noqa: S603 -- fixed argument list
-        [sys.executable, "manage.py", *arguments], cwd=REPOSITORY, env=environment, check=True, stdout=subprocess.DEVNULL
-    )
+    command = [sys.executable, "manage.py", *arguments]
+    subprocess.run(command, cwd=REPOSITORY, env=environment, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
 
 
 def _session_count(environment: dict[str, str]) -> int:
-    output = subprocess.run(  # noqa: S603 -- fixed argument list
+    output = subprocess.run(
         [
             sys.executable,
             "manage.py",

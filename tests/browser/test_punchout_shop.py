@@ -1,6 +1,7 @@
 """Drive the PunchOut shop in Chromium, framed by a simulated procurement system on 127.0.0.1."""
 
 import datetime as dt
+import html
 import os
 import shutil
 import threading
@@ -8,7 +9,7 @@ import urllib.request
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 from django.conf import settings
@@ -18,6 +19,7 @@ from lxml import etree
 from apps.contracts.models import Contract
 from apps.core.xml import parse_xml
 from apps.punchout.cxml.validation import validate_document
+from apps.punchout.models import BuyerConnection
 from tests.factories import (
     BuyerConnectionFactory,
     CategoryFactory,
@@ -45,7 +47,7 @@ class _ProcurementSystem(BaseHTTPRequestHandler):
     """Frames the start page at GET /frame and records what the shop posts to /return."""
 
     def do_GET(self):
-        frame = f'<iframe id="shop" src="{self.server.start_url}" width="1200" height="900"></iframe>'
+        frame = f'<iframe id="shop" src="{html.escape(self.server.start_url)}" width="1200" height="900"></iframe>'
         body = f"<!DOCTYPE html><title>Procurement</title>{frame}"
         self._answer(body.encode("utf-8"))
 
@@ -178,6 +180,9 @@ def test_shop_in_frame_returns_cart_to_procurement_system(
         shop.locator('button[data-sku="4545321"]').first.click()
         shop.get_by_role("heading", name="Cart").wait_for()
         assert shop.locator("td.total").inner_text() == "243.50 EUR"
+        shop.locator('tr[data-sku="4545321"] input[inputmode="decimal"]').fill("3")
+        shop.locator('tr[data-sku="4545321"]').get_by_role("button", name="Update").click()
+        shop.locator("td.total").filter(has_text="315.50 EUR").wait_for()
         shop.locator("#return-cart").click()
         shop.locator("#received").wait_for()
         cookies = context.cookies()
@@ -199,4 +204,76 @@ def test_shop_in_frame_returns_cart_to_procurement_system(
         for item in root.iterfind("Message/PunchOutOrderMessage/ItemIn")
     }
     assert prices == {"5555": Decimal("99.50"), "4545321": Decimal("72.00")}
+    quantities = {
+        item.findtext("ItemID/SupplierPartID"): item.get("quantity")
+        for item in root.iterfind("Message/PunchOutOrderMessage/ItemIn")
+    }
+    assert quantities == {"5555": "1", "4545321": "3"}
+    assert root.findtext("Message/PunchOutOrderMessage/PunchOutOrderMessageHeader/Total/Money") == "315.50"
     assert cookies == []
+
+
+OCI_PASSWORD = "oci-browser-password"
+
+
+def test_oci_shop_in_frame_posts_new_item_fields(live_server, procurement_system, chromium, _plain_static_storage):
+    # given an OCI connection and a procurement system that frames the OCI login URL
+    connection, _fixed, _discounted = _catalog()
+    ProductFactory(sku="OSLO-1", name="Stol Øresund", category=_fixed.category, list_price=Decimal("10.00"))
+    oci = BuyerConnection(
+        name="SRM",
+        customer=connection.customer,
+        protocol=BuyerConnection.Protocol.OCI,
+        oci_username="acme-oci",
+        allowed_return_hosts="127.0.0.1",
+    )
+    oci.set_oci_password(OCI_PASSWORD)
+    oci.save()
+    hook = f"http://127.0.0.1:{procurement_system.server_port}/hook?sap-client=100"
+    procurement_system.start_url = f"{live_server.url}/punchout/oci/?" + urlencode(
+        {
+            "USERNAME": "acme-oci",
+            "PASSWORD": OCI_PASSWORD,
+            "HOOK_URL": hook,
+            "~TARGET": "_top",
+            "http_content_charset": "ISO-8859-1",
+        }
+    )
+
+    with override_settings(PUBLIC_BASE_URL=live_server.url):
+        context = chromium.new_context()
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+
+        # when the user searches, adds two products, changes a quantity and returns the cart
+        page.goto(f"http://127.0.0.1:{procurement_system.server_port}/frame")
+        shop = page.frame_locator("#shop")
+        shop.locator("#shop-search-q").fill("Stol")
+        shop.get_by_role("button", name="Search").click()
+        shop.locator('button[data-sku="OSLO-1"]').first.click()
+        shop.get_by_role("heading", name="Cart").wait_for()
+        shop.get_by_role("link", name="Continue shopping").click()
+        shop.locator('button[data-sku="5555"]').first.click()
+        shop.get_by_role("heading", name="Cart").wait_for()
+        shop.locator('tr[data-sku="OSLO-1"] input[inputmode="decimal"]').fill("4")
+        shop.locator('tr[data-sku="OSLO-1"]').get_by_role("button", name="Update").click()
+        shop.locator("td.total").filter(has_text="139.50 EUR").wait_for()
+        shop.locator("#return-cart").click()
+        page.locator("#received").wait_for()
+        context.close()
+
+    # then the hook received the OCI fields in ISO-8859-1, without the password anywhere
+    assert len(procurement_system.posts) == 1
+    post = procurement_system.posts[0]
+    assert post["path"] == "/hook"
+    fields = parse_qs(post["body"].decode("ascii"), encoding="iso-8859-1", strict_parsing=True)
+    assert fields["sap-client"] == ["100"]
+    assert fields["~OkCode"] == ["ADDI"]
+    assert fields["NEW_ITEM-DESCRIPTION[1]"] == ["Stol Øresund"]
+    assert fields["NEW_ITEM-QUANTITY[1]"] == ["4"]
+    assert fields["NEW_ITEM-PRICE[1]"] == ["10.00"]
+    assert fields["NEW_ITEM-DESCRIPTION[2]"] == ["Excelsior Desk Chair"]
+    assert fields["NEW_ITEM-PRICE[2]"] == ["99.50"]
+    assert fields["NEW_ITEM-UNIT[2]"] == ["EA"]
+    assert "NEW_ITEM-DESCRIPTION[3]" not in fields
+    assert OCI_PASSWORD.encode() not in post["body"]
