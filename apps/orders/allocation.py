@@ -23,6 +23,9 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from apps.catalog.models import StockLevel
 from apps.orders.models import LineAllocation, LineStatus, Order, OrderLine
@@ -44,7 +47,7 @@ def reserve(*, order: Order, actor) -> list[dict]:
     if shortages:
         return shortages
 
-    _reserve(plan, stock, actor)
+    _reserve(plan, stock, lines, actor)
     warehouses = {warehouse_id for allocations in plan.values() for warehouse_id in allocations}
     order.warehouse_id = next(iter(warehouses)) if len(warehouses) == 1 else None
     return []
@@ -166,27 +169,58 @@ def _plan(order, lines, stock) -> tuple[dict[int, dict[int, Decimal]], list[dict
     return plan, []
 
 
-def _reserve(plan, stock, actor) -> None:
+def _reserve(plan, stock, lines: list[OrderLine], actor) -> None:
+    """Write the plan: reserved stock, allocated quantities and allocation rows, each kind in one statement.
+
+    The bulk helpers of simple-history write the history rows too; the
+    objects are whole rows read under the lock, so no field is recorded as
+    changed that did not change.
+    """
+    now = timezone.now()
     rows = {(row.product_id, row.warehouse_id): row for rows in stock.values() for row in rows}
-    lines = {line.pk: line for line in OrderLine.objects.filter(pk__in=plan.keys())}
+    lines_by_id = {line.pk: line for line in lines}
     changed: dict[int, StockLevel] = {}
     new_allocations = []
     for line_id, allocations in plan.items():
-        line = lines[line_id]
+        line = lines_by_id[line_id]
         for warehouse_id, quantity in allocations.items():
             row = rows[(line.product_id, warehouse_id)]
             row.reserved += quantity
+            row.updated_at = now
             changed[row.pk] = row
             line.quantity_allocated += quantity
+            line.updated_at = now
             new_allocations.append(
                 LineAllocation(line=line, warehouse_id=warehouse_id, stock_level=row, quantity=quantity)
             )
-    for row in sorted(changed.values(), key=lambda row: row.pk):
-        row._history_user = actor
-        row._change_reason = "Reserved for an order"
-        row.save(update_fields=["reserved", "updated_at"])
-    for line in lines.values():
-        line.save(update_fields=["quantity_allocated", "updated_at"])
-    for allocation in new_allocations:
-        allocation.save()
-    logger.info("Stock reserved", extra={"lines": len(lines), "stock_rows": len(changed)})
+    ordered_rows = sorted(changed.values(), key=lambda row: row.pk)
+    allocated_lines = [lines_by_id[line_id] for line_id in plan]
+    _bulk_set(StockLevel, ordered_rows, "reserved", now, actor, "Reserved for an order")
+    _bulk_set(OrderLine, allocated_lines, "quantity_allocated", now, actor, "Allocated")
+    bulk_create_with_history(new_allocations, LineAllocation, batch_size=500, default_user=actor)
+    logger.info("Stock reserved", extra={"lines": len(allocated_lines), "stock_rows": len(ordered_rows)})
+
+
+def _bulk_set(model, objects: list, field_name: str, now, actor, reason: str) -> None:
+    """Write one field of many rows and their history rows, in two statements.
+
+    On PostgreSQL the rows are updated from two arrays with ``unnest``,
+    because ``bulk_update``'s CASE expression with hundreds of branches took
+    about 0.5 s for 500 rows (the orders benchmark). Other databases use
+    ``bulk_update``.
+    """
+    if not objects:
+        return
+    if connection.vendor == "postgresql":
+        quote = connection.ops.quote_name
+        column = model._meta.get_field(field_name).column
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {quote(model._meta.db_table)} AS t SET {quote(column)} = v.value, "  # noqa: S608 - names from _meta
+                f"{quote('updated_at')} = %s FROM unnest(%s::bigint[], %s::numeric[]) AS v(id, value) "
+                "WHERE t.id = v.id",
+                [now, [obj.pk for obj in objects], [getattr(obj, field_name) for obj in objects]],
+            )
+    else:
+        model.objects.bulk_update(objects, [field_name, "updated_at"], batch_size=500)
+    model.history.bulk_history_create(objects, default_user=actor, default_change_reason=reason, default_date=now)

@@ -195,10 +195,11 @@ def _create(request: OrderInput, parsed: ParsedOrder, actor) -> tuple[Order, int
             raise
         _refuse_duplicate(request, parsed, existing)
 
+    # The lines are checked and priced before they are inserted, so that each is written once.
     lines = _build_lines(order, parsed)
+    validation.validate_order(order=order, lines=lines)
     bulk_create_with_history(lines, OrderLine, batch_size=500, default_user=actor)
-    lines = list(order.lines.select_related("product", "product__unit"))
-    _validate_and_continue(order, lines, actor)
+    _continue(order, actor)
     return order, 200, f"Order {order.number} received; status {order.get_status_display()}."
 
 
@@ -267,8 +268,13 @@ def _delete(request: OrderInput, actor) -> tuple[Order, int, str]:
 
 
 def _validate_and_continue(order: Order, lines: list[OrderLine], actor) -> None:
-    """Run the checks; hold the order while a blocking case is open, else confirm and allocate it."""
+    """Run the checks, then hold or confirm the order."""
     validation.validate_order(order=order, lines=lines)
+    _continue(order, actor)
+
+
+def _continue(order: Order, actor) -> None:
+    """Hold the order while a blocking case is open, else confirm and allocate it."""
     if has_blocking_open_cases(order):
         transitions.check_transition(order, "hold", None)
         transitions.apply_transition(order, "hold", actor=actor, reason="Held by failed checks")

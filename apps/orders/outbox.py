@@ -74,7 +74,7 @@ def record_event(*, order: Order, event: str, payload: dict) -> OutboxEvent:
 def confirmation_payload(order: Order) -> dict:
     """Describe what the confirmation tells the buyer: each line's quantity, price and state."""
     lines = []
-    for line in order.lines.all().order_by("position"):
+    for line in order.lines.select_related("unit", "product").order_by("position"):
         lines.append(
             {
                 "line_number": line.line_number,

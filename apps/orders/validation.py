@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import F, Sum
+from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
 from apps.catalog.models import StockLevel, UnitAlias
@@ -43,7 +44,9 @@ _PRICED_FIELDS = ["contract_unit_price", "price_source", "unit_price", "unit", "
 def validate_order(*, order: Order, lines: list[OrderLine] | None = None) -> list:
     """Price the order's lines, set its totals and open a case for each failed check; return the cases.
 
-    The order is locked by the caller and saved here.
+    ``lines`` may be unsaved (intake checks them before inserting them in one
+    statement); saved lines are updated here. The order is locked by the
+    caller and saved here.
     """
     lines = lines if lines is not None else list(order.lines.select_related("product", "product__unit"))
     active = [line for line in lines if line.status != LineStatus.CANCELLED]
@@ -56,16 +59,24 @@ def validate_order(*, order: Order, lines: list[OrderLine] | None = None) -> lis
         cases += _check_stock(order, active)
         cases += _check_credit(order)
     cases += _check_tax(order)
-    if active:
-        bulk_update_with_history(active, OrderLine, _PRICED_FIELDS, batch_size=500)
+    saved = [line for line in active if line.pk is not None]
+    if saved:
+        now = timezone.now()
+        for line in saved:
+            line.updated_at = now
+        bulk_update_with_history(saved, OrderLine, _PRICED_FIELDS, batch_size=500)
     order.save(update_fields=["contract", "subtotal", "tax_total", "total", "updated_at"])
     return cases
 
 
-def open_stock_cases(*, order: Order, shortages: list[dict]) -> list:
+def open_stock_cases(*, order: Order, shortages: list[dict], lines: list[OrderLine] | None = None) -> list:
     """Open an out-of-stock case for each product short, naming the lines that need it."""
+    if lines is None:
+        lines = list(order.lines.filter(status=LineStatus.OPEN, product__isnull=False))
     lines_by_product: dict[int, list[OrderLine]] = {}
-    for line in order.lines.filter(status=LineStatus.OPEN, product__isnull=False).select_related("product"):
+    for line in lines:
+        if line.status != LineStatus.OPEN or line.product_id is None:
+            continue
         lines_by_product.setdefault(line.product_id, []).append(line)
     cases = []
     for shortage in shortages:
@@ -238,7 +249,7 @@ def _check_stock(order: Order, lines: list[OrderLine]) -> list:
         for product_id, quantity in needed.items()
         if available.get(product_id, _ZERO) < quantity
     ]
-    return open_stock_cases(order=order, shortages=shortages) if shortages else []
+    return open_stock_cases(order=order, shortages=shortages, lines=lines) if shortages else []
 
 
 def _check_credit(order: Order) -> list:

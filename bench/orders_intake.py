@@ -1,0 +1,254 @@
+"""Time cXML OrderRequest intake on PostgreSQL: one 500-line order, and 1,000 one-line orders from 16 clients.
+
+Run from the repository root:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/backoffice_bench DJANGO_DEBUG=1 \\
+        .venv/bin/python -m bench.orders_intake            # --lines 500 --orders 1000 --clients 16
+
+Each request goes the way the cXML endpoint takes it after the HTTP layer:
+``parse_xml``, ``read_header``, ``authenticate_cxml_sender`` and
+``handle_order_request``, which takes the order in, checks it, confirms it
+and allocates its stock in one transaction. The timing is from the bytes of
+the document to the committed, allocated order; Django's request handling
+(about 0.3 ms on this kind of machine) is not in it. Outbox delivery is off
+(no ``ORDER_OUTBOX_SENDERS``), so no document is sent.
+
+The concurrent part gives 10 products 80 units each (800 in all) in two
+warehouses and sends 1,000 orders of one unit of a random product, so about
+200 orders find no stock and go on hold. It then checks that no stock row
+has more reserved than on hand and that the reserved units equal the
+allocated orders.
+"""
+
+import argparse
+import concurrent.futures
+import multiprocessing
+import os
+import random
+import statistics
+import time
+from decimal import Decimal
+
+from bench.pricing import _create_database_if_missing
+
+SECRET = "bench-shared-secret"  # noqa: S105 - a benchmark's own connection secret, in its own database
+HOT_PRODUCTS = 10
+UNITS_PER_PRODUCT = 80
+
+
+def main() -> None:
+    options = _parse_arguments()
+    _create_database_if_missing(os.environ.get("DATABASE_URL", ""))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    data = _ensure_data(options.lines)
+    run_id = f"{int(time.time())}"
+
+    _big_order(data, options.lines, run_id, options.runs)
+    _concurrent_orders(data, options.orders, options.clients, run_id)
+
+
+def _parse_arguments():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=500, help="lines of the big order (default 500)")
+    parser.add_argument("--runs", type=int, default=5, help="big orders to time (default 5)")
+    parser.add_argument("--orders", type=int, default=1000, help="one-line orders (default 1000)")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
+    return parser.parse_args()
+
+
+def _ensure_data(line_count: int) -> dict:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from apps.catalog.models import Category, Product, StockLevel, UnitOfMeasure, Warehouse
+    from apps.contracts.models import Contract, ContractPrice, Customer
+    from apps.punchout.models import BuyerConnection
+
+    customer, _ = Customer.objects.get_or_create(
+        account_number="BENCH-ORDERS",
+        defaults={"name": "Order benchmark buyer", "currency": "EUR", "credit_limit": Decimal("1000000000")},
+    )
+    contract, _ = Contract.objects.get_or_create(
+        number="K-BENCH-ORDERS",
+        defaults={
+            "customer": customer,
+            "valid_from": dt.date(2020, 1, 1),
+            "currency": "EUR",
+            "status": Contract.Status.ACTIVE,
+        },
+    )
+    category, _ = Category.objects.get_or_create(code="BENCH-ORD", defaults={"name": "Order benchmark"})
+    unit = UnitOfMeasure.objects.get(code="EA")
+    warehouses = [
+        Warehouse.objects.get_or_create(code=code, defaults={"name": code, "country": country})[0]
+        for code, country in (("BENCH-NL", "NL"), ("BENCH-DE", "DE"))
+    ]
+    skus = [f"BENCH-ORD-{index:05d}" for index in range(line_count + HOT_PRODUCTS)]
+    existing = set(Product.objects.filter(sku__in=skus).values_list("sku", flat=True))
+    for sku in skus:
+        if sku in existing:
+            continue
+        product = Product.objects.create(
+            sku=sku, name=sku, category=category, unit=unit, list_price=Decimal("10.00"), currency="EUR"
+        )
+        ContractPrice.objects.create(contract=contract, product=product, price=Decimal("9.50"))
+        for warehouse in warehouses:
+            StockLevel.objects.create(product=product, warehouse=warehouse, on_hand=0, as_of=timezone.now())
+    connection = BuyerConnection.objects.filter(sender_identity="BENCH-ORDERS").first()
+    if connection is None:
+        connection = BuyerConnection(
+            name="Order benchmark",
+            customer=customer,
+            from_domain="NetworkID",
+            from_identity="BENCH-ORDERS",
+            sender_domain="NetworkID",
+            sender_identity="BENCH-ORDERS",
+            to_domain="DUNS",
+            to_identity="987654321",
+        )
+        connection.set_shared_secret(SECRET)
+        connection.save()
+    return {"skus": skus, "customer": customer, "warehouses": warehouses}
+
+
+def _reset_stock(data: dict, *, big: bool) -> None:
+    """Set on-hand stock for a run. A benchmark reset, so it skips the stock history on purpose."""
+    from apps.catalog.models import StockLevel
+
+    hot = data["skus"][-HOT_PRODUCTS:]
+    levels = StockLevel.objects.filter(product__sku__in=data["skus"])
+    levels.update(on_hand=Decimal("1000000") if big else Decimal("0"), reserved=Decimal("0"))
+    if not big:
+        StockLevel.objects.filter(product__sku__in=hot).update(on_hand=Decimal(UNITS_PER_PRODUCT // 2))
+
+
+def _document(payload_id: str, po_number: str, lines: list[tuple[str, int]]) -> bytes:
+    items = "".join(
+        f'<ItemOut quantity="{quantity}" lineNumber="{number}"><ItemID><SupplierPartID>{sku}</SupplierPartID>'
+        f'</ItemID><ItemDetail><UnitPrice><Money currency="EUR">9.50</Money></UnitPrice>'
+        f'<Description xml:lang="en">{sku}</Description><UnitOfMeasure>EA</UnitOfMeasure>'
+        f'<Classification domain="UNSPSC">43211503</Classification></ItemDetail></ItemOut>'
+        for number, (sku, quantity) in enumerate(lines, start=1)
+    )
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><cXML payloadID="{payload_id}" timestamp="2026-12-04T10:00:00+00:00">'
+        '<Header><From><Credential domain="NetworkID"><Identity>BENCH-ORDERS</Identity></Credential></From>'
+        '<To><Credential domain="DUNS"><Identity>987654321</Identity></Credential></To>'
+        '<Sender><Credential domain="NetworkID"><Identity>BENCH-ORDERS</Identity>'
+        f"<SharedSecret>{SECRET}</SharedSecret></Credential><UserAgent>bench</UserAgent></Sender></Header>"
+        f'<Request><OrderRequest><OrderRequestHeader orderID="{po_number}" type="new">'
+        '<Total><Money currency="EUR">0</Money></Total></OrderRequestHeader>'
+        f"{items}</OrderRequest></Request></cXML>"
+    ).encode()
+
+
+def _post(document: bytes) -> str:
+    from apps.core.xml import parse_xml
+    from apps.punchout.cxml.reader import read_header
+    from apps.punchout.order_handlers import handle_order_request
+    from apps.punchout.services import authenticate_cxml_sender
+
+    root = parse_xml(document)
+    header = read_header(root)
+    connection = authenticate_cxml_sender(header=header)
+    answer = parse_xml(handle_order_request(root=root, header=header, connection=connection))
+    return answer.find("Response/Status").get("code")
+
+
+def _big_order(data: dict, line_count: int, run_id: str, runs: int) -> None:
+    from apps.orders.models import Order
+
+    _reset_stock(data, big=True)
+    lines = [(sku, 3) for sku in data["skus"][:line_count]]
+    timings = []
+    for run in range(runs + 1):
+        document = _document(f"bench-big-{run_id}-{run}", f"BIG-{run_id}-{run}", lines)
+        started = time.perf_counter()
+        code = _post(document)
+        elapsed = time.perf_counter() - started
+        order = Order.objects.get(payload_id=f"bench-big-{run_id}-{run}")
+        if code != "200" or order.status != "allocated":
+            raise SystemExit(f"The big order answered {code} and is {order.status}; expected 200 and allocated.")
+        if run > 0:  # the first run warms up imports, caches and the connection
+            timings.append(elapsed)
+    print(
+        f"{line_count}-line OrderRequest to allocated order: median {statistics.median(timings) * 1000:.0f} ms, "
+        f"min {min(timings) * 1000:.0f} ms, max {max(timings) * 1000:.0f} ms over {runs} runs"
+    )
+
+
+def _init_client() -> None:
+    import django
+
+    django.setup()
+
+
+def _timed_post(document: bytes) -> tuple[float, str]:
+    started = time.perf_counter()
+    try:
+        code = _post(document)
+    except Exception as error:  # a failed request is counted and reported, not hidden
+        code = repr(error)
+    return time.perf_counter() - started, code
+
+
+def _concurrent_orders(data: dict, order_count: int, clients: int, run_id: str) -> None:
+    from django.db import connections
+
+    from apps.catalog.models import StockLevel
+    from apps.orders.models import Order
+
+    _reset_stock(data, big=False)
+    hot = data["skus"][-HOT_PRODUCTS:]
+    rng = random.Random(1)
+    documents = [
+        _document(f"bench-one-{run_id}-{index}", f"ONE-{run_id}-{index}", [(rng.choice(hot), 1)])
+        for index in range(order_count)
+    ]
+    connections.close_all()  # the client processes must not share this process's connection
+
+    # One process per client, so that the clients do not share one interpreter lock.
+    context = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(
+        max_workers=clients, mp_context=context, initializer=_init_client
+    ) as pool:
+        list(pool.map(_noop, range(clients)))  # start every client before the clock runs
+        started = time.perf_counter()
+        results = list(pool.map(_timed_post, documents, chunksize=1))
+        wall = time.perf_counter() - started
+
+    latencies = sorted(elapsed for elapsed, _ in results)
+    errors = [code for _, code in results if code != "200"]
+    orders = Order.objects.filter(payload_id__startswith=f"bench-one-{run_id}-")
+    allocated = orders.filter(status="allocated").count()
+    on_hold = orders.filter(status="on_hold").count()
+    levels = StockLevel.objects.filter(product__sku__in=hot)
+    oversold = [level.pk for level in levels if level.reserved > level.on_hand]
+    reserved = sum(level.reserved for level in levels)
+    p99 = latencies[max(int(len(latencies) * 0.99) - 1, 0)]
+    print(
+        f"{order_count} one-line orders from {clients} client processes in {wall:.1f} s "
+        f"({order_count / wall:.0f} orders/s): p50 {statistics.median(latencies) * 1000:.0f} ms, "
+        f"p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms"
+    )
+    print(
+        f"allocated {allocated}, on hold {on_hold}, reserved {reserved} of {HOT_PRODUCTS * UNITS_PER_PRODUCT}, "
+        f"oversold rows {len(oversold)}, errors {len(errors)} {errors[:3]}"
+    )
+    if oversold or errors or reserved != allocated:
+        raise SystemExit("Oversell or errors: see the figures above.")
+
+
+def _noop(_: int) -> None:
+    return None
+
+
+if __name__ == "__main__":
+    main()
