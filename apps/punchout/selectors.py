@@ -4,6 +4,7 @@ import datetime as dt
 import hashlib
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -73,8 +74,27 @@ def search_products(products: QuerySet[Product], query: str) -> QuerySet[Product
     return products.order_by("sku")
 
 
+# Seconds the category list of a contract is kept in the cache. It costs a
+# scan of the contract's assortment, and a category added meanwhile shows
+# up this much later.
+CATEGORY_CACHE_SECONDS = 300
+
+
 def shop_categories(*, session: PunchOutSession) -> list[Category]:
-    """Return the categories that contain the session's products, with their parents, in tree order."""
+    """Return the categories that contain the session's products, with their parents, in tree order.
+
+    Cached per contract (and its last change) for CATEGORY_CACHE_SECONDS.
+    """
+    contract = session.contract
+    key = f"punchout:categories:{contract.pk}:{contract.updated_at.timestamp()}"
+    categories = cache.get(key)
+    if categories is None:
+        categories = _categories_of(session)
+        cache.set(key, categories, CATEGORY_CACHE_SECONDS)
+    return categories
+
+
+def _categories_of(session: PunchOutSession) -> list[Category]:
     paths = (
         visible_products(customer=session.connection.customer, contract=session.contract)
         .filter(category__isnull=False)

@@ -642,3 +642,22 @@ def test_expire_command_reports_count(catalog):
 
     assert output.getvalue() == "1 PunchOut session expired.\n"
     assert PunchOutSession.objects.get().state == PunchOutSession.State.EXPIRED
+
+
+def test_catalog_pages_without_total_count(client, catalog):
+    for number in range(30):
+        ProductFactory(sku=f"PAGE-{number:02d}", category=catalog.chairs)
+    base = open_session(client, catalog.connection, selected=False)
+
+    first = client.get(base)
+    second = client.get(base, {"page": "2"})
+    beyond = client.get(base, {"page": "x"})
+
+    assert first.content.count(b'<tr data-sku="') == 25
+    assert b">Next</a>" in first.content
+    assert b"Page 1</span>" in first.content
+    assert second.content.count(b'<tr data-sku="') == 7
+    assert b">Next</a>" not in second.content
+    assert b">Previous</a>" in second.content
+    assert beyond.status_code == 200
+    assert b"Page 1</span>" in beyond.content

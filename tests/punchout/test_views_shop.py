@@ -485,6 +485,8 @@ def test_start_page_query_count_is_constant(client, shop):
     for index in range(3):
         product = ProductFactory(sku=f"CH-{index:03d}", category=shop.chairs)
         StockLevelFactory(product=product)
+    # The first view fills the per-contract category cache.
+    client.get(base)
     few = _start_page_queries(client, base)
 
     for index in range(3, 40):
@@ -494,4 +496,4 @@ def test_start_page_query_count_is_constant(client, shop):
     many = _start_page_queries(client, base)
 
     assert few == many
-    assert few == 12
+    assert few == 9

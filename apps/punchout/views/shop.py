@@ -14,7 +14,6 @@ import logging
 from decimal import Decimal
 from urllib.parse import urlencode
 
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -139,8 +138,30 @@ def session_search(request: HttpRequest, session: PunchOutSession) -> HttpRespon
     return _render_catalog(request, session, products, {"query": query, "searched": True})
 
 
+class _Page:
+    """One page of products, read with PAGE_SIZE + 1 rows instead of a COUNT over the whole result.
+
+    On a catalog of 100,000 products the count cost more than the page itself,
+    so the pager shows Previous and Next without a page total.
+    """
+
+    def __init__(self, products, number_text: str | None) -> None:
+        try:
+            self.number = max(1, min(int(number_text or 1), 10_000))
+        except ValueError:
+            self.number = 1
+        start = (self.number - 1) * PAGE_SIZE
+        rows = list(products[start : start + PAGE_SIZE + 1])
+        self.object_list = rows[:PAGE_SIZE]
+        self.has_next = len(rows) > PAGE_SIZE
+        self.has_previous = self.number > 1
+        self.has_other_pages = self.has_next or self.has_previous
+        self.next_page_number = self.number + 1
+        self.previous_page_number = self.number - 1
+
+
 def _render_catalog(request, session, products, context, *, selected=None) -> HttpResponse:
-    page = Paginator(products, PAGE_SIZE).get_page(request.GET.get("page")) if products is not None else None
+    page = _Page(products, request.GET.get("page")) if products is not None else None
     page_products = list(page.object_list) if page is not None else []
     if selected is not None:
         page_products = [selected, *[product for product in page_products if product.pk != selected.pk]]
