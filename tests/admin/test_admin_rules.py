@@ -235,16 +235,21 @@ CATALOG_VIEW = {
     "view_warehouse",
     "view_stocklevel",
 }
-SALES = CATALOG_VIEW | {
-    "view_customer",
-    "change_customer",
-    "view_contract",
-    "add_contract",
-    "change_contract",
-    "view_contractprice",
-    "add_contractprice",
-    "change_contractprice",
-}
+IMPORT_REVIEW = {"view_importjob", "view_heldchange", "view_importrowerror"}
+SALES = (
+    CATALOG_VIEW
+    | IMPORT_REVIEW
+    | {
+        "view_customer",
+        "change_customer",
+        "view_contract",
+        "add_contract",
+        "change_contract",
+        "view_contractprice",
+        "add_contractprice",
+        "change_contractprice",
+    }
+)
 
 
 def test_sales_group_permissions():
@@ -252,11 +257,12 @@ def test_sales_group_permissions():
 
 
 def test_sales_manager_group_permissions():
-    assert _codenames("sales-manager") == SALES | {"delete_contract", "delete_contractprice"}
+    assert _codenames("sales-manager") == SALES | {"delete_contract", "delete_contractprice", "add_importjob"}
 
 
 def test_finance_group_permissions():
     assert _codenames("finance") == CATALOG_VIEW | {
+        "view_importjob",
         "view_customer",
         "change_customer",
         "view_contract",
