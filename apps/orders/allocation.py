@@ -172,9 +172,8 @@ def _plan(order, lines, stock) -> tuple[dict[int, dict[int, Decimal]], list[dict
 def _reserve(plan, stock, lines: list[OrderLine], actor) -> None:
     """Write the plan: reserved stock, allocated quantities and allocation rows, each kind in one statement.
 
-    The bulk helpers of simple-history write the history rows too; the
-    objects are whole rows read under the lock, so no field is recorded as
-    changed that did not change.
+    The history rows are written in bulk too. The objects are whole rows
+    read under the lock, so no field is recorded as changed that did not change.
     """
     now = timezone.now()
     rows = {(row.product_id, row.warehouse_id): row for rows in stock.values() for row in rows}

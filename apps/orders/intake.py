@@ -3,7 +3,7 @@
 Idempotency: the first thing intake writes is the ``InboundDocument`` row,
 unique per (source, document id). A second request with the same id, even
 one running at the same moment, waits for the first transaction on that
-unique index and then answers the first result again, creating nothing.
+unique index and then returns the first result again, creating nothing.
 
 A new document whose PO number the customer already used (under another
 document id) is refused with ``duplicate_po_number``; when its content
@@ -56,9 +56,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class IntakeResult:
-    """The answer to an intake request: a status (200, 400, 409…), a code and message, and the order if any.
+    """The response to an intake request: a status (200, 400, 409…), a code and message, and the order if any.
 
-    ``replayed`` is True when the document was taken in before and this is the first answer again.
+    ``replayed`` is True when the document was taken in before and this is the first response again.
     """
 
     status: int

@@ -427,11 +427,11 @@ class DocumentOperation(models.TextChoices):
 
 
 class InboundDocument(TimeStampedModel):
-    """A document that asked for an order, stored as received, with the answer it got.
+    """A document that requested an order change, stored as received, with the response it got.
 
     One row per (source, document id): the document id is a cXML payloadID or
     an API idempotency key, so a resent document finds its row and gets the
-    same answer again.
+    same response again.
     """
 
     source = models.CharField(max_length=100)
@@ -471,8 +471,8 @@ class OutboxEvent(TimeStampedModel):
 
     The channel that the order came from turns the event into a document,
     stores it in ``document`` with its ``document_id`` the first time, and
-    sends those same bytes on every later try, so a receiver that sees the
-    event twice sees one document id.
+    sends those same bytes on every later try, so a receiver that gets the
+    event twice gets one document id.
     """
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="outbox_events")
@@ -503,7 +503,7 @@ class OutboxEvent(TimeStampedModel):
 
 
 class OutboundEndpoint(TimeStampedModel):
-    """Where documents about orders from one source go: the buyer system's URL for cXML documents."""
+    """The destination of documents about orders from one source: the buyer system's URL for cXML documents."""
 
     source = models.CharField(max_length=100, unique=True, help_text="Such as cxml-connection:7.")
     url = models.URLField(max_length=500)

@@ -1,6 +1,6 @@
 """The order outbox: events written in the transaction of each change, and their delivery to the buyer.
 
-This app knows no protocol. ``ORDER_OUTBOX_SENDERS`` maps an order's channel
+This app contains no protocol code. ``ORDER_OUTBOX_SENDERS`` maps an order's channel
 to the dotted path of a module with two functions:
 
 - ``build_document(event) -> tuple[str, bytes]``: the document id (a cXML
@@ -52,7 +52,7 @@ class Outcome:
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """What a send returned: one of ``Outcome``, the receiver's status code and its message."""
+    """The result of one send: one of ``Outcome``, the receiver's status code and its message."""
 
     outcome: str
     code: str = ""
@@ -72,7 +72,7 @@ def record_event(*, order: Order, event: str, payload: dict) -> OutboxEvent:
 
 
 def confirmation_payload(order: Order) -> dict:
-    """Describe what the confirmation tells the buyer: each line's quantity, price and state."""
+    """Return the confirmation's content for the buyer: each line's quantity, price and state."""
     lines = []
     for line in order.lines.select_related("unit", "product").order_by("position"):
         lines.append(

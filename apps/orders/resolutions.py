@@ -1,7 +1,7 @@
 """Resolution actions for the cases that order checks open, registered with the exceptions app.
 
 Each action runs inside ``case_resolve``'s transaction and changes only the
-order line or customer the case is about; the close handler then confirms the
+order line or customer the case is about. The close handler then confirms the
 order once no blocking case holds it. An action raises ``ResolutionFailed``
 when the case no longer fits the order (the line is gone, the order moved on).
 """

@@ -39,7 +39,7 @@ def send_outbox_event(self, event_id: int) -> str:
     from apps.orders import outbox
 
     outcome = outbox.deliver(event_id=event_id)
-    # Eager mode (no broker) has nobody to wait for a countdown, so it tries again at once; the row's
+    # Eager mode (no broker) cannot wait for a countdown, so it tries again at once. The row's
     # attempt count ends the loop.
     while outcome == outbox.Outcome.RETRY and self.request.is_eager:
         outcome = outbox.deliver(event_id=event_id)

@@ -41,7 +41,7 @@ def lock_order(order: Order | int) -> Order:
 
 
 def check_transition(order: Order, name: str, actor) -> None:
-    """Raise unless the order's state and conditions allow the transition and the actor holds its permission."""
+    """Raise unless the order's state and conditions allow the transition and the actor has its permission."""
     method = getattr(order, name)
     if actor is not None and (not actor.is_authenticated or not actor.is_active):
         raise OrderActionNotPermitted(f"Only a signed-in active user can change order {order.number}.")

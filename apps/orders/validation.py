@@ -1,7 +1,7 @@
 """The checks every order goes through after intake; each failed check opens an exception case on the order.
 
 A case concerns the order (never the line), so that ``has_blocking_open_cases(order)``
-sees every problem; ``facts["line_position"]`` names the line of a line-level case.
+finds every problem; ``facts["line_position"]`` names the line of a line-level case.
 The cause key (``line:<position>:<check>`` or ``order:<check>``) makes a check
 that fails again on the same line find its case instead of opening another.
 

@@ -1,8 +1,8 @@
 """Handlers of the order documents that arrive at the cXML endpoint: OrderRequest and StatusUpdateRequest.
 
 The endpoint parses the body, reads the Header, authenticates the sender and
-then calls one of these with the parsed root; each returns the cXML Response
-document, always with HTTP 200 and the outcome in its Status.
+then calls one of these with the parsed root. Each returns the cXML Response
+document, which goes out with HTTP 200 and the outcome in its Status.
 """
 
 import logging
@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 def handle_order_request(*, root: etree._Element, header: Header, connection) -> bytes:
-    """Take in an OrderRequest (new, update or delete) for the connection's customer; return the answer."""
+    """Take in an OrderRequest (new, update or delete) for the connection's customer; return the response."""
     body = etree.tostring(root.getroottree(), encoding="unicode")
     try:
         request = read_order_request(root=root, header=header, connection=connection, body=body)
@@ -29,7 +29,7 @@ def handle_order_request(*, root: etree._Element, header: Header, connection) ->
         return answer_document(status=400, message=error.message)
     except OrderError as error:
         logger.info(
-            "OrderRequest refused: %s",
+            "OrderRequest rejected: %s",
             error.message,
             extra={"connection_id": connection.pk, "code": error.code, "payload_id": header.payload_id},
         )
@@ -44,7 +44,7 @@ def handle_order_request(*, root: etree._Element, header: Header, connection) ->
 
 
 def handle_status_update_request(*, root: etree._Element, header: Header, connection) -> bytes:
-    """Apply a buyer's StatusUpdateRequest to the document it refers to by payloadID; return the answer."""
+    """Apply a buyer's StatusUpdateRequest to the document it refers to by payloadID; return the response."""
     update = root.find("Request/StatusUpdateRequest")
     if update is None:
         return answer_document(status=400, message="The cXML request has no StatusUpdateRequest element.")

@@ -1,4 +1,4 @@
-"""Reading a cXML OrderRequest into the order intake's input, leniently, and writing the answer document.
+"""Reading a cXML OrderRequest into the order intake's input, leniently, and writing the response document.
 
 Children are found by name wherever the DTD's order is broken, comments and
 unknown elements are skipped, and empty Extrinsics are dropped. Numbers are

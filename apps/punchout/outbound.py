@@ -15,7 +15,7 @@ Documents go to the URL in the ``OutboundEndpoint`` row for the order's
 source; without an active one the event is skipped. The Sender credential is
 ours (the connection's To credential), with the shared secret from
 ``CXML_OUTBOUND_SHARED_SECRETS`` (a dict keyed by source such as
-``cxml-connection:7``) when one is set. The buyer's answer is read as cXML
+``cxml-connection:7``) when one is set. The buyer's response is read as cXML
 even with HTTP 200, because cXML carries the outcome in its Status.
 """
 
@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 30
 USER_AGENT = "Supplier back office"
-# Largest answer read from the buyer; a cXML status answer is a few hundred bytes.
+# Largest response read from the buyer, because a cXML status response is a few hundred bytes.
 MAX_ANSWER_BYTES = 1024 * 1024
 
 
@@ -76,7 +76,7 @@ def build_document(event: OutboxEvent) -> tuple[str, bytes]:
 
 
 def send_document(event: OutboxEvent) -> DeliveryResult:
-    """POST the stored document to the buyer and read its cXML answer; network trouble comes back as a retry."""
+    """POST the stored document to the buyer and read its cXML response; a network failure returns a retry."""
     endpoint = _endpoint(event.order.source)
     if endpoint is None:
         return DeliveryResult(outcome=Outcome.REJECTED, code="no_endpoint", message="The endpoint was removed.")
@@ -101,7 +101,7 @@ def send_document(event: OutboxEvent) -> DeliveryResult:
 
 
 def read_answer(*, http_status: int, body: bytes) -> DeliveryResult:
-    """Read the buyer's answer: its cXML Status when there is one, else the HTTP status."""
+    """Read the buyer's response: its cXML Status when there is one, else the HTTP status."""
     try:
         root = parse_xml(body) if body.strip() else None
     except XMLRejected:
@@ -114,7 +114,7 @@ def read_answer(*, http_status: int, body: bytes) -> DeliveryResult:
         return result_for_status(code, f"{text}: {detail}" if detail else text)
     if 200 <= http_status < 300:
         return DeliveryResult(
-            outcome=Outcome.RETRY, code=str(http_status), message="The answer was not a cXML Response with a Status."
+            outcome=Outcome.RETRY, code=str(http_status), message="The response was not a cXML Response with a Status."
         )
     return result_for_status(str(http_status), f"HTTP {http_status} without a cXML Status")
 
@@ -195,7 +195,13 @@ def _confirmation(request: etree._Element, event: OutboxEvent, *, reject: bool =
             and line.unit_price != line.buyer_unit_price
         )
     ]
-    kind = "reject" if reject else ("detail" if changed else "accept")
+    if reject:
+        kind = "reject"
+    elif changed:
+        kind = "detail"
+    else:
+        kind = "accept"
+
     confirmation = etree.SubElement(request, "ConfirmationRequest")
     header = etree.SubElement(
         confirmation, "ConfirmationHeader", type=kind, noticeDate=_now(), confirmID=f"{order.number}-{event.pk}"

@@ -1,4 +1,4 @@
-"""A buyer's procurement system on 127.0.0.1 for the outbound document tests: it records and answers cXML."""
+"""A buyer's procurement system on 127.0.0.1 for the outbound tests: it records requests and responds with cXML."""
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +13,7 @@ ANSWER = (
 
 
 class BuyerServer:
-    """Answer each POST with the next (HTTP status, cXML code or None) of ``answers``, then with the last one.
+    """Respond to each POST with the next (HTTP status, cXML code or None) of ``answers``, then with the last one.
 
     ``hold`` makes the first request wait until ``release()`` (to kill a worker mid-send).
     """
