@@ -5,17 +5,24 @@ then calls one of these with the parsed root. Each returns the cXML Response
 document, which goes out with HTTP 200 and the outcome in its Status.
 """
 
+import dataclasses
 import logging
+import re
 
 from lxml import etree
 
 from apps.orders import outbox
 from apps.orders.errors import OrderError
+from apps.orders.inputs import CartLineReference, CartReference, OrderInput
 from apps.orders.services import order_intake
 from apps.punchout.cxml.reader import CXMLBadRequest, Header
+from apps.punchout.models import PunchOutSession
 from apps.punchout.order_request import answer_document, connection_source, read_order_request
 
 logger = logging.getLogger(__name__)
+
+# Our reference for a cart line, as ``CartLine.auxiliary_id`` writes it into SupplierPartAuxiliaryID.
+_CART_LINE_REFERENCE = re.compile(r"^cartline-(\d{1,18})$")
 
 
 def handle_order_request(*, root: etree._Element, header: Header, connection) -> bytes:
@@ -23,6 +30,9 @@ def handle_order_request(*, root: etree._Element, header: Header, connection) ->
     body = etree.tostring(root.getroottree(), encoding="unicode")
     try:
         request = read_order_request(root=root, header=header, connection=connection, body=body)
+        cart = returned_cart_for(request=request, connection=connection)
+        if cart is not None:
+            request = dataclasses.replace(request, cart=cart)
         result = order_intake(request=request, actor=None)
     except CXMLBadRequest as error:
         logger.info("OrderRequest rejected: %s", error, extra={"connection_id": connection.pk})
@@ -41,6 +51,36 @@ def handle_order_request(*, root: etree._Element, header: Header, connection) ->
     if result.order is not None and result.order.is_test and result.ok:
         message += " Sent in test mode: the order is kept apart and will not be fulfilled."
     return answer_document(status=result.status, message=message)
+
+
+def returned_cart_for(*, request: OrderInput, connection) -> CartReference | None:
+    """Return the cart of the connection's PunchOut session that the order's lines refer to, or None.
+
+    The lines carry our cart-line references as SupplierPartAuxiliaryID. When
+    they point into several sessions, the one returned last is used.
+    """
+    cart_line_ids = set()
+    for line in request.lines:
+        match = _CART_LINE_REFERENCE.match(line.supplier_part_auxiliary_id.strip())
+        if match:
+            cart_line_ids.add(int(match.group(1)))
+    if not cart_line_ids:
+        return None
+    session = (
+        PunchOutSession.objects.filter(connection=connection, lines__pk__in=cart_line_ids)
+        .order_by("-returned_at", "-pk")
+        .first()
+    )
+    if session is None:
+        return None
+    return CartReference(
+        session_id=str(session.pk),
+        lines=tuple(
+            CartLineReference(reference=line.auxiliary_id, sku=line.product.sku, quantity=line.quantity)
+            for line in session.lines.select_related("product").order_by("line_number")
+        ),
+        ship_to=session.ship_to or {},
+    )
 
 
 def handle_status_update_request(*, root: etree._Element, header: Header, connection) -> bytes:

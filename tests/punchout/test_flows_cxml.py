@@ -644,20 +644,52 @@ def test_expire_command_reports_count(catalog):
     assert PunchOutSession.objects.get().state == PunchOutSession.State.EXPIRED
 
 
-def test_catalog_pages_without_total_count(client, catalog):
+def test_catalog_pages_by_sku_without_total_count(client, catalog):
     for number in range(30):
         ProductFactory(sku=f"PAGE-{number:02d}", category=catalog.chairs)
     base = open_session(client, catalog.connection, selected=False)
 
     first = client.get(base)
-    second = client.get(base, {"page": "2"})
-    beyond = client.get(base, {"page": "x"})
+    second = client.get(base, {"after": "PAGE-22"})
+    back = client.get(base, {"before": "PAGE-23"})
 
+    # 32 products: 4545321, 5555 and PAGE-00 to PAGE-29, in SKU order.
     assert first.content.count(b'<tr data-sku="') == 25
-    assert b">Next</a>" in first.content
-    assert b"Page 1</span>" in first.content
+    assert b'href="?after=PAGE-22">Next</a>' in first.content
+    assert b"Previous</a>" not in first.content
     assert second.content.count(b'<tr data-sku="') == 7
-    assert b">Next</a>" not in second.content
-    assert b">Previous</a>" in second.content
-    assert beyond.status_code == 200
-    assert b"Page 1</span>" in beyond.content
+    assert b"Next</a>" not in second.content
+    assert b'href="?before=PAGE-23">Previous</a>' in second.content
+    assert back.content.count(b'<tr data-sku="') == 25
+    assert b"Previous</a>" not in back.content
+    assert b'href="?after=PAGE-22">Next</a>' in back.content
+
+
+@pytest.mark.parametrize("assortment", ["selected", "all"])
+def test_assortment_products_match_visible_products(catalog, assortment):
+    from apps.catalog.models import Category
+    from apps.contracts.selectors import visible_products
+    from apps.punchout.selectors import assortment_products
+    from tests.factories import CategoryFactory
+
+    # given nested categories whose codes contain LIKE wildcards, and one product chosen by itself
+    root = CategoryFactory(code="R_1%", name="Root")
+    child = CategoryFactory(code="C_1", name="Child", parent=root)
+    grandchild = CategoryFactory(code="G%1", name="Grandchild", parent=child)
+    lookalike = CategoryFactory(code="R_10", name="Looks like root")
+    for category in (root, child, grandchild, lookalike, None):
+        ProductFactory(category=category)
+    ProductFactory(category=grandchild, is_active=False)
+    single = ProductFactory(category=lookalike)
+    catalog.contract.assortment = assortment
+    catalog.contract.save()
+    catalog.contract.categories.add(Category.objects.get(pk=child.pk))
+    catalog.contract.products.add(single)
+
+    # when both selectors list the assortment
+    ours = set(assortment_products(contract=catalog.contract).values_list("pk", flat=True))
+    theirs = set(visible_products(customer=catalog.customer, contract=catalog.contract).values_list("pk", flat=True))
+
+    # then they agree
+    assert ours == theirs
+    assert len(ours) > 2

@@ -6,15 +6,19 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from lxml import etree
 
+from apps.catalog.models import Product
 from apps.core.xml import parse_xml
+from apps.exceptions.models import ExceptionCase
 from apps.orders.models import InboundDocument, Order, OrderStatus
 from apps.punchout import services
 from apps.punchout.cxml.documents import build_status_response
 from apps.punchout.cxml.reader import read_header, request_type
 from apps.punchout.cxml.validation import validate_document
 from apps.punchout.errors import PunchOutError
+from apps.punchout.models import CartLine, PunchOutSession
 from apps.punchout.order_handlers import handle_order_request, handle_status_update_request
 from tests.factories import (
     BuyerConnectionFactory,
@@ -235,3 +239,64 @@ def test_scientific_quantity_is_refused_by_line(prominate, warehouse):
     assert code == "400"
     assert "Line 1: the quantity '1E1' uses scientific notation" in text
     assert Order.objects.get().status == OrderStatus.REJECTED
+
+
+def cart_session(connection, contract, products, ship_to):
+    session = PunchOutSession.objects.create(
+        connection=connection,
+        contract=contract,
+        token_hash="c" * 64,
+        operation="create",
+        buyer_cookie="cookie",
+        browser_form_post_url="http://localhost/return",
+        expires_at=timezone.now(),
+        ship_to=ship_to,
+    )
+    lines = [
+        CartLine.objects.create(session=session, product=product, quantity=Decimal(quantity), line_number=number)
+        for number, (product, quantity) in enumerate(products, start=1)
+    ]
+    return session, lines
+
+
+def test_order_after_punchout_is_reconciled_with_cart(prominate, warehouse):
+    # given
+    _, contract, connection = prominate
+    priced_products(contract, warehouse, {"1233244": "2.10", "1233245": "3.20"}, "EUR")
+    first, second = Product.objects.get(sku="1233244"), Product.objects.get(sku="1233245")
+    extra = ProductFactory(sku="EXTRA-1", currency="EUR")
+    ContractPriceFactory(contract=contract, product=extra, price=Decimal("3.20"))
+    _, cart_lines = cart_session(
+        connection,
+        contract,
+        [(first, "10"), (extra, "1")],
+        ship_to={"street_lines": ["1 Other Road"], "city": "Berlin", "postal_code": "10115", "country_code": "DE"},
+    )
+    root = parse_xml(sample("cxml-orderrequest-new-2items.xml"))
+    items = root.findall("Request/OrderRequest/ItemOut")
+    items[0].set("quantity", "12")
+    for item, reference in ((items[0], cart_lines[0].auxiliary_id), (items[1], "")):
+        element = etree.SubElement(item.find("ItemID"), "SupplierPartAuxiliaryID")
+        element.text = reference
+
+    # when
+    code, _, _ = post(etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8"))
+
+    # then
+    assert code == "200"
+    order = Order.objects.get()
+    assert order.status == OrderStatus.ON_HOLD
+    assert [difference["change"] for difference in order.cart_differences] == [
+        "quantity",
+        "added",
+        "removed",
+        "ship_to",
+    ]
+    assert order.cart_differences[0]["cart_quantity"] == "10.000"
+    assert order.cart_differences[0]["quantity"] == "12"
+    assert order.cart_differences[1]["sku"] == second.sku
+    assert order.cart_differences[2]["sku"] == "EXTRA-1"
+    assert sorted(ExceptionCase.objects.values_list("cause_key", flat=True)) == [
+        "line:2:cart_added",
+        "order:cart_ship_to",
+    ]
