@@ -79,6 +79,25 @@ class OrderInput:
     is_test: bool = False
     body: str = ""
     contract: object = None
+    cart: "CartReference | None" = None
+
+
+@dataclass(frozen=True)
+class CartLineReference:
+    """One line of the cart a PunchOut session returned: our reference for it, the SKU and the quantity."""
+
+    reference: str
+    sku: str
+    quantity: Decimal
+
+
+@dataclass(frozen=True)
+class CartReference:
+    """The cart that a PunchOut session returned, which an order that follows it is compared with."""
+
+    session_id: str
+    lines: tuple[CartLineReference, ...]
+    ship_to: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -197,6 +197,8 @@ def _create(request: OrderInput, parsed: ParsedOrder, actor) -> tuple[Order, int
 
     # The lines are checked and priced before they are inserted, so that each is written once.
     lines = _build_lines(order, parsed)
+    if request.cart is not None:
+        validation.reconcile_cart(order=order, lines=lines, cart=request.cart)
     validation.validate_order(order=order, lines=lines)
     bulk_create_with_history(lines, OrderLine, batch_size=500, default_user=actor)
     _continue(order, actor)

@@ -109,6 +109,12 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     )
     erp_reference = models.CharField("ERP reference", max_length=64, blank=True)
     rejection_reasons = models.JSONField(default=list, blank=True)
+    cart_differences = models.JSONField(
+        default=list,
+        blank=True,
+        encoder=DjangoJSONEncoder,
+        help_text="How the order differs from the PunchOut cart it follows: added, removed or changed lines, ship-to.",
+    )
     status_reason = models.CharField(max_length=300, blank=True, help_text="Why the order last changed status.")
 
     history = HistoricalRecords()

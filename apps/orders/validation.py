@@ -345,3 +345,89 @@ def _open(order: Order, kind: str, *, check: str, summary: str, facts: dict, lin
         "Order check failed", extra={"order_id": order.pk, "case_id": case.pk, "kind": kind, "cause": cause_key}
     )
     return case
+
+
+def reconcile_cart(*, order: Order, lines: list[OrderLine], cart) -> list:
+    """Compare the order with the PunchOut cart it follows, store the differences, and open cases where they matter.
+
+    Lines are matched by our cart-line reference (SupplierPartAuxiliaryID).
+    Every difference is stored in ``order.cart_differences``. A line that was
+    not in the cart, a line whose product changed, and a different ship-to
+    address each open an integration-conflict case, because the PunchOut session
+    never showed them to the buyer with our prices and checks. Changed quantities and removed lines are only stored.
+    """
+    differences = []
+    cases = []
+    cart_lines = {cart_line.reference: cart_line for cart_line in cart.lines}
+    matched = set()
+    for line in lines:
+        cart_line = cart_lines.get(line.supplier_part_auxiliary_id.strip())
+        if cart_line is None:
+            differences.append({"change": "added", "line_number": line.line_number, "sku": line.sku})
+            cases.append(_cart_case(order, line, "added", f"{line.sku} on line {line.line_number} was not in the cart"))
+            continue
+        matched.add(cart_line.reference)
+        if cart_line.sku != line.sku:
+            differences.append(
+                {"change": "product", "line_number": line.line_number, "cart_sku": cart_line.sku, "sku": line.sku}
+            )
+            cases.append(
+                _cart_case(
+                    order, line, "product", f"Line {line.line_number} is {line.sku}; the cart had {cart_line.sku}"
+                )
+            )
+        if cart_line.quantity != line.quantity:
+            differences.append(
+                {
+                    "change": "quantity",
+                    "line_number": line.line_number,
+                    "sku": line.sku,
+                    "cart_quantity": cart_line.quantity,
+                    "quantity": line.quantity,
+                }
+            )
+    for reference, cart_line in cart_lines.items():
+        if reference not in matched:
+            differences.append({"change": "removed", "sku": cart_line.sku, "cart_quantity": cart_line.quantity})
+
+    cart_address = _comparable_address(cart.ship_to)
+    order_address = _comparable_address(order.ship_to)
+    if cart_address and order_address and cart_address != order_address:
+        differences.append({"change": "ship_to", "cart_ship_to": cart.ship_to, "ship_to": order.ship_to})
+        cases.append(
+            _open(
+                order,
+                CaseKind.INTEGRATION_CONFLICT,
+                check="cart_ship_to",
+                summary="The order ships to another address than the PunchOut cart",
+                facts={"cart_ship_to": cart.ship_to, "ship_to": order.ship_to, "session": cart.session_id},
+            )
+        )
+
+    order.cart_differences = differences
+    order.save(update_fields=["cart_differences", "updated_at"])
+    return cases
+
+
+def _cart_case(order: Order, line: OrderLine, change: str, summary: str):
+    return _open(
+        order,
+        CaseKind.INTEGRATION_CONFLICT,
+        line=line,
+        check=f"cart_{change}",
+        summary=summary,
+        facts={"change": change},
+    )
+
+
+def _comparable_address(address: dict) -> tuple:
+    """Return the parts of an address that decide where goods go, normalised for comparison; () when empty."""
+    if not address:
+        return ()
+    parts = (
+        tuple(part.casefold() for part in address.get("street_lines", [])),
+        str(address.get("city", "")).casefold(),
+        str(address.get("postal_code", "")).replace(" ", "").casefold(),
+        str(address.get("country_code", "")).upper(),
+    )
+    return parts if any(parts) else ()
