@@ -2,7 +2,7 @@
 
 Used by ``bench.punchout_setup`` when ``wrk`` is not installed. Python
 threads share one interpreter lock, so above a few thousand requests per
-second the generator, not the server, is the limit; ``wrk`` has no such
+second the generator, not the server, is the limit. ``wrk`` has no such
 limit and is preferred.
 """
 
@@ -31,7 +31,7 @@ class LoadResult:
 def run_load(
     *, host: str, port: int, method: str, path: str, body: bytes, headers: dict, threads: int, seconds: float
 ) -> LoadResult:
-    """Send requests from ``threads`` threads for ``seconds``; a non-200 answer counts as an error."""
+    """Send requests from ``threads`` threads for ``seconds``; a response other than 200 counts as an error."""
     latencies: list[list[float]] = [[] for _ in range(threads)]
     errors = [0] * threads
     deadline = time.perf_counter() + seconds

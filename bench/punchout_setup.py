@@ -160,7 +160,7 @@ def _wait_until_up(base_url: str) -> None:
                     return
         except OSError:
             time.sleep(0.2)
-    raise SystemExit(f"gunicorn did not answer at {base_url} within 30 seconds; see its log.")
+    raise SystemExit(f"gunicorn did not respond at {base_url} within 30 seconds; see its log.")
 
 
 def _check_setup_answer(base_url: str, body: bytes) -> None:
@@ -170,7 +170,7 @@ def _check_setup_answer(base_url: str, body: bytes) -> None:
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 -- local
         answer = response.read()
     if b'<Status code="200"' not in answer or b"<StartPage>" not in answer:
-        raise SystemExit(f"The setup request was not accepted; the server answered:\n{answer.decode()[:2000]}")
+        raise SystemExit(f"The setup request was rejected; the server responded:\n{answer.decode()[:2000]}")
 
 
 def _load(tool: str, base_url: str, method: str, path: str, body: bytes, options) -> dict:

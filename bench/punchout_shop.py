@@ -5,11 +5,11 @@ Run from the repository root:
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/backoffice_bench_punchout_shop DJANGO_DEBUG=1 \\
         .venv/bin/python -m bench.punchout_shop
 
-It reuses the pricing benchmark's generated catalog (``bench.pricing_data``:
-a SELECTED contract over about 60% of the products, with contract prices
-and quantity breaks), adds a cXML buyer connection for its customer, opens
-a session with ten cart lines, and requests each shop page several times
-through Django's test client. It prints the median wall time and the number
+It reuses the pricing benchmark's generated catalog (``bench.pricing_data``),
+whose SELECTED contract covers about 60% of the products with contract
+prices and quantity breaks. It adds a cXML buyer connection for that
+customer, opens a session with ten cart lines, and requests each shop page
+several times through Django's test client. It prints the median wall time and the number
 of queries of each page. The contract is valid through 2026-12-31, so the
 script stops after that date.
 """
@@ -72,7 +72,7 @@ def main() -> None:
             "allowed_return_hosts": "127.0.0.1",
         },
     )
-    session, start_token = services._create_session(
+    _session, start_token = services._create_session(
         connection=buyer,
         contract=services.contract_for_connection(buyer),
         operation=PunchOutSession.Operation.CREATE,

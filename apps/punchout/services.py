@@ -120,8 +120,8 @@ def punchout_session_open(*, connection: BuyerConnection, request: PunchOutSetup
 
     ``create`` starts an empty cart (ItemOut lines, which some buyers send
     with create, are loaded too). ``edit`` and ``inspect`` load the buyer's
-    cart from the ItemOut lines, one cart line per ItemOut, re-priced later
-    against the current contract; inspect sessions are read-only. Checks the
+    cart from the ItemOut lines, one cart line per ItemOut. The shop prices
+    them against the current contract, and inspect sessions are read-only. Checks the
     operation, the contract in force and the BrowserFormPost host. Only the
     token's hash is stored; it opens the start page once, within
     PUNCHOUT_START_PAGE_MINUTES.
@@ -268,7 +268,7 @@ def authenticate_oci_login(*, username: str, password: str) -> BuyerConnection:
 
 @dataclasses.dataclass(frozen=True)
 class OCIReturnSettings:
-    """Where and how an OCI cart goes back: the bare HOOK_URL, the hidden fields, the form target and charset."""
+    """Return form settings of an OCI session: the bare HOOK_URL, the hidden fields, the form target and charset."""
 
     action: str
     fields: list[tuple[str, str]]
@@ -746,7 +746,7 @@ def _add_items_out(session: PunchOutSession, items_out: Iterable[ItemOutLine]) -
     """Load the request's ItemOut lines into the cart, one cart line each, in the request's order.
 
     A line that carries our SupplierPartAuxiliaryID ``cartline-<id>`` from a
-    session of the same connection takes that line's product; any other line
+    session of the same connection takes that line's product. Any other line
     is looked up by SupplierPartID among the products the customer may buy.
     Lines sharing a SupplierPartID stay separate lines. A line that names no
     such product, or has an invalid quantity, is skipped with a notice for

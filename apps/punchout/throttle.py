@@ -1,9 +1,9 @@
 """Rate limiting of failed logins per buyer connection, counted in the database.
 
-Each connection has one LoginFailureWindow row. Failures inside the window
-count up; once they reach the maximum, every login of the connection (also
-a correct one) is rejected until the window ends, so that guessing a secret
-costs an attacker the window's length per batch of guesses. The counter is a
+Each connection has one LoginFailureWindow row, and failures inside the
+window count up. Once they reach the maximum, every login of the connection
+(also a correct one) is rejected until the window ends. Guessing a secret
+then costs an attacker the window's length per batch of guesses. The counter is a
 database row, not a cache entry, so all web processes share it.
 
 Settings, read at call time: PUNCHOUT_LOGIN_MAX_FAILURES (default 10) and

@@ -323,9 +323,9 @@ def _sample_files():
     return sorted(path.name for path in SAMPLES.glob("*.xml"))
 
 
-# What each sample must get back: requests this endpoint takes, requests it
-# does not take yet, and documents that are answers or outbound documents,
-# which are not requests at all.
+# The Status code each sample must get: requests this endpoint takes,
+# requests it does not take yet (406), and responses or outbound documents,
+# which are not requests at all (400).
 SAMPLE_ANSWERS = {
     "cxml-posr-create-shipto-selecteditem-itemout.xml": 200,
     "cxml-profilerequest.xml": 200,
@@ -531,7 +531,7 @@ def test_special_characters_survive_round_trip(client, catalog, cart_field):
     assert root.findtext("Message/PunchOutOrderMessage/ItemIn/ItemDetail/Description").encode() == ESCAPE_TEXT.encode()
 
 
-def test_buyer_cookie_with_markup_is_echoed_from_urlencoded_request(client, catalog):
+def test_urlencoded_request_keeps_buyer_cookie(client, catalog):
     document = setup_document(catalog.connection, buyer_cookie=ESCAPE_TEXT, items_out=[], selected=False)
     from urllib.parse import urlencode
 
@@ -600,7 +600,7 @@ def test_product_page_shows_quantity_breaks_and_stock(client, catalog):
     assert 'name="quantity"' in content
 
 
-def test_product_page_of_unknown_sku_redirects_home_with_notice(client, catalog):
+def test_unknown_product_page_redirects_home(client, catalog):
     base = open_session(client, catalog.connection, selected=False)
 
     response = client.get(base + "product/6666/")
@@ -611,7 +611,7 @@ def test_product_page_of_unknown_sku_redirects_home_with_notice(client, catalog)
 
 
 @pytest.mark.parametrize("page", ["", "search/?q=chair", "product/5555/", "cart/"])
-def test_shop_page_query_count_does_not_grow_with_cart(client, catalog, page, django_assert_max_num_queries):
+def test_shop_page_queries_ignore_cart_size(client, catalog, page, django_assert_max_num_queries):
     base = open_session(client, catalog.connection, items_out=[], selected=False)
     client.post(base + "cart/", {"sku": "5555", "quantity": "1"})
     client.get(base + page)

@@ -316,7 +316,7 @@ def _render_cart(request, session, *, error: str = "", status: int = 200) -> Htt
 @require_POST
 @_shop_page
 def session_return(request: HttpRequest, session: PunchOutSession) -> HttpResponse:
-    """Build the cart's return form and answer a page that posts it to the procurement system by itself.
+    """Build the cart's return form and respond with a page that posts it to the procurement system by itself.
 
     For OCI the page is written in the charset the buyer asked for with
     http_content_charset; characters outside it become character references.
@@ -332,7 +332,7 @@ def session_return(request: HttpRequest, session: PunchOutSession) -> HttpRespon
 
 
 def render_return_form(request: HttpRequest, form, *, auto_submit: bool, title: str = "") -> HttpResponse:
-    """Answer a page holding ``form`` (a services.ReturnForm) in its charset, optionally submitting itself."""
+    """Render a page holding ``form`` (a services.ReturnForm) in its charset, optionally submitting itself."""
     html = render_to_string(
         "punchout/return.html",
         {"form": form, "auto_submit": auto_submit, "charset": form.charset, "title": title},
