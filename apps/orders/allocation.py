@@ -35,13 +35,16 @@ logger = logging.getLogger(__name__)
 _ZERO = Decimal(0)
 
 
-def reserve(*, order: Order, actor) -> list[dict]:
+def reserve(*, order: Order, actor, lines: list[OrderLine] | None = None) -> list[dict]:
     """Reserve stock for a locked, confirmed order's open lines and set its warehouse.
 
     Returns the shortages (product id, needed, available) and reserves
     nothing when any product lacks stock; an empty list means reserved.
     """
-    lines = _open_lines(order)
+    if lines is None:
+        lines = _open_lines(order)
+    else:
+        lines = [line for line in lines if line.status == LineStatus.OPEN and line.product_id is not None]
     stock = _lock_stock(lines)
     plan, shortages = _plan(order, lines, stock)
     if shortages:

@@ -201,7 +201,7 @@ def _create(request: OrderInput, parsed: ParsedOrder, actor) -> tuple[Order, int
         validation.reconcile_cart(order=order, lines=lines, cart=request.cart)
     validation.validate_order(order=order, lines=lines)
     bulk_create_with_history(lines, OrderLine, batch_size=500, default_user=actor)
-    _continue(order, actor)
+    _continue(order, actor, lines)
     return order, 200, f"Order {order.number} received; status {order.get_status_display()}."
 
 
@@ -272,21 +272,26 @@ def _delete(request: OrderInput, actor) -> tuple[Order, int, str]:
 def _validate_and_continue(order: Order, lines: list[OrderLine], actor) -> None:
     """Run the checks, then hold or confirm the order."""
     validation.validate_order(order=order, lines=lines)
-    _continue(order, actor)
+    _continue(order, actor, lines)
 
 
-def _continue(order: Order, actor) -> None:
-    """Hold the order while a blocking case is open, else confirm and allocate it."""
+def _continue(order: Order, actor, lines: list[OrderLine] | None = None) -> None:
+    """Hold the order while a blocking case is open, else confirm and allocate it.
+
+    ``lines`` are the order's lines as just written, so that they need not be read again.
+    """
     if has_blocking_open_cases(order):
         transitions.check_transition(order, "hold", None)
         transitions.apply_transition(order, "hold", actor=actor, reason="Held by failed checks")
         outbox.record_event(order=order, event="order.on_hold", payload={"reason": order.status_reason})
         return
+    order.checked_unblocked = True
     transitions.check_transition(order, "confirm", None)
     transitions.apply_transition(order, "confirm", actor=actor, reason="All checks passed")
-    outbox.record_event(order=order, event="order.confirmed", payload=outbox.confirmation_payload(order))
+    order.checked_unblocked = False
+    outbox.record_event(order=order, event="order.confirmed", payload=outbox.confirmation_payload(order, lines))
     if not order.is_test:
-        transitions.allocate_or_hold(order=order, actor=actor)
+        transitions.allocate_or_hold(order=order, actor=actor, lines=lines)
 
 
 def _referenced_order(request: OrderInput) -> Order:

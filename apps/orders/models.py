@@ -45,9 +45,15 @@ class Channel(models.TextChoices):
 
 
 def _no_blocking_case(order: "Order") -> bool:
-    """Condition of ``confirm``: no open blocking exception case holds the order."""
+    """Condition of ``confirm``: no open blocking exception case holds the order.
+
+    A service that has just run this query under the order's row lock sets
+    ``order.checked_unblocked`` to skip running it again for the same transition.
+    """
     from apps.exceptions.selectors import has_blocking_open_cases
 
+    if getattr(order, "checked_unblocked", False):
+        return True
     return not has_blocking_open_cases(order)
 
 

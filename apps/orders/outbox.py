@@ -60,22 +60,35 @@ class DeliveryResult:
 
 
 def record_event(*, order: Order, event: str, payload: dict) -> OutboxEvent:
-    """Write an outbox row in the caller's transaction and enqueue its delivery for after the commit."""
+    """Write an outbox row in the caller's transaction and enqueue its delivery for after the commit.
+
+    Without a sender for the order's channel the row is written as skipped and nothing is enqueued.
+    """
+    now = timezone.now()
+    has_sender = bool((getattr(settings, "ORDER_OUTBOX_SENDERS", {}) or {}).get(order.channel))
     row = OutboxEvent.objects.create(
         order=order,
         event=event,
         payload=payload,
-        next_attempt_at=timezone.now() + dt.timedelta(seconds=_relay_grace()),
+        status=OutboxStatus.PENDING if has_sender else OutboxStatus.SKIPPED,
+        finished_at=None if has_sender else now,
+        next_attempt_at=now + dt.timedelta(seconds=_relay_grace()),
     )
-    tasks.enqueue_on_commit(row.pk)
+    if has_sender:
+        tasks.enqueue_on_commit(row.pk)
     return row
 
 
-def confirmation_payload(order: Order) -> dict:
-    """Return the confirmation's content for the buyer: each line's quantity, price and state."""
-    lines = []
-    for line in order.lines.select_related("unit", "product").order_by("position"):
-        lines.append(
+def confirmation_payload(order: Order, lines: list | None = None) -> dict:
+    """Return the confirmation's content for the buyer: each line's quantity, price and state.
+
+    ``lines`` saves reading the lines again when the caller holds them with their product and unit.
+    """
+    if lines is None:
+        lines = list(order.lines.select_related("unit", "product").order_by("position"))
+    described = []
+    for line in sorted(lines, key=lambda line: line.position):
+        described.append(
             {
                 "line_number": line.line_number,
                 "position": line.position,
@@ -89,7 +102,7 @@ def confirmation_payload(order: Order) -> dict:
                 "lead_time_days": line.product.lead_time_days if line.product_id else None,
             }
         )
-    return {"lines": lines, "total": order.total, "currency": order.currency}
+    return {"lines": described, "total": order.total, "currency": order.currency}
 
 
 def deliver(*, event_id: int) -> str:

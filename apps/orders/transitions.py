@@ -168,12 +168,12 @@ def order_mark_paid(*, order: Order, actor, reason: str = "") -> Order:
         return order
 
 
-def allocate_or_hold(*, order: Order, actor) -> bool:
+def allocate_or_hold(*, order: Order, actor, lines: list | None = None) -> bool:
     """Allocate a locked, confirmed order; without enough stock, open out-of-stock cases and hold it.
 
-    Returns whether the order was allocated.
+    ``lines`` are the order's current lines when the caller has them. Returns whether the order was allocated.
     """
-    shortages = allocation.reserve(order=order, actor=actor)
+    shortages = allocation.reserve(order=order, actor=actor, lines=lines)
     if shortages:
         validation.open_stock_cases(order=order, shortages=shortages)
         check_transition(order, "hold", None)
