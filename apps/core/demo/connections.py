@@ -2,10 +2,11 @@
 
 from django.utils import timezone
 
+from apps.catalog.models import UnitOfMeasure
 from apps.contracts.models import Contract, Customer
 from apps.core.demo.sync import SyncReport, sync_row
 from apps.core.secrets import hash_secret, verify_secret
-from apps.punchout.models import BuyerConnection
+from apps.punchout.models import BuyerConnection, BuyerUnit
 
 # The documented demo credentials. Only seed_demo stores them, and only as keyed hashes.
 DEMO_SHARED_SECRET = "demo-shared-secret"  # noqa: S105 -- documented demo value.
@@ -50,4 +51,14 @@ def seed_connections(*, customer: Customer, contract: Contract, report: SyncRepo
     }
     if existing is None or not verify_secret(DEMO_OCI_PASSWORD, existing.oci_password_hash):
         values |= {"oci_password_hash": hash_secret(DEMO_OCI_PASSWORD), "oci_password_set_at": timezone.now()}
-    sync_row(BuyerConnection, lookup=lookup, values=values, report=report, existing=existing, known=True)
+    oci_connection = sync_row(
+        BuyerConnection, lookup=lookup, values=values, report=report, existing=existing, known=True
+    )
+
+    # SAP takes ISO unit codes, which have no Recommendation 21 package codes, so the demo's boxes
+    # (XBX) go to SAP as BX, the Recommendation 20 code for box before XBX replaced it.
+    box = UnitOfMeasure.objects.filter(code="XBX").first()
+    if box is not None:
+        sync_row(
+            BuyerUnit, lookup={"connection": oci_connection, "unit": box}, values={"buyer_code": "BX"}, report=report
+        )
