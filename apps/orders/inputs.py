@@ -19,8 +19,8 @@ from apps.core.money import InvalidCurrency, minor_units, validate_currency
 MAX_QUANTITY_DECIMALS = 3
 MAX_QUANTITY = Decimal(10) ** 11
 # Unit prices may be finer than the currency's minor unit (sub-cent items such
-# as screws), up to the 4 decimals of the price columns, except in currencies
-# without a minor unit (JPY, KRW), where a fraction of the unit is refused.
+# as screws), up to the 4 decimals of the price columns. Currencies without a
+# minor unit (JPY, KRW) are the exception: there a fraction of the unit is rejected.
 MAX_UNIT_PRICE_DECIMALS = 4
 MAX_MONEY = Decimal(10) ** 14
 
@@ -118,19 +118,19 @@ class ParsedOrder:
     lines: tuple[ParsedLine, ...]
 
 
-class NumberRefused(ValueError):
-    """A number written in a way intake does not read; the message says why and what to send."""
+class InvalidNumber(ValueError):
+    """A number written in a way intake does not read; the message states why and what to send instead."""
 
 
 def parse_quantity(raw: object) -> Decimal:
     """Read a positive quantity in plain decimal notation with at most 3 decimals."""
     value = _plain_decimal(raw)
     if value <= 0:
-        raise NumberRefused(f"{_show(raw)} is not greater than zero")
+        raise InvalidNumber(f"{_show(raw)} is not greater than zero")
     if value >= MAX_QUANTITY:
-        raise NumberRefused(f"{_show(raw)} is too large; the largest quantity is below {MAX_QUANTITY:,}")
+        raise InvalidNumber(f"{_show(raw)} is too large; the largest quantity is below {MAX_QUANTITY:,}")
     if _decimals(value) > MAX_QUANTITY_DECIMALS:
-        raise NumberRefused(f"{_show(raw)} has more than {MAX_QUANTITY_DECIMALS} decimals")
+        raise InvalidNumber(f"{_show(raw)} has more than {MAX_QUANTITY_DECIMALS} decimals")
     return value
 
 
@@ -146,9 +146,9 @@ def parse_money(raw: object, currency: str, *, unit_price: bool = False) -> Deci
     allowed = max(places, MAX_UNIT_PRICE_DECIMALS) if unit_price and places > 0 else places
     if _decimals(value) > allowed:
         unit = "no decimals" if allowed == 0 else f"at most {allowed} decimals"
-        raise NumberRefused(f"{_show(raw)} has more decimals than {currency} allows ({unit})")
+        raise InvalidNumber(f"{_show(raw)} has more decimals than {currency} allows ({unit})")
     if value >= MAX_MONEY:
-        raise NumberRefused(f"{_show(raw)} is too large")
+        raise InvalidNumber(f"{_show(raw)} is too large")
     return value
 
 
@@ -178,7 +178,7 @@ def parse_order(order: OrderInput) -> tuple[ParsedOrder | None, list[str]]:
         seen_numbers.add(number)
         try:
             quantity = parse_quantity(line.quantity)
-        except NumberRefused as error:
+        except InvalidNumber as error:
             reasons.append(f"{label}: the quantity {error}.")
             quantity = None
         line_currency = currency
@@ -193,7 +193,7 @@ def parse_order(order: OrderInput) -> tuple[ParsedOrder | None, list[str]]:
         if line.unit_price is not None and currency:
             try:
                 unit_price = parse_money(line.unit_price, currency, unit_price=True)
-            except NumberRefused as error:
+            except InvalidNumber as error:
                 reasons.append(f"{label}: the unit price {error}.")
         line_tax = _optional_money(line.tax, currency, f"{label}: the tax", reasons)
         if quantity is not None and currency:
@@ -228,29 +228,29 @@ def _optional_money(raw: object, currency: str | None, label: str, reasons: list
         return None
     try:
         return parse_money(raw, currency)
-    except NumberRefused as error:
+    except InvalidNumber as error:
         reasons.append(f"{label} {error}.")
         return None
 
 
 def _plain_decimal(raw: object) -> Decimal:
     if isinstance(raw, float):
-        raise NumberRefused(f"{raw!r} is a binary float; send the number as text such as 12.50")
+        raise InvalidNumber(f"{raw!r} is a binary float; send the number as text such as 12.50")
     if isinstance(raw, Decimal):
         if not raw.is_finite():
-            raise NumberRefused(f"{raw!r} is not a finite number")
+            raise InvalidNumber(f"{raw!r} is not a finite number")
         return raw
     if isinstance(raw, int) and not isinstance(raw, bool):
         return Decimal(raw)
     text = "" if raw is None else str(raw).strip()
     if not text:
-        raise NumberRefused("is missing")
+        raise InvalidNumber("is missing")
     if _EXPONENT.match(text):
-        raise NumberRefused(f"{_show(raw)} uses scientific notation; write it out, such as 1000 for 1e3")
+        raise InvalidNumber(f"{_show(raw)} uses scientific notation; write it out, such as 1000 for 1e3")
     if _DECIMAL_COMMA.match(text):
-        raise NumberRefused(f"{_show(raw)} uses a decimal comma; use a decimal point, such as 2.50")
+        raise InvalidNumber(f"{_show(raw)} uses a decimal comma; use a decimal point, such as 2.50")
     if not _PLAIN_DECIMAL.match(text):
-        raise NumberRefused(f"{_show(raw)} is not a plain decimal number such as 12.50")
+        raise InvalidNumber(f"{_show(raw)} is not a plain decimal number such as 12.50")
     return Decimal(text)
 
 

@@ -18,7 +18,7 @@ from apps.core.money import round_money
 from apps.exceptions.selectors import has_blocking_open_cases
 from apps.orders import outbox, validation
 from apps.orders.errors import InvalidFulfilmentInput, OrderStateConflict
-from apps.orders.inputs import NumberRefused, parse_money, parse_quantity
+from apps.orders.inputs import InvalidNumber, parse_money, parse_quantity
 from apps.orders.intake import IntakeResult, order_intake
 from apps.orders.models import (
     Invoice,
@@ -168,7 +168,7 @@ def invoice_record(
             )
         try:
             tax_amount = parse_money(tax, order.currency)
-        except NumberRefused as error:
+        except InvalidNumber as error:
             raise InvalidFulfilmentInput(f"The invoice tax {error}.") from None
         quantities = _line_quantities(order, lines, kind="invoice")
         subtotal = _ZERO
@@ -221,7 +221,7 @@ def payment_record(
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         try:
             value = parse_money(amount, invoice.currency)
-        except NumberRefused as error:
+        except InvalidNumber as error:
             raise InvalidFulfilmentInput(f"Payment {payment_id}: the amount {error}.") from None
         invoice.paid_amount += value
         invoice.paid_at = paid_at or timezone.now()
@@ -272,7 +272,7 @@ def _line_quantities(order: Order, lines, *, kind: str) -> list[tuple[OrderLine,
             )
         try:
             quantity = parse_quantity(raw_quantity)
-        except NumberRefused as error:
+        except InvalidNumber as error:
             raise InvalidFulfilmentInput(f"The {kind} quantity of line {line_number}: {error}.") from None
         result.append((line, quantity))
     return result
