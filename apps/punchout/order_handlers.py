@@ -25,11 +25,18 @@ logger = logging.getLogger(__name__)
 _CART_LINE_REFERENCE = re.compile(r"^cartline-(\d{1,18})$")
 
 
-def handle_order_request(*, root: etree._Element, header: Header, connection) -> bytes:
-    """Take in an OrderRequest (new, update or delete) for the connection's customer; return the response."""
-    body = etree.tostring(root.getroottree(), encoding="unicode")
+def handle_order_request(*, root: etree._Element, header: Header, connection, body: bytes | None = None) -> bytes:
+    """Take in an OrderRequest (new, update or delete) for the connection's customer; return the response.
+
+    ``body`` is the request body as received, which the order keeps; without
+    it the parsed document is serialised instead.
+    """
+    if body is not None:
+        stored = body.decode(root.getroottree().docinfo.encoding or "utf-8", errors="replace")
+    else:
+        stored = etree.tostring(root.getroottree(), encoding="unicode")
     try:
-        request = read_order_request(root=root, header=header, connection=connection, body=body)
+        request = read_order_request(root=root, header=header, connection=connection, body=stored)
         cart = returned_cart_for(request=request, connection=connection)
         if cart is not None:
             request = dataclasses.replace(request, cart=cart)

@@ -43,7 +43,11 @@ def post(data: bytes) -> tuple[str, str, etree._Element]:
     except PunchOutError as error:
         answer = build_status_response(code=error.cxml_status, text="Unauthorized", message=error.message)
     else:
-        answer = HANDLERS[request_type(root)](root=root, header=header, connection=connection)
+        kind = request_type(root)
+        if kind == "OrderRequest":
+            answer = handle_order_request(root=root, header=header, connection=connection, body=data)
+        else:
+            answer = HANDLERS[kind](root=root, header=header, connection=connection)
     validate_document(answer)
     answered = parse_xml(answer)
     status = answered.find("Response/Status")
@@ -124,7 +128,9 @@ def test_two_item_test_order_is_kept_apart(prominate, warehouse):
     ]
     assert lines[1].comments == "Test comment"
     assert sum(line.quantity_allocated for line in lines) == 0
-    assert "<cXML" in InboundDocument.objects.get().body
+    stored = InboundDocument.objects.get().body
+    assert stored.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE cXML SYSTEM')
+    assert "<!-- The buying marketplace and member organization. -->" in stored
 
 
 def test_builder_order_with_negative_offset_is_allocated(prominate, warehouse):
