@@ -1,6 +1,8 @@
 """Small parsers that read settings from the environment and reject bad values."""
 
+import json
 import os
+from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -59,3 +61,28 @@ def env_url(name: str, default: str | None = None) -> str | None:
     if parts.query or parts.fragment:
         raise ImproperlyConfigured(f"{name}={raw!r} must not have a query or fragment.")
     return raw.rstrip("/")
+
+
+def env_decimal(name: str, default: str) -> Decimal:
+    raw = env_str(name, default)
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a decimal number; write it like 0.30.") from None
+    if not value.is_finite():
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a finite number.")
+    return value
+
+
+def env_json(name: str, default: dict):
+    """Read a JSON object, such as {"EU-WEST": ["RTM"]}."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ImproperlyConfigured(f"{name} is not valid JSON: {error.msg} at character {error.pos}.") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f'{name} must be a JSON object, such as {{"key": "value"}}.')
+    return value

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str, env_url
+from config.env import env_bool, env_decimal, env_int, env_json, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -164,18 +164,61 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = False
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# One message at a time per worker process, so a late-acknowledged task is
+# never held unstarted by a busy worker. Retry delays stay below half the
+# visibility timeout, so Redis never redelivers a task that is only waiting.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 3600)}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     # Mark exception cases overdue and escalate them; each case and level escalates once.
     "exceptions-escalate-overdue": {"task": "exceptions.escalate_overdue_cases", "schedule": 60.0},
+    # Send outbox events whose task was lost between commit and enqueue.
+    "orders-relay-outbox": {"task": "orders.relay_outbox_events", "schedule": 60.0},
 }
 
 # XML: the largest request body the cXML endpoint parses, in bytes.
 XML_MAX_BYTES = env_int("XML_MAX_BYTES", 5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(XML_MAX_BYTES, 2_621_440) + 1024 * 1024
 
-# PunchOut sessions: minutes a start page token stays usable.
-PUNCHOUT_SESSION_MINUTES = env_int("PUNCHOUT_SESSION_MINUTES", 60)
+# PunchOut: minutes the single-use StartPage URL works after the setup
+# request, minutes of inactivity after which a shop session expires, and the
+# failed logins per connection allowed within the window before it is locked.
+PUNCHOUT_START_PAGE_MINUTES = env_int("PUNCHOUT_START_PAGE_MINUTES", 5)
+PUNCHOUT_SESSION_IDLE_MINUTES = env_int("PUNCHOUT_SESSION_IDLE_MINUTES", 120)
+PUNCHOUT_LOGIN_MAX_FAILURES = env_int("PUNCHOUT_LOGIN_MAX_FAILURES", 10)
+PUNCHOUT_LOGIN_WINDOW_SECONDS = env_int("PUNCHOUT_LOGIN_WINDOW_SECONDS", 300)
+
+# Orders: the share a buyer's unit price may differ from the contract price
+# before a price-mismatch case opens, the tax rate our check computes, and
+# the warehouses to try first per customer region (JSON, such as
+# {"EU-WEST": ["RTM"]}).
+ORDER_PRICE_TOLERANCE_PERCENT = env_decimal("ORDER_PRICE_TOLERANCE_PERCENT", "0")
+ORDER_TAX_RATE_PERCENT = env_decimal("ORDER_TAX_RATE_PERCENT", "0")
+ORDER_REGION_WAREHOUSES = env_json("ORDER_REGION_WAREHOUSES", {})
+# Outbound order documents: the module that sends each channel's events,
+# attempts and retry delays (seconds), and the grace period before the relay
+# picks up an event whose task was lost.
+ORDER_OUTBOX_SENDERS = {"cxml": "apps.punchout.outbound"}
+ORDER_OUTBOX_MAX_ATTEMPTS = env_int("ORDER_OUTBOX_MAX_ATTEMPTS", 6)
+ORDER_OUTBOX_RETRY_BASE_SECONDS = env_int("ORDER_OUTBOX_RETRY_BASE_SECONDS", 10)
+ORDER_OUTBOX_RETRY_MAX_SECONDS = env_int("ORDER_OUTBOX_RETRY_MAX_SECONDS", 900)
+ORDER_OUTBOX_RELAY_GRACE_SECONDS = env_int("ORDER_OUTBOX_RELAY_GRACE_SECONDS", 60)
+CXML_OUTBOUND_TIMEOUT_SECONDS = env_int("CXML_OUTBOUND_TIMEOUT_SECONDS", 30)
+# Our shared secret at each buyer's network, keyed "cxml-connection:<id>",
+# as JSON from the environment: it must be sent in clear, so it never sits
+# in the database.
+CXML_OUTBOUND_SHARED_SECRETS = env_json("CXML_OUTBOUND_SHARED_SECRETS", {})
+
+# Catalog imports: the share a list price may move before the change is held
+# for review, the share of active products a full-catalog file may lack
+# before it counts as cut short, and where uploaded files wait for a worker
+# (a folder every worker can read).
+CATALOG_PRICE_CHANGE_THRESHOLD = env_decimal("CATALOG_PRICE_CHANGE_THRESHOLD", "0.30")
+CATALOG_MISSING_SHARE_LIMIT = env_decimal("CATALOG_MISSING_SHARE_LIMIT", "0.10")
+CATALOG_IMPORT_UPLOAD_DIR = env_str("CATALOG_IMPORT_UPLOAD_DIR", str(VAR_DIR / "imports"))
+CATALOG_CIF_SUPPLIER_ID = env_str("CATALOG_CIF_SUPPLIER_ID", "")
+CATALOG_CIF_SUPPLIER_ID_DOMAIN = env_str("CATALOG_CIF_SUPPLIER_ID_DOMAIN", "DUNS")
 
 # Reverse proxy: set to 1 when a proxy in front sets X-Forwarded-Proto.
 if env_bool("TRUST_X_FORWARDED_PROTO", False):
