@@ -54,6 +54,7 @@ def main() -> None:
     from apps.contracts.selectors import visible_products
     from apps.punchout import services
     from apps.punchout.models import BuyerConnection, PunchOutSession
+    from apps.punchout.services.opening import _create_session as create_session
     from bench.pricing_data import ensure_pricing_data
 
     call_command("migrate", verbosity=0, interactive=False)
@@ -72,7 +73,7 @@ def main() -> None:
             "allowed_return_hosts": "127.0.0.1",
         },
     )
-    _session, start_token = services._create_session(
+    _session, start_token = create_session(
         connection=buyer,
         contract=services.contract_for_connection(buyer),
         operation=PunchOutSession.Operation.CREATE,

@@ -12,6 +12,8 @@ urlpatterns = [
     # cXML Status, never an HTML 404 page or a redirect a POST cannot follow.
     re_path(r"^cxml(?P<subpath>/.*)?$", cxml.cxml_endpoint, name="cxml_other"),
     path("oci/", oci.oci_entry, name="oci"),
+    # Without the slash too: a redirect would drop a POST login and repeat a GET login's password.
+    path("oci", oci.oci_entry, name="oci_no_slash"),
     path("session/<str:token>/", shop.session_start, name="session_start"),
     path("session/<str:token>/search/", shop.session_search, name="session_search"),
     path("session/<str:token>/product/<path:sku>/", shop.session_product, name="session_product"),

@@ -317,3 +317,10 @@ def test_format_price_picks_price_unit(price, currency, expected):
 def test_format_quantity_has_no_separator_or_padding():
     assert format_quantity(Decimal("12345.500")) == "12345.5"
     assert format_quantity(Decimal("3")) == "3"
+
+
+def test_login_without_trailing_slash_is_served(client, catalog):
+    response = client.post("/punchout/oci", _login())
+
+    assert response.status_code == 303
+    assert PunchOutSession.objects.count() == 1
