@@ -315,6 +315,8 @@ def test_profile_request_answers_profile_response(client, catalog):
     assert transactions == {
         "ProfileRequest": "http://testserver/punchout/cxml/",
         "PunchOutSetupRequest": "http://testserver/punchout/cxml/",
+        "OrderRequest": "http://testserver/punchout/cxml/",
+        "StatusUpdateRequest": "http://testserver/punchout/cxml/",
     }
     assert root.find("Response/ProfileResponse").get("effectiveDate").endswith("+00:00")
 
@@ -323,18 +325,20 @@ def _sample_files():
     return sorted(path.name for path in SAMPLES.glob("*.xml"))
 
 
-# The Status code each sample must get: requests this endpoint takes,
-# requests it does not take yet (406), and responses or outbound documents,
-# which are not requests at all (400).
+# The Status code each sample must get: requests this endpoint takes (an
+# OrderRequest is accepted even when its lines open exception cases; a
+# StatusUpdateRequest for a document we never sent is 400), requests it does
+# not take (406), and responses or outbound documents, which are not
+# requests at all (400).
 SAMPLE_ANSWERS = {
     "cxml-posr-create-shipto-selecteditem-itemout.xml": 200,
     "cxml-profilerequest.xml": 200,
-    "cxml-orderrequest-new-2items.xml": 406,
-    "cxml-orderrequest-new-builder.xml": 406,
-    "cxml-orderrequest-new-coupa-2020.xml": 406,
+    "cxml-orderrequest-new-2items.xml": 200,
+    "cxml-orderrequest-new-builder.xml": 200,
+    "cxml-orderrequest-new-coupa-2020.xml": 200,
     # No SharedSecret in the Sender credential: authentication fails first.
     "cxml-orderrequest-new-coupa-2008.xml": 401,
-    "cxml-statusupdaterequest.xml": 406,
+    "cxml-statusupdaterequest.xml": 400,
     "cxml-invoicedetailrequest-mixed-po-backed.xml": 406,
     "cxml-invoicedetailrequest-multiple-pos.xml": 406,
     "cxml-invoicedetailrequest-tax-at-line.xml": 406,

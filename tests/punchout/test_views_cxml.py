@@ -12,6 +12,7 @@ from lxml import etree
 
 from apps.contracts.models import Contract
 from apps.core.xml import parse_xml
+from apps.orders.models import Order
 from apps.punchout import services
 from apps.punchout.cxml.validation import validate_document
 from apps.punchout.models import BuyerConnection, CartLine, PunchOutSession
@@ -284,14 +285,23 @@ def test_edit_and_inspect_answer_406_when_not_allowed(client, connection, operat
     assert PunchOutSession.objects.count() == 0
 
 
-def test_order_request_answers_406(client, connection):
+def test_order_request_goes_to_order_intake(client, connection):
     document = setup_request(connection, sample="cxml-orderrequest-new-2items.xml")
+
+    response = client.post(CXML_URL, data=document, content_type="text/xml")
+
+    assert status_of(response)[0] == 200
+    assert Order.objects.filter(customer=connection.customer).count() == 1
+
+
+def test_invoice_request_answers_406(client, connection):
+    document = setup_request(connection, sample="cxml-invoicedetailrequest-tax-at-line.xml")
 
     response = client.post(CXML_URL, data=document, content_type="text/xml")
 
     code, message = status_of(response)
     assert code == 406
-    assert message.startswith("OrderRequest is not supported")
+    assert message.startswith("InvoiceDetailRequest is not supported at this URL")
 
 
 def test_order_request_with_wrong_secret_answers_401(client, connection):

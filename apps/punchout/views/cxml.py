@@ -1,4 +1,4 @@
-"""The cXML endpoint: PunchOutSetupRequest, ProfileRequest, and a cXML Status for everything else.
+"""The cXML endpoint: PunchOutSetupRequest, ProfileRequest, OrderRequest and StatusUpdateRequest.
 
 Every answer, whatever the method, path, content type, body or credentials,
 is HTTP 200 with a complete cXML document whose Status carries the outcome,
@@ -19,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.core.xml import XMLRejected, parse_xml
-from apps.punchout import services
+from apps.punchout import order_handlers, services
 from apps.punchout.cxml.documents import build_profile_response, build_punchout_setup_response, build_status_response
 from apps.punchout.cxml.reader import (
     CXMLBadRequest,
@@ -46,7 +46,7 @@ _STATUS_TEXT = {
     500: "Internal Server Error",
 }
 # Requests this endpoint answers, as listed in a ProfileResponse.
-SUPPORTED_REQUESTS = ("ProfileRequest", "PunchOutSetupRequest")
+SUPPORTED_REQUESTS = ("ProfileRequest", "PunchOutSetupRequest", "OrderRequest", "StatusUpdateRequest")
 
 
 class _BadBody(Exception):
@@ -106,12 +106,19 @@ def _handle_cxml(request: HttpRequest) -> HttpResponse:
         return _handle_setup_request(root, connection)
     if kind == "ProfileRequest":
         return _profile_response(connection)
+    if kind == "OrderRequest":
+        # The raw body goes along so that the order keeps the document exactly as received.
+        document = order_handlers.handle_order_request(root=root, header=header, connection=connection, body=data)
+        return HttpResponse(document, content_type=CXML_CONTENT_TYPE)
+    if kind == "StatusUpdateRequest":
+        document = order_handlers.handle_status_update_request(root=root, header=header, connection=connection)
+        return HttpResponse(document, content_type=CXML_CONTENT_TYPE)
     logger.info(
         "cXML request type not supported",
         extra={"request_type": kind, "connection_id": connection.pk, "payload_id": header.payload_id},
     )
     return cxml_status(
-        406, f"{kind} is not supported at this URL yet; this endpoint takes {', '.join(SUPPORTED_REQUESTS)}."
+        406, f"{kind} is not supported at this URL; this endpoint takes {', '.join(SUPPORTED_REQUESTS)}."
     )
 
 
