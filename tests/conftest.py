@@ -15,6 +15,19 @@ from tests.factories import UserFactory
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
 
+def pytest_sessionstart(session):
+    # Tests read real procurement documents from the standards folder; without
+    # it dozens of tests would fail with a bare FileNotFoundError.
+    from tests.standards import SAMPLES
+
+    if not SAMPLES.is_dir():
+        pytest.exit(
+            f"The cXML sample documents are not at {SAMPLES}; check out the project's shared/ folder beside "
+            "this repository, or set STANDARDS_DIR to the folder that holds samples/.",
+            returncode=4,
+        )
+
+
 def _skip_or_fail(reason: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{reason} (REQUIRE_SERVICES=1 forbids skipping)")
