@@ -56,13 +56,29 @@ def minor_units(currency: str) -> int:
 
 
 def to_decimal(value: object) -> Decimal:
-    """Convert an int, str or Decimal to a finite Decimal; floats are rejected."""
+    """Convert an int, str or Decimal to a finite Decimal; floats and text other than ASCII are rejected.
+
+    ``Decimal()`` itself reads any Unicode decimal digit ("١٢" is 12) and
+    underscores between digits ("1_000" is 1000). Neither is a decimal
+    number in the notation that documents and forms use, so both raise
+    InvalidAmount. Surrounding ASCII whitespace is ignored.
+    """
     if isinstance(value, float):
         raise InvalidAmount(f"Amount {value!r} is a float; pass a Decimal or a string.")
-    try:
-        result = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-    except InvalidOperation:
-        raise InvalidAmount(f"Amount {value!r} is not a decimal number.") from None
+    if isinstance(value, Decimal):
+        result = value
+    else:
+        text = str(value)
+        if not text.isascii():
+            raise InvalidAmount(
+                f"Amount {value!r} contains characters other than ASCII; write it with the digits 0-9 and a point."
+            )
+        if "_" in text:
+            raise InvalidAmount(f"Amount {value!r} contains an underscore; write it without digit separators.")
+        try:
+            result = Decimal(text.strip())
+        except InvalidOperation:
+            raise InvalidAmount(f"Amount {value!r} is not a decimal number.") from None
     if not result.is_finite():
         raise InvalidAmount(f"Amount {value!r} is not a finite number.")
     return result

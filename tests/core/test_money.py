@@ -91,3 +91,28 @@ def test_to_decimal_rejects_nan_and_infinity(value):
 def test_to_decimal_rejects_non_numbers(value):
     with pytest.raises(InvalidAmount, match="not a decimal number"):
         to_decimal(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\u0661\u0662",  # 12 in Arabic-Indic digits
+        "\uff11\uff12",  # 12 in full-width digits
+        "\u0967",  # 1 in Devanagari digits
+        "\u00a012",  # a no-break space before ASCII digits
+    ],
+)
+def test_to_decimal_rejects_non_ascii_text(value):
+    with pytest.raises(InvalidAmount) as error:
+        to_decimal(value)
+
+    assert str(error.value) == (
+        f"Amount {value!r} contains characters other than ASCII; write it with the digits 0-9 and a point."
+    )
+
+
+def test_to_decimal_rejects_digit_separators():
+    with pytest.raises(InvalidAmount) as error:
+        to_decimal("1_000")
+
+    assert str(error.value) == "Amount '1_000' contains an underscore; write it without digit separators."
