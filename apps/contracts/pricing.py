@@ -7,10 +7,14 @@ Rules, in the order they apply to each requested line:
    one, list prices apply.
 2. A product id that does not exist is UNKNOWN_PRODUCT, an inactive product
    is INACTIVE_PRODUCT, and a quantity that is not a positive decimal number
-   (a float, NaN, zero, negative, not a number, or 10^11 and above) is
-   INVALID_QUANTITY. A product outside a SELECTED assortment is
-   NOT_IN_ASSORTMENT. Such lines are returned unpriced with a reason; the
-   other lines are still priced.
+   written with ASCII digits is INVALID_QUANTITY. That covers a float, NaN,
+   zero, a negative number, 10^11 and above, and text that is not a number
+   (Arabic-Indic or full-width digits included). It also covers a number
+   with more than 3 decimal places once trailing zeros are dropped, such as
+   ``Decimal("1E-30")`` or ``"0.0001"``, because the quantity columns hold 3
+   decimals. A product outside a SELECTED assortment is NOT_IN_ASSORTMENT.
+   Such lines are returned unpriced with a reason; the other lines are still
+   priced.
 3. Prices are in the contract's currency, or the customer's without a
    contract. Prices are never converted between currencies: a list price (or
    a discount off it) in another currency is CURRENCY_MISMATCH. A fixed
@@ -19,9 +23,14 @@ Rules, in the order they apply to each requested line:
    or on or before it, ``valid_to`` empty or on or after it) whose
    ``min_quantity`` is at most the quantity, the one with the highest
    ``min_quantity`` wins, then the latest ``valid_from``, then the highest id.
-   Its source is QUANTITY_BREAK when its ``min_quantity`` is above 1, else
-   CONTRACT_PRICE (fixed) or CONTRACT_DISCOUNT (percent off list). Without
-   one, the list price applies (LIST_PRICE).
+   When the quantity reaches no row, the rows with the lowest
+   ``min_quantity`` still apply if that ``min_quantity`` is at most 1,
+   because they are the base price of a product sold in fractions. So 0.5 m
+   of cable gets the contract price of a row from 1, and the same
+   tie-breaks pick one row.
+   The source is QUANTITY_BREAK when the row's ``min_quantity`` is above 1,
+   else CONTRACT_PRICE (fixed) or CONTRACT_DISCOUNT (percent off list).
+   Without a row, the list price applies (LIST_PRICE).
 5. Rounding: a discounted unit price is rounded with ``round_money`` (half
    up to the currency's minor unit). Fixed and list prices are used as
    stored, up to 4 decimals for sub-cent items. A line total is
@@ -33,7 +42,7 @@ contract prices. Everything else is computed in Python.
 """
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -57,6 +66,11 @@ from apps.core.money import InvalidAmount, InvalidCurrency, round_money, to_deci
 # largest accepted value is below 10^11. This also keeps unit price times
 # quantity within Decimal's default 28-digit precision.
 MAX_QUANTITY_EXCLUSIVE = Decimal(10) ** 11
+
+# The quantity columns hold 3 decimals, so a quantity with more would be
+# priced for an amount that cannot be stored on a quote or order line.
+MAX_QUANTITY_DECIMALS = 3
+_QUANTITY_STEP = Decimal(1).scaleb(-MAX_QUANTITY_DECIMALS)
 
 # Largest id a PostgreSQL bigint primary key can hold. A bigger number cannot
 # be a product and would make the query fail, so it is UNKNOWN_PRODUCT at once.
@@ -138,7 +152,7 @@ class PricingResult:
 def price_lines(
     *,
     customer: Customer,
-    lines: Sequence[tuple[Product | int, Decimal | int | str]],
+    lines: Iterable[tuple[Product | int, Decimal | int | str]],
     on_date: dt.date | None = None,
 ) -> PricingResult:
     """Price each (product or product id, quantity) pair for the customer on ``on_date`` (today in UTC).
@@ -146,15 +160,16 @@ def price_lines(
     Products are always read from the database, also when a Product is
     passed, so that every line sees the same state; the returned lines carry
     the freshly read instances. Raises InvalidPricingRequest for a malformed
-    request (an unsaved customer, a line that is not a pair, a date that is
-    not a date) and InvalidPricingCurrency when the customer's or contract's
-    currency is not ISO 4217. A line with bad data (unknown or inactive
-    product, bad quantity) never raises: it comes back unpriced with a reason.
+    request (an unsaved customer, lines that are not an iterable of pairs, a
+    date that is not a date) and InvalidPricingCurrency when the customer's
+    or contract's currency is not ISO 4217. A line with bad data (unknown or
+    inactive product, bad quantity) never raises: it comes back unpriced with
+    a reason.
     """
     validate_customer(customer)
     on_date = today_utc() if on_date is None else on_date
     validate_pricing_date(on_date)
-    lines = lines if isinstance(lines, list | tuple) else list(lines)
+    lines = _request_lines(lines)
     product_ids = set()
     for index, line in enumerate(lines):
         product_id = _product_id(_split_line(index, line)[0])
@@ -246,6 +261,25 @@ class _Assortment:
         return False
 
 
+def _request_lines(lines: object) -> list | tuple:
+    """Return the request's lines as a list or tuple, or raise InvalidPricingRequest when they are not iterable."""
+    if isinstance(lines, list | tuple):
+        return lines
+    # A string or a mapping is iterable, but its items are characters or keys, never (product, quantity) pairs.
+    if isinstance(lines, str | bytes | Mapping):
+        iterator = None
+    else:
+        try:
+            iterator = iter(lines)
+        except TypeError:
+            iterator = None
+    if iterator is None:
+        raise InvalidPricingRequest(
+            f"Lines {lines!r} are not a list of lines; pass a list of (product or product id, quantity) pairs."
+        )
+    return list(iterator)
+
+
 def _split_line(index: int, line: object) -> tuple[object, object]:
     if not isinstance(line, tuple | list) or len(line) != 2:
         raise InvalidPricingRequest(
@@ -319,11 +353,14 @@ def _price_one(context: _Context, index: int, raw_product: object, raw_quantity:
         reason = _unknown_reason(raw_product)
         return _unpriced(context, index, None, quantity, UnpricedReason.UNKNOWN_PRODUCT, reason)
 
-    if quantity is None or not _ZERO < quantity < MAX_QUANTITY_EXCLUSIVE:
-        reason = (
-            f"Quantity {raw_quantity!r} for SKU {product.sku} is invalid; "
-            f"pass a positive decimal number below {MAX_QUANTITY_EXCLUSIVE:,} as a string, int or Decimal."
-        )
+    if (
+        quantity is None
+        or not _ZERO < quantity < MAX_QUANTITY_EXCLUSIVE
+        # More than 3 decimals: rounding to 0.001 changes the value. Below 10^11 the rounded value has at
+        # most 14 digits, so quantize cannot exceed the context's 28-digit precision and raise.
+        or quantity != quantity.quantize(_QUANTITY_STEP)
+    ):
+        reason = _invalid_quantity_reason(product, raw_quantity, quantity)
         return _unpriced(context, index, product, quantity, UnpricedReason.INVALID_QUANTITY, reason)
 
     if not product.is_active:
@@ -372,11 +409,21 @@ def _price_one(context: _Context, index: int, raw_product: object, raw_quantity:
 
 
 def _best_tier(tiers: list[_Tier] | None, quantity: Decimal) -> _Tier | None:
-    if tiers:
-        for tier in tiers:
-            if tier[1] <= quantity:
-                return tier
-    return None
+    """Return the best tier the quantity reaches, else the best base tier (lowest ``min_quantity``, at most 1)."""
+    if not tiers:
+        return None
+    for tier in tiers:
+        if tier[1] <= quantity:
+            return tier
+
+    # No tier reached: the lowest min_quantity comes last, and the best row with it is the first of its run.
+    lowest = tiers[-1][1]
+    if lowest > _ONE:
+        return None
+    position = len(tiers) - 1
+    while position > 0 and tiers[position - 1][1] == lowest:
+        position -= 1
+    return tiers[position]
 
 
 def _unpriced(
@@ -402,6 +449,21 @@ def _unpriced(
         list_price=list_price,
         reason_code=reason_code,
         reason=reason,
+    )
+
+
+def _invalid_quantity_reason(product: Product, raw_quantity: object, quantity: Decimal | None) -> str:
+    prefix = f"Quantity {raw_quantity!r} for SKU {product.sku} is invalid"
+    if isinstance(raw_quantity, str) and not raw_quantity.isascii():
+        return f"{prefix} because it contains characters other than ASCII; write it with the digits 0-9 and a point."
+    if quantity is not None and _ZERO < quantity < MAX_QUANTITY_EXCLUSIVE:
+        return (
+            f"{prefix} because it has more than {MAX_QUANTITY_DECIMALS} decimal places; "
+            f"round it to at most {MAX_QUANTITY_DECIMALS} decimals."
+        )
+    return (
+        f"{prefix}; pass a positive decimal number below {MAX_QUANTITY_EXCLUSIVE:,} "
+        f"with at most {MAX_QUANTITY_DECIMALS} decimals, as a string, int or Decimal."
     )
 
 

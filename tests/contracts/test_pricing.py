@@ -174,6 +174,100 @@ def test_quantity_below_first_break_falls_back_to_list_price():
     assert line.contract_price_id is None
 
 
+def test_fixed_price_applies_below_one_unit():
+    # given a fixed contract price from the default minimum quantity of 1
+    contract = ContractFactory()
+    product = ProductFactory(list_price=Decimal("100.00"))
+    row = ContractPriceFactory(contract=contract, product=product, price=Decimal("90.00"))
+
+    # when half a unit is priced (half a metre of cable)
+    line = price_product(customer=contract.customer, product=product, quantity="0.5", on_date=ON)
+
+    # then the contract price applies as it does for one unit
+    assert line.unit_price == Decimal("90.00")
+    assert line.source == PriceSource.CONTRACT_PRICE
+    assert line.contract_price_id == row.pk
+    assert line.line_total == Decimal("45.00")
+
+
+def test_discount_applies_below_one_unit():
+    # given a 10 % contract discount from the default minimum quantity of 1
+    contract = ContractFactory()
+    product = ProductFactory(list_price=Decimal("100.00"))
+    row = ContractPriceFactory(contract=contract, product=product, price=None, discount_percent=Decimal("10"))
+
+    # when a quarter of a unit is priced
+    line = price_product(customer=contract.customer, product=product, quantity="0.25", on_date=ON)
+
+    # then the discount applies
+    assert line.unit_price == Decimal("90.00")
+    assert line.source == PriceSource.CONTRACT_DISCOUNT
+    assert line.contract_price_id == row.pk
+    assert line.line_total == Decimal("22.50")
+
+
+@pytest.mark.parametrize(
+    ("quantity", "expected_price", "expected_source"),
+    [
+        ("0.3", "11.00", PriceSource.CONTRACT_PRICE),
+        ("0.5", "11.00", PriceSource.CONTRACT_PRICE),
+        ("0.7", "11.00", PriceSource.CONTRACT_PRICE),
+        ("1", "10.00", PriceSource.CONTRACT_PRICE),
+        ("9", "10.00", PriceSource.CONTRACT_PRICE),
+        ("10", "9.00", PriceSource.QUANTITY_BREAK),
+    ],
+)
+def test_fractional_tiers_at_each_quantity(quantity, expected_price, expected_source):
+    # given tiers from 0.5, 1 and 10 for a product sold in fractions
+    contract = ContractFactory()
+    product = ProductFactory(list_price=Decimal("12.00"))
+    tiers = {
+        "11.00": ContractPriceFactory(contract=contract, product=product, min_quantity=Decimal("0.5"), price="11.00"),
+        "10.00": ContractPriceFactory(contract=contract, product=product, min_quantity=Decimal("1"), price="10.00"),
+        "9.00": ContractPriceFactory(contract=contract, product=product, min_quantity=Decimal("10"), price="9.00"),
+    }
+
+    # when the quantity is priced
+    line = price_product(customer=contract.customer, product=product, quantity=quantity, on_date=ON)
+
+    # then the highest tier reached applies, and below 0.5 the lowest tier is the base price
+    assert line.unit_price == Decimal(expected_price)
+    assert line.source == expected_source
+    assert line.contract_price_id == tiers[expected_price].pk
+
+
+def test_base_price_below_one_prefers_latest_valid_from():
+    # given two rows from 1, one open-start and one from March, and a break from 10
+    contract = ContractFactory()
+    product = ProductFactory(list_price=Decimal("100.00"))
+    ContractPriceFactory(contract=contract, product=product, price="90.00", valid_from=None)
+    newer = ContractPriceFactory(contract=contract, product=product, price="85.00", valid_from=dt.date(2026, 3, 1))
+    ContractPriceFactory(contract=contract, product=product, min_quantity=Decimal("10"), price="80.00")
+
+    # when 0.5 is priced in June
+    line = price_product(customer=contract.customer, product=product, quantity="0.5", on_date=ON)
+
+    # then the base price is chosen with the usual tie-breaks
+    assert line.unit_price == Decimal("85.00")
+    assert line.contract_price_id == newer.pk
+
+
+def test_break_from_two_is_no_base_price():
+    # given tiers from 2 and 10 only, so the product has no base contract price
+    contract = ContractFactory()
+    product = ProductFactory(list_price=Decimal("12.00"))
+    ContractPriceFactory(contract=contract, product=product, min_quantity=Decimal("2"), price="10.00")
+    ContractPriceFactory(contract=contract, product=product, min_quantity=Decimal("10"), price="9.00")
+
+    # when 1.5 and 0.5 are priced
+    result = price_lines(customer=contract.customer, lines=[(product, "1.5"), (product, "0.5")], on_date=ON)
+
+    # then both get the list price, because a break from 2 is no base price
+    assert [line.unit_price for line in result.lines] == [Decimal("12.00"), Decimal("12.00")]
+    assert [line.source for line in result.lines] == [PriceSource.LIST_PRICE, PriceSource.LIST_PRICE]
+    assert [line.contract_price_id for line in result.lines] == [None, None]
+
+
 def test_quantity_break_with_discount_is_quantity_break():
     contract = ContractFactory()
     product = ProductFactory(list_price=Decimal("50.00"))
@@ -420,7 +514,28 @@ def test_contract_currency_wins_over_customer_currency():
 
 @pytest.mark.parametrize(
     "quantity",
-    [0, -1, "0", "-2.5", "abc", "", None, 1.5, float("nan"), "NaN", Decimal("NaN"), "Infinity", True, "1e11"],
+    [
+        0,
+        -1,
+        "0",
+        "-2.5",
+        "abc",
+        "",
+        None,
+        1.5,
+        float("nan"),
+        "NaN",
+        Decimal("NaN"),
+        "Infinity",
+        True,
+        "1e11",
+        "\u0661\u0662",  # 12 in Arabic-Indic digits
+        "\uff11\uff12",  # 12 in full-width digits
+        "1_000",
+        Decimal("1E-30"),
+        "0.0001",
+        "2.0005",
+    ],
 )
 def test_invalid_quantity_is_not_priced(quantity):
     # given a request line with a bad quantity between two good ones
@@ -442,7 +557,16 @@ def test_invalid_quantity_is_not_priced(quantity):
 
 
 @pytest.mark.parametrize(
-    ("quantity", "expected"), [("2.5", "2.5"), (" 3 ", "3"), (Decimal("0.001"), "0.001"), (4, "4")]
+    ("quantity", "expected"),
+    [
+        ("2.5", "2.5"),
+        (" 3 ", "3"),
+        (Decimal("0.001"), "0.001"),
+        (4, "4"),
+        ("2.50000", "2.5"),  # trailing zeros are not decimal places that count
+        (Decimal("1E+3"), "1000"),
+        ("99999999999.999", "99999999999.999"),
+    ],
 )
 def test_valid_quantity_forms(quantity, expected):
     product = ProductFactory(list_price=Decimal("10.00"))
@@ -451,6 +575,41 @@ def test_valid_quantity_forms(quantity, expected):
 
     assert line.quantity == Decimal(expected)
     assert line.priced is True
+
+
+@pytest.mark.parametrize(
+    ("quantity", "expected_reason"),
+    [
+        (
+            "\u0661\u0662",
+            "Quantity '\u0661\u0662' for SKU Q-1 is invalid because it contains characters other than ASCII; "
+            "write it with the digits 0-9 and a point.",
+        ),
+        (
+            Decimal("1E-30"),
+            "Quantity Decimal('1E-30') for SKU Q-1 is invalid because it has more than 3 decimal places; "
+            "round it to at most 3 decimals.",
+        ),
+        (
+            "0.0001",
+            "Quantity '0.0001' for SKU Q-1 is invalid because it has more than 3 decimal places; "
+            "round it to at most 3 decimals.",
+        ),
+        (
+            "-1",
+            "Quantity '-1' for SKU Q-1 is invalid; pass a positive decimal number below 100,000,000,000 "
+            "with at most 3 decimals, as a string, int or Decimal.",
+        ),
+    ],
+)
+def test_invalid_quantity_reason_names_the_fix(quantity, expected_reason):
+    product = ProductFactory(sku="Q-1")
+
+    line = price_product(customer=CustomerFactory(), product=product, quantity=quantity, on_date=ON)
+
+    assert line.reason_code == UnpricedReason.INVALID_QUANTITY
+    assert line.reason == expected_reason
+    assert line.line_total is None
 
 
 def test_unknown_product_id_is_not_priced():
@@ -549,6 +708,25 @@ def test_on_date_defaults_to_today_in_utc(monkeypatch):
 def test_malformed_line_raises_naming_it():
     with pytest.raises(InvalidPricingRequest, match=r"Line 1 is 5; pass each line as a"):
         price_lines(customer=CustomerFactory(), lines=[(1, 1), 5], on_date=ON)
+
+
+@pytest.mark.parametrize("lines", [None, 5, "abc", b"abc", {1: 1}])
+def test_lines_not_a_list_of_pairs_raises(lines):
+    with pytest.raises(InvalidPricingRequest) as error:
+        price_lines(customer=CustomerFactory(), lines=lines, on_date=ON)
+
+    assert error.value.code == "invalid_pricing_request"
+    assert error.value.message == (
+        f"Lines {lines!r} are not a list of lines; pass a list of (product or product id, quantity) pairs."
+    )
+
+
+def test_lines_from_generator_are_priced():
+    product = ProductFactory(list_price=Decimal("2.00"))
+
+    result = price_lines(customer=CustomerFactory(), lines=((product, n) for n in (1, 2)), on_date=ON)
+
+    assert [line.line_total for line in result.lines] == [Decimal("2.00"), Decimal("4.00")]
 
 
 def test_datetime_as_date_raises():
