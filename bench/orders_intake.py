@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/backoffice_bench DJANGO_DEBUG=1 \\
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/backoffice_bench_orders DJANGO_DEBUG=1 \\
         .venv/bin/python -m bench.orders_intake            # --lines 500 --orders 1000 --clients 16
 
 Each request goes the way the cXML endpoint takes it after the HTTP layer:
