@@ -393,15 +393,30 @@ class BuyerUnit(models.Model):
 
 
 class LoginFailureWindow(models.Model):
-    """Failed authentication attempts of one connection in the current window, for rate limiting.
+    """Failed authentication attempts of one connection from one client address in the current window.
 
     A database row rather than a cache entry, so that every web process of
-    every machine counts the same failures.
+    every machine counts the same failures. Counting per client address
+    keeps an attacker who knows the public Sender identity or USERNAME from
+    locking out the buyer's own systems.
     """
 
-    connection = models.OneToOneField(BuyerConnection, on_delete=models.CASCADE, related_name="login_failures")
+    connection = models.ForeignKey(BuyerConnection, on_delete=models.CASCADE, related_name="login_failures")
+    client_address = models.CharField(
+        max_length=45,
+        blank=True,
+        default="",
+        help_text="IPv4 address, or the /64 network of an IPv6 address, that the failed logins came from; "
+        "empty when the address was unknown.",
+    )
     window_started_at = models.DateTimeField()
     failures = models.PositiveIntegerField(default=0)
 
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "client_address"], name="loginfailure_conn_address_uniq"),
+        ]
+
     def __str__(self) -> str:
-        return f"{self.failures} failures since {self.window_started_at:%Y-%m-%d %H:%M:%S}"
+        source = self.client_address or "an unknown address"
+        return f"{self.failures} failures from {source} since {self.window_started_at:%Y-%m-%d %H:%M:%S}"

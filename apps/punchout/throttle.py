@@ -1,22 +1,32 @@
-"""Rate limiting of failed logins per buyer connection, counted in the database.
+"""Rate limiting of failed logins per buyer connection and client address, counted in the database.
 
-Each connection has one LoginFailureWindow row, and failures inside the
-window count up. Once they reach the maximum, every login of the connection
-(also a correct one) is rejected until the window ends. Guessing a secret
-then costs an attacker the window's length per batch of guesses. The counter is a
-database row, not a cache entry, so all web processes share it.
+Each (connection, client address) pair has one LoginFailureWindow row, and
+failures inside the window count up. Once they reach the maximum, every
+login of the connection from that address (also a correct one) is rejected
+until the window ends. Logins from other addresses are not affected, so an
+attacker who knows a connection's public Sender identity or USERNAME cannot
+lock out the buyer's own systems. An IPv6 client counts by its /64 network,
+because one host usually holds a whole /64 and could otherwise rotate
+addresses to reset its count.
 
-Settings, read at call time: PUNCHOUT_LOGIN_MAX_FAILURES (default 10) and
-PUNCHOUT_LOGIN_WINDOW_SECONDS (default 300).
+There is no ceiling per connection across all addresses: any such ceiling
+would let an attacker with enough addresses lock out the buyer again. The
+shared secrets and passwords are long random values, which makes guessing
+from many addresses impractical.
+
+Settings, read at call time: PUNCHOUT_LOGIN_MAX_FAILURES (default 10),
+PUNCHOUT_LOGIN_WINDOW_SECONDS (default 300) and PUNCHOUT_TRUSTED_PROXY_COUNT
+(default 0, see client_address).
 """
 
 import datetime as dt
+import ipaddress
 import logging
 import math
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Subquery
+from django.http import HttpRequest
 from django.utils import timezone
 
 from apps.punchout.errors import LoginRateLimited
@@ -26,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_FAILURES = 10
 DEFAULT_WINDOW_SECONDS = 300
+# Prefix length by which IPv6 clients are counted: the usual size of one
+# site's or one host's allocation.
+IPV6_PREFIX_LENGTH = 64
 
 
 def _limits() -> tuple[int, dt.timedelta]:
@@ -34,19 +47,38 @@ def _limits() -> tuple[int, dt.timedelta]:
     return max_failures, window
 
 
-def failure_annotations() -> dict[str, Subquery]:
-    """Annotations that load a connection's failure window with the connection, for check_login_allowed."""
-    window = LoginFailureWindow.objects.filter(connection_id=OuterRef("pk"))
-    return {
-        "login_window_started_at": Subquery(window.values("window_started_at")[:1]),
-        "login_window_failures": Subquery(window.values("failures")[:1]),
-    }
+def client_address(request: HttpRequest) -> str:
+    """Return the key under which the request's client address counts failed logins, or "" when it is unknown.
+
+    With PUNCHOUT_TRUSTED_PROXY_COUNT = 0 (the default) the address is
+    REMOTE_ADDR. With N > 0, N reverse proxies are trusted to append the
+    address they received a request from to X-Forwarded-For, so the N-th
+    address from the right is the client's, and entries further left are
+    whatever the client sent. A missing or shorter header, or an entry that
+    is not an IP address, falls back to REMOTE_ADDR.
+    """
+    proxy_count = int(getattr(settings, "PUNCHOUT_TRUSTED_PROXY_COUNT", 0))
+    remote_address = request.META.get("REMOTE_ADDR", "")
+    if proxy_count > 0:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [part for part in forwarded if part]
+        if len(forwarded) >= proxy_count:
+            key = _address_key(forwarded[-proxy_count])
+            if key:
+                return key
+            logger.warning(
+                "X-Forwarded-For entry is not an IP address; counting logins by REMOTE_ADDR",
+                extra={"forwarded_entry": forwarded[-proxy_count][:60], "remote_address": remote_address},
+            )
+    return _address_key(remote_address)
 
 
-def check_login_allowed(*, connection: BuyerConnection) -> None:
-    """Raise LoginRateLimited when the connection had too many failed logins in the current window.
+def check_login_allowed(*, connection: BuyerConnection, address: str) -> None:
+    """Raise LoginRateLimited when the connection had too many failed logins from ``address`` in the window.
 
-    Uses the failure_annotations() values when the connection was loaded with them, else one query.
+    ``address`` is a client_address() key. Uses the connection's
+    ``login_window_started_at`` and ``login_window_failures`` attributes
+    when the selector loaded them for this address, else runs one query.
     """
     max_failures, window = _limits()
     if hasattr(connection, "login_window_failures"):
@@ -55,7 +87,7 @@ def check_login_allowed(*, connection: BuyerConnection) -> None:
             return
     else:
         row = (
-            LoginFailureWindow.objects.filter(connection=connection)
+            LoginFailureWindow.objects.filter(connection=connection, client_address=address)
             .values_list("window_started_at", "failures")
             .first()
         )
@@ -67,23 +99,24 @@ def check_login_allowed(*, connection: BuyerConnection) -> None:
     if failures >= max_failures and now < ends_at:
         seconds = math.ceil((ends_at - now).total_seconds())
         logger.warning(
-            "PunchOut login rejected: too many failed attempts",
-            extra={"connection_id": connection.pk, "failures": failures},
+            "PunchOut login rejected: too many failed attempts from this client address",
+            extra={"connection_id": connection.pk, "client_address": address, "failures": failures},
         )
         raise LoginRateLimited(
-            f"Too many failed login attempts for this buyer connection; try again in {seconds} seconds."
+            "Too many failed login attempts for this buyer connection from your address; "
+            f"try again in {seconds} seconds."
         )
 
 
-def record_login_failure(*, connection: BuyerConnection) -> int:
-    """Count a failed login of the connection and return the failures in the current window."""
+def record_login_failure(*, connection: BuyerConnection, address: str) -> int:
+    """Count a failed login of the connection from ``address`` and return the failures in the current window."""
     _, window = _limits()
     now = timezone.now()
     for _attempt in range(2):
         try:
             with transaction.atomic():
                 row, created = LoginFailureWindow.objects.select_for_update().get_or_create(
-                    connection=connection, defaults={"window_started_at": now, "failures": 1}
+                    connection=connection, client_address=address, defaults={"window_started_at": now, "failures": 1}
                 )
                 if created:
                     return 1
@@ -100,6 +133,20 @@ def record_login_failure(*, connection: BuyerConnection) -> int:
     return 0
 
 
-def clear_login_failures(*, connection: BuyerConnection) -> None:
-    """Forget the connection's failed logins (after a successful one)."""
-    LoginFailureWindow.objects.filter(connection=connection, failures__gt=0).delete()
+def clear_login_failures(*, connection: BuyerConnection, address: str) -> None:
+    """Forget the connection's failed logins from ``address`` (after a successful one)."""
+    LoginFailureWindow.objects.filter(connection=connection, client_address=address, failures__gt=0).delete()
+
+
+def _address_key(text: str) -> str:
+    """Return an IPv4 address, or an IPv6 address's /64 network, in normal form; "" for anything else."""
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return ""
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    if address.version == 6:
+        network = ipaddress.IPv6Network((address, IPV6_PREFIX_LENGTH), strict=False)
+        return str(network)
+    return str(address)

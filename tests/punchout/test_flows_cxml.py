@@ -1,7 +1,9 @@
 import base64
 import datetime as dt
+import logging
 import re
 from decimal import Decimal
+from urllib.parse import urlencode
 
 import pytest
 from django.test import override_settings
@@ -11,7 +13,14 @@ from lxml import etree
 from apps.core.xml import parse_xml
 from apps.punchout import services
 from apps.punchout.cxml.validation import validate_document
-from apps.punchout.models import BuyerConnection, BuyerPartNumber, BuyerUnit, HostPattern, PunchOutSession
+from apps.punchout.models import (
+    BuyerConnection,
+    BuyerPartNumber,
+    BuyerUnit,
+    HostPattern,
+    LoginFailureWindow,
+    PunchOutSession,
+)
 from tests.factories import ProductFactory, UnitOfMeasureFactory
 from tests.punchout.support import (
     CXML_URL,
@@ -94,7 +103,7 @@ def test_create_edit_inspect_round_trip(client, catalog):
         ("5555", Decimal("4.000"), 2),
         ("4545321", Decimal("1.000"), 3),
     ]
-    assert cart.content.count(b"was 120 EUR") == 2
+    assert cart.content.count(b"was 120.00 EUR") == 2
     assert b'id="return-cart"' in cart.content
 
     # when the user changes the second 5555 line only and returns the cart
@@ -428,7 +437,43 @@ def test_body_over_limit_answers_400(client, catalog, settings):
 
     code, message = status_of(response)
     assert code == 400
-    assert "2048" in message
+    assert message == (
+        f"The XML document has {len(document)} bytes, more than the limit of 2048 bytes; send a smaller document."
+    )
+    assert PunchOutSession.objects.count() == 0
+
+
+def test_form_over_upload_limit_names_xml_limit(client, catalog, settings):
+    # given Django's upload limit below the form body, so it trips before the XML limit is checked
+    document = setup_document(catalog.connection).replace(b"</cXML>", b"<!--" + b"x" * 4096 + b"--></cXML>")
+    body = urlencode({"cxml-urlencoded": document.decode("utf-8")})
+    settings.XML_MAX_BYTES = 2048
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 3072
+
+    # when the document is posted as a form field
+    response = client.post(CXML_URL, data=body, content_type="application/x-www-form-urlencoded")
+
+    # then the message names the cXML document limit, not Django's
+    code, message = status_of(response)
+    assert code == 400
+    assert (
+        message == "The request body is more than the limit of 2048 bytes for a cXML document; send a smaller document."
+    )
+    assert PunchOutSession.objects.count() == 0
+
+
+def test_multipart_without_boundary_answers_400(client, catalog, caplog):
+    # when a form post names multipart/form-data but carries no boundary
+    response = client.post(CXML_URL, data=b"garbage", content_type="multipart/form-data")
+
+    # then the answer is a cXML 400 naming the problem, and nothing is logged as an error
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/xml; charset=UTF-8"
+    validate_document(response.content)
+    code, message = status_of(response)
+    assert code == 400
+    assert message.startswith("The multipart/form-data body is malformed (Invalid boundary in multipart: None); ")
+    assert [record for record in caplog.records if record.levelno >= logging.ERROR] == []
     assert PunchOutSession.objects.count() == 0
 
 
@@ -471,7 +516,7 @@ def test_unknown_sender_answers_401(client, catalog):
     assert PunchOutSession.objects.count() == 0
 
 
-def test_failed_logins_are_rate_limited_per_connection(client, catalog, settings):
+def test_failed_logins_are_rate_limited_per_client_address(client, catalog, settings):
     settings.PUNCHOUT_LOGIN_MAX_FAILURES = 3
     wrong = setup_document(catalog.connection, secret="wrong")
     right = setup_document(catalog.connection)
@@ -481,13 +526,65 @@ def test_failed_logins_are_rate_limited_per_connection(client, catalog, settings
 
     assert answers == [401, 401, 401]
     assert locked_code == 401
-    assert locked_message.startswith("Too many failed login attempts for this buyer connection; try again in ")
+    assert locked_message.startswith(
+        "Too many failed login attempts for this buyer connection from your address; try again in "
+    )
     assert PunchOutSession.objects.count() == 0
 
-    catalog.connection.login_failures.__class__.objects.update(
-        window_started_at=timezone.now() - dt.timedelta(seconds=301)
-    )
+    LoginFailureWindow.objects.update(window_started_at=timezone.now() - dt.timedelta(seconds=301))
     assert status_of(client.post(CXML_URL, data=right, content_type="text/xml"))[0] == 200
+
+
+def test_attacker_lockout_leaves_buyer_address_open(client, catalog, settings):
+    # given an attacker who knows the public Sender identity and has used up the failures from its address
+    settings.PUNCHOUT_LOGIN_MAX_FAILURES = 3
+    wrong = setup_document(catalog.connection, secret="wrong")
+    right = setup_document(catalog.connection)
+    for _ in range(3):
+        client.post(CXML_URL, data=wrong, content_type="text/xml", REMOTE_ADDR="203.0.113.66")
+
+    # when the attacker and then the buyer's system send the right secret
+    attacker_code, attacker_message = status_of(
+        client.post(CXML_URL, data=right, content_type="text/xml", REMOTE_ADDR="203.0.113.66")
+    )
+    buyer_code, _ = status_of(client.post(CXML_URL, data=right, content_type="text/xml", REMOTE_ADDR="198.51.100.7"))
+
+    # then only the attacker's address is locked, and the buyer's session opens
+    assert attacker_code == 401
+    assert attacker_message.startswith("Too many failed login attempts")
+    assert buyer_code == 200
+    assert PunchOutSession.objects.count() == 1
+    assert list(LoginFailureWindow.objects.values_list("client_address", "failures")) == [("203.0.113.66", 3)]
+
+
+def test_lockout_behind_proxy_counts_forwarded_address(client, catalog, settings):
+    # given one trusted reverse proxy, so every request arrives from the proxy's address
+    settings.PUNCHOUT_LOGIN_MAX_FAILURES = 2
+    settings.PUNCHOUT_TRUSTED_PROXY_COUNT = 1
+    wrong = setup_document(catalog.connection, secret="wrong")
+    right = setup_document(catalog.connection)
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}
+
+    # when an attacker fails twice, putting the buyer's address first in X-Forwarded-For to frame it
+    for _ in range(2):
+        client.post(
+            CXML_URL,
+            data=wrong,
+            content_type="text/xml",
+            HTTP_X_FORWARDED_FOR="198.51.100.7, 203.0.113.66",
+            **proxy,
+        )
+    attacker_code, _ = status_of(
+        client.post(CXML_URL, data=right, content_type="text/xml", HTTP_X_FORWARDED_FOR="203.0.113.66", **proxy)
+    )
+    buyer_code, _ = status_of(
+        client.post(CXML_URL, data=right, content_type="text/xml", HTTP_X_FORWARDED_FOR="198.51.100.7", **proxy)
+    )
+
+    # then the failures count for the address the proxy saw, not the proxy's or the spoofed one
+    assert attacker_code == 401
+    assert buyer_code == 200
+    assert list(LoginFailureWindow.objects.values_list("client_address", "failures")) == [("203.0.113.66", 2)]
 
 
 def test_replayed_session_token_of_returned_cart_changes_nothing(client, catalog):
@@ -599,7 +696,7 @@ def test_product_page_shows_quantity_breaks_and_stock(client, catalog):
     assert page.status_code == 200
     content = page.content.decode()
     assert "<h2>Quantity breaks</h2>" in content
-    assert '<td>10</td><td class="number">89.0000 EUR</td>' in content
+    assert '<td>10</td><td class="number">89.00 EUR</td>' in content
     assert "12 in stock" in content
     assert 'name="quantity"' in content
 

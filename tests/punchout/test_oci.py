@@ -95,7 +95,7 @@ def test_failed_get_login_redirects_and_counts(client, catalog, caplog):
     assert page.status_code == 401
     assert b"The OCI USERNAME or PASSWORD is invalid." in page.content
     assert "wrong-password" not in caplog.text
-    assert catalog.oci.login_failures.failures == 1
+    assert catalog.oci.login_failures.get(client_address="127.0.0.1").failures == 1
     assert PunchOutSession.objects.count() == 0
 
 
@@ -108,6 +108,31 @@ def test_failed_logins_lock_the_connection(client, catalog, settings):
 
     assert locked.status_code == 429
     assert b"Too many failed login attempts" in locked.content
+    assert PunchOutSession.objects.count() == 0
+
+
+def test_attacker_lockout_leaves_buyer_oci_login_open(client, catalog, settings):
+    # given an attacker who knows the USERNAME and has used up the failures from its address
+    settings.PUNCHOUT_LOGIN_MAX_FAILURES = 2
+    client.post(OCI_URL, _login(PASSWORD="wrong-1"), REMOTE_ADDR="203.0.113.66")
+    client.post(OCI_URL, _login(PASSWORD="wrong-2"), REMOTE_ADDR="203.0.113.66")
+
+    # when the attacker and then the buyer's user log in with the right password
+    attacker = client.post(OCI_URL, _login(), REMOTE_ADDR="203.0.113.66")
+    buyer = client.post(OCI_URL, _login(), REMOTE_ADDR="198.51.100.7")
+
+    # then only the attacker's address is locked
+    assert attacker.status_code == 429
+    assert buyer.status_code == 303
+    assert PunchOutSession.objects.count() == 1
+    assert list(catalog.oci.login_failures.values_list("client_address", "failures")) == [("203.0.113.66", 2)]
+
+
+def test_multipart_post_without_boundary_answers_400(client, catalog):
+    response = client.post(OCI_URL, data=b"garbage", content_type="multipart/form-data")
+
+    assert response.status_code == 400
+    assert b"The OCI form body is malformed" in response.content
     assert PunchOutSession.objects.count() == 0
 
 

@@ -39,7 +39,7 @@ def post(data: bytes) -> tuple[str, str, etree._Element]:
     root = parse_xml(data)
     header = read_header(root)
     try:
-        connection = services.authenticate_cxml_sender(header=header)
+        connection = services.authenticate_cxml_sender(header=header, client_address="192.0.2.10")
     except PunchOutError as error:
         answer = build_status_response(code=error.cxml_status, text="Unauthorized", message=error.message)
     else:

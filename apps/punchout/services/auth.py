@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 _UNUSED_HASH_INPUT = "no connection matches this sender"
 
 
-def authenticate_cxml_sender(*, header: Header) -> BuyerConnection:
+def authenticate_cxml_sender(*, header: Header, client_address: str) -> BuyerConnection:
     """Return the active cXML connection that the header's Sender, From and To credentials identify.
 
     The Sender domain is compared case-insensitively, the identity exactly
@@ -30,17 +30,22 @@ def authenticate_cxml_sender(*, header: Header) -> BuyerConnection:
     of the From credentials must match the connection's From credential and
     one of the To credentials its To credential. Raises AuthenticationFailed
     with the same message whatever failed, and logs the failed part.
+    Failed secrets count towards the rate limit of the connection and
+    ``client_address`` (a throttle.client_address() key).
     """
     sender = header.sender
     log_extra = {
         "sender_domain": getattr(sender, "domain", ""),
         "sender_identity": getattr(sender, "identity", ""),
         "payload_id": header.payload_id,
+        "client_address": client_address,
     }
     if sender is None or not sender.domain or not sender.identity:
         _reject_sender("no Sender credential", log_extra)
     # One query brings the connection, its failed logins and its contract in force.
-    candidates = cxml_connections_for_sender(domain=sender.domain, identity=sender.identity, on_date=today_utc())
+    candidates = cxml_connections_for_sender(
+        domain=sender.domain, identity=sender.identity, on_date=today_utc(), client_address=client_address
+    )
     connection = candidates[0] if len(candidates) == 1 else None
     stored_hash = connection.shared_secret_hash if connection else hash_secret(_UNUSED_HASH_INPUT)
     secret_matches = verify_secret(sender.shared_secret or "", stored_hash)
@@ -48,11 +53,11 @@ def authenticate_cxml_sender(*, header: Header) -> BuyerConnection:
     if connection is None:
         _reject_sender("no cXML connection has this Sender credential", log_extra)
     log_extra["connection_id"] = connection.pk
-    throttle.check_login_allowed(connection=connection)
+    throttle.check_login_allowed(connection=connection, address=client_address)
     if not connection.shared_secret_hash:
         _reject_sender("the connection has no shared secret set", log_extra)
     if not secret_matches:
-        throttle.record_login_failure(connection=connection)
+        throttle.record_login_failure(connection=connection, address=client_address)
         _reject_sender("the shared secret does not match", log_extra)
     if not connection.is_active:
         _reject_sender("the connection is inactive", log_extra)
@@ -65,12 +70,13 @@ def authenticate_cxml_sender(*, header: Header) -> BuyerConnection:
     return connection
 
 
-def authenticate_oci_login(*, username: str, password: str) -> BuyerConnection:
+def authenticate_oci_login(*, username: str, password: str, client_address: str) -> BuyerConnection:
     """Return the active OCI connection with this USERNAME and PASSWORD; raises OCILoginFailed or LoginRateLimited.
 
     The password is compared in constant time against its keyed hash, also
     when no connection has the user name, so both failures take as long.
-    Failed attempts count towards the connection's rate limit.
+    Failed attempts count towards the rate limit of the connection and
+    ``client_address`` (a throttle.client_address() key).
     """
     username = (username or "").strip()
     candidates = (
@@ -85,14 +91,14 @@ def authenticate_oci_login(*, username: str, password: str) -> BuyerConnection:
     connection = candidates[0] if len(candidates) == 1 else None
     stored_hash = connection.oci_password_hash if connection else hash_secret(_UNUSED_HASH_INPUT)
     password_matches = verify_secret(password or "", stored_hash)
-    log_extra = {"oci_username": username[:100]}
+    log_extra = {"oci_username": username[:100], "client_address": client_address}
     if connection is None:
         logger.warning("OCI login failed: no OCI connection has this USERNAME", extra=log_extra)
         raise OCILoginFailed()
     log_extra["connection_id"] = connection.pk
-    throttle.check_login_allowed(connection=connection)
+    throttle.check_login_allowed(connection=connection, address=client_address)
     if not connection.oci_password_hash or not password_matches:
-        throttle.record_login_failure(connection=connection)
+        throttle.record_login_failure(connection=connection, address=client_address)
         logger.warning("OCI login failed: the PASSWORD does not match", extra=log_extra)
         raise OCILoginFailed()
     if not connection.is_active or not connection.customer.is_active:

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -26,6 +27,7 @@ from apps.contracts.pricing import price_lines
 from apps.punchout import oci, selectors, services
 from apps.punchout.errors import ProductNotAvailable, PunchOutError
 from apps.punchout.models import BuyerConnection, PunchOutSession
+from apps.punchout.throttle import client_address
 from apps.punchout.views.shop import render_return_form
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,10 @@ def oci_entry(request: HttpRequest) -> HttpResponse:
         params = _parameters(request)
     except (RequestDataTooBig, TooManyFieldsSent) as error:
         return _error(request, _BadParameter(f"The OCI request is too large ({error}); send fewer or smaller fields."))
+    except MultiPartParserError as error:
+        return _error(
+            request, _BadParameter(f"The OCI form body is malformed ({error}); send the fields URL-encoded instead.")
+        )
 
     if request.method == "GET" and set(request.GET) == {"error"}:
         return _error_after_redirect(request, request.GET["error"])
@@ -62,7 +68,9 @@ def oci_entry(request: HttpRequest) -> HttpResponse:
         )
     try:
         connection = services.authenticate_oci_login(
-            username=params.get("USERNAME", ""), password=params.get("PASSWORD", "")
+            username=params.get("USERNAME", ""),
+            password=params.get("PASSWORD", ""),
+            client_address=client_address(request),
         )
     except PunchOutError as error:
         if function == "QUANTITYCHECK":
