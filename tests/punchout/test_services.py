@@ -82,7 +82,10 @@ def test_parse_quantity_accepts(value, expected):
 
 @pytest.mark.parametrize(
     ("value", "reason"),
-    [("abc", "is invalid"), ("-1", "is invalid"), ("1e9", "is invalid"), ("NaN", "is invalid"),
+    [("abc", "is invalid"), ("-1", "is invalid"), ("1e9", "scientific notation, which is not accepted"),
+     ("1E3", "scientific notation, which is not accepted"), ("2.5e-1", "scientific notation, which is not accepted"),
+     ("\u0661\u0662", "contains digits other than 0 to 9"), ("1\uff15", "contains digits other than 0 to 9"),
+     ("NaN", "is invalid"),
      ("1,5", "is invalid"), ("", "is invalid"), ("1000000.001", "above the maximum"),
      ("0.0001", "more than 3 decimals"), (Decimal("NaN"), "is invalid"), (1.5, "is a float")],
 )  # fmt: skip
@@ -92,7 +95,7 @@ def test_parse_quantity_rejects(value, reason):
 
 
 def test_authenticate_returns_connection(connection):
-    assert services.authenticate_cxml_sender(header=header_for(connection)) == connection
+    assert services.authenticate_cxml_sender(header=header_for(connection), client_address="192.0.2.10") == connection
 
 
 @pytest.mark.parametrize(
@@ -110,7 +113,7 @@ def test_authenticate_logs_failed_part_but_raises_one_message(connection, caplog
     caplog.set_level(logging.WARNING, logger="apps.punchout.services")
 
     with pytest.raises(AuthenticationFailed) as raised:
-        services.authenticate_cxml_sender(header=header_for(connection, **changes))
+        services.authenticate_cxml_sender(header=header_for(connection, **changes), client_address="192.0.2.10")
 
     assert raised.value.code == "unauthorized"
     assert raised.value.message == "The Sender credential, shared secret, From or To credential is invalid."
@@ -122,7 +125,7 @@ def test_authenticate_logs_failed_part_but_raises_one_message(connection, caplog
 def test_authenticate_accepts_to_domain_in_other_case(connection):
     header = header_for(connection, to_credentials=(Credential("duns", "987654321"),))
 
-    assert services.authenticate_cxml_sender(header=header) == connection
+    assert services.authenticate_cxml_sender(header=header, client_address="192.0.2.10") == connection
 
 
 def test_authenticate_rejects_connection_without_secret(connection, caplog):
@@ -130,7 +133,7 @@ def test_authenticate_rejects_connection_without_secret(connection, caplog):
     connection.save()
 
     with pytest.raises(AuthenticationFailed):
-        services.authenticate_cxml_sender(header=header_for(connection))
+        services.authenticate_cxml_sender(header=header_for(connection), client_address="192.0.2.10")
 
     assert "the connection has no shared secret set" in caplog.text
 

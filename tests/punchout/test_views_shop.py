@@ -326,7 +326,9 @@ def test_adding_product_outside_assortment_is_rejected(client, shop):
     assert list(CartLine.objects.values_list("product__sku", "quantity")) == before
 
 
-@pytest.mark.parametrize("quantity", ["abc", "-1", "1e9", "NaN", "", "1.2345", "2000000", "Infinity"])
+@pytest.mark.parametrize(
+    "quantity", ["abc", "-1", "1e9", "NaN", "", "1.2345", "2000000", "Infinity", "\u0661\u0662", "\uff11\uff12"]
+)
 def test_bad_quantity_answers_400_and_keeps_cart(client, shop, quantity):
     base = session_path(open_session(client, shop.connection))
     before = list(CartLine.objects.values_list("product__sku", "quantity"))
@@ -336,6 +338,66 @@ def test_bad_quantity_answers_400_and_keeps_cart(client, shop, quantity):
     assert response.status_code == 400
     assert f"Quantity &#x27;{quantity}&#x27;".encode() in response.content
     assert list(CartLine.objects.values_list("product__sku", "quantity")) == before
+
+
+def test_non_ascii_digit_quantity_names_value(client, shop):
+    base = session_path(open_session(client, shop.connection))
+
+    before = list(CartLine.objects.values_list("product__sku", "quantity"))
+
+    response = client.post(base + "cart/", {"sku": "5555", "quantity": "\u0661\u0662"})
+
+    assert response.status_code == 400
+    assert "Quantity &#x27;\u0661\u0662&#x27; contains digits other than 0 to 9;".encode() in response.content
+    assert list(CartLine.objects.values_list("product__sku", "quantity")) == before
+
+
+def test_scientific_quantity_says_not_accepted(client, shop):
+    base = session_path(open_session(client, shop.connection))
+
+    before = list(CartLine.objects.values_list("product__sku", "quantity"))
+
+    response = client.post(base + "cart/", {"sku": "5555", "quantity": "1E3"})
+
+    assert response.status_code == 400
+    assert b"Quantity &#x27;1E3&#x27; is in scientific notation, which is not accepted;" in response.content
+    assert list(CartLine.objects.values_list("product__sku", "quantity")) == before
+
+
+def test_pages_show_prices_in_minor_units(client, shop):
+    # given contract prices stored with 4 decimals, one of them with 4 significant decimals
+    cushion = ProductFactory(sku="7001", name="Seat cushion", category=shop.chairs, list_price=Decimal("60.00"))
+    ContractPriceFactory(contract=shop.contract, product=cushion, price=Decimal("48.0500"))
+    glide = ProductFactory(sku="7002", name="Chair glide", category=shop.chairs, list_price=Decimal("0.05"))
+    ContractPriceFactory(contract=shop.contract, product=glide, price=Decimal("0.0125"))
+    base = session_path(open_session(client, shop.connection))
+
+    # when the catalog, product page and cart are shown and the cart is returned
+    catalog_page = client.get(base).content.decode()
+    product_page = client.get(base + "product/7001/").content.decode()
+    client.post(base + "cart/", {"sku": "7001", "quantity": "1"})
+    client.post(base + "cart/", {"sku": "7002", "quantity": "4"})
+    cart_page = client.get(base + "cart/").content.decode()
+    document = return_form(client.post(base + "return/"))["fields"]["cxml-urlencoded"].encode("utf-8")
+
+    # then pages show the currency's 2 decimals unless the price has more, and the cXML keeps its numbers
+    assert "48.05 EUR" in catalog_page
+    assert "0.0125 EUR" in catalog_page
+    assert "48.0500" not in catalog_page
+    assert "48.05 EUR per" in product_page
+    assert "48.05 EUR" in cart_page
+    assert "0.0125 EUR" in cart_page
+    assert "0.05 EUR" in cart_page
+    prices = item_prices(document)
+    assert prices["7001"] == Decimal("48.0500")
+    assert prices["7002"] == Decimal("0.0125")
+    root = parse_xml(document)
+    money_texts = {
+        item.findtext("ItemID/SupplierPartID"): item.findtext("ItemDetail/UnitPrice/Money")
+        for item in root.iterfind("Message/PunchOutOrderMessage/ItemIn")
+    }
+    assert money_texts["7001"] == "48.05"
+    assert money_texts["7002"] == "0.0125"
 
 
 def test_unknown_sku_answers_400(client, shop):

@@ -23,8 +23,11 @@ MAX_QUANTITY_DECIMALS = 3
 
 MAX_LINE_QUANTITY = Decimal("1000000")
 # Plain decimal notation only, the way a person types a quantity and OCI
-# writes one: no exponent, sign, thousands separator or "NaN".
-_QUANTITY_TEXT = re.compile(r"^\d+(\.\d+)?$")
+# writes one: no exponent, sign, thousands separator or "NaN". The digits are
+# ASCII only, because \d and Decimal() also accept other scripts' digits.
+_QUANTITY_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")
+# A number in scientific notation, such as 1E3 or 2.5e-1, in ASCII digits.
+_SCIENTIFIC_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][+-]?[0-9]+")
 
 
 # Length limit when echoing a rejected value in a message.
@@ -69,7 +72,16 @@ def parse_quantity(value: object) -> Decimal:
         text = format(value, "f") if value.is_finite() else str(value)
     else:
         text = str(value).strip()
-    if not _QUANTITY_TEXT.match(text):
+    if any(character.isdigit() and not character.isascii() for character in text):
+        raise InvalidQuantity(
+            f"Quantity {echo_value(value)} contains digits other than 0 to 9; type it with the digits 0 to 9."
+        )
+    if _SCIENTIFIC_TEXT.fullmatch(text):
+        raise InvalidQuantity(
+            f"Quantity {echo_value(value)} is in scientific notation, which is not accepted; "
+            "enter it as a plain decimal number, such as 1000 or 0.25."
+        )
+    if not _QUANTITY_TEXT.fullmatch(text):
         raise InvalidQuantity(
             f"Quantity {echo_value(value)} is invalid; enter a number from 0 to {MAX_LINE_QUANTITY} with at most "
             f"{MAX_QUANTITY_DECIMALS} decimals, such as 2 or 1.5 (0 removes the line)."
