@@ -179,7 +179,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # XML: the largest request body the cXML endpoint parses, in bytes.
 XML_MAX_BYTES = env_int("XML_MAX_BYTES", 5 * 1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = max(XML_MAX_BYTES, 2_621_440) + 1024 * 1024
+# A cxml-base64 form field is a third larger than the document it carries,
+# plus room for the other form fields.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(XML_MAX_BYTES * 4 // 3, 2_621_440) + 1024 * 1024
 
 # PunchOut: minutes the single-use StartPage URL works after the setup
 # request, minutes of inactivity after which a shop session expires, and the
@@ -188,6 +190,10 @@ PUNCHOUT_START_PAGE_MINUTES = env_int("PUNCHOUT_START_PAGE_MINUTES", 5)
 PUNCHOUT_SESSION_IDLE_MINUTES = env_int("PUNCHOUT_SESSION_IDLE_MINUTES", 120)
 PUNCHOUT_LOGIN_MAX_FAILURES = env_int("PUNCHOUT_LOGIN_MAX_FAILURES", 10)
 PUNCHOUT_LOGIN_WINDOW_SECONDS = env_int("PUNCHOUT_LOGIN_WINDOW_SECONDS", 300)
+# Failed logins count per client address: the number of reverse proxies in
+# front that append to X-Forwarded-For (0 reads REMOTE_ADDR). A count above
+# the real number lets clients pick their own address.
+PUNCHOUT_TRUSTED_PROXY_COUNT = env_int("PUNCHOUT_TRUSTED_PROXY_COUNT", 0)
 
 # Orders: the share a buyer's unit price may differ from the contract price
 # before a price-mismatch case opens, the tax rate our check computes, and
