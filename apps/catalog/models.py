@@ -133,7 +133,11 @@ class Product(TimeStampedModel):
             models.Index(fields=["updated_at"], name="product_updated_at_idx"),
         ]
         constraints = [
-            models.CheckConstraint(condition=models.Q(list_price__gte=0), name="product_list_price_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(list_price__gte=0),
+                name="product_list_price_not_negative",
+                violation_error_message="List price must not be negative. Enter 0 or more.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -171,8 +175,18 @@ class StockLevel(TimeStampedModel):
     class Meta:
         ordering = ["product", "warehouse"]
         constraints = [
-            models.UniqueConstraint(fields=["product", "warehouse"], name="stocklevel_product_warehouse_uniq"),
-            models.CheckConstraint(condition=models.Q(reserved__gte=0), name="stocklevel_reserved_not_negative"),
+            models.UniqueConstraint(
+                fields=["product", "warehouse"],
+                name="stocklevel_product_warehouse_uniq",
+                violation_error_message=(
+                    "This product already has a stock level in this warehouse. Edit that stock level instead."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(reserved__gte=0),
+                name="stocklevel_reserved_not_negative",
+                violation_error_message="Reserved must not be negative. Enter 0 or more.",
+            ),
         ]
 
     def __str__(self) -> str:

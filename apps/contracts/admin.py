@@ -68,6 +68,10 @@ class ContractPriceInline(PrefetchedAutocompleteInline):
     autocomplete_fields = ["product"]
     extra = 0
 
+    def get_queryset(self, request):
+        # Each row's label names its contract number, read from the joined contract.
+        return super().get_queryset(request).select_related("contract")
+
 
 @admin.register(Contract)
 class ContractAdmin(HistoryModelAdmin):
@@ -96,3 +100,8 @@ class ContractPriceAdmin(HistoryModelAdmin):
     autocomplete_fields = ["contract", "product"]
     readonly_fields = ["created_at", "updated_at"]
     show_full_result_count = False
+
+    def get_queryset(self, request):
+        # The change, delete and history pages label the price with its contract number and SKU. The
+        # changelist skips list_select_related for a queryset that already joins, so this joins the same.
+        return super().get_queryset(request).select_related(*self.list_select_related)

@@ -1,5 +1,6 @@
 """Buyer organisations, their contracts and the contract prices the pricing engine reads."""
 
+import datetime as dt
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -8,6 +9,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from apps.core.models import TimeStampedModel
+from apps.core.money import InvalidCurrency, minor_units
 
 
 class Customer(TimeStampedModel):
@@ -83,6 +85,10 @@ class Contract(TimeStampedModel):
             models.CheckConstraint(
                 condition=models.Q(valid_to__isnull=True) | models.Q(valid_to__gte=models.F("valid_from")),
                 name="contract_valid_to_after_valid_from",
+                violation_error_message=(
+                    "Valid to must be on or after valid from. Correct one of the dates, "
+                    "or leave valid to empty for an open-ended contract."
+                ),
             ),
         ]
 
@@ -146,39 +152,116 @@ class ContractPrice(TimeStampedModel):
                     | models.Q(price__isnull=True, discount_percent__isnull=False)
                 ),
                 name="contractprice_price_xor_discount",
+                violation_error_message="Set exactly one of price and discount percent.",
             ),
-            models.CheckConstraint(condition=models.Q(min_quantity__gt=0), name="contractprice_min_quantity_positive"),
             models.CheckConstraint(
-                condition=models.Q(price__isnull=True) | models.Q(price__gte=0), name="contractprice_price_not_negative"
+                condition=models.Q(min_quantity__gt=0),
+                name="contractprice_min_quantity_positive",
+                violation_error_message=(
+                    "Min quantity must be greater than 0. Enter the quantity from which this price applies, such as 1."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(price__isnull=True) | models.Q(price__gte=0),
+                name="contractprice_price_not_negative",
+                violation_error_message="Price must not be negative. Enter 0 or more.",
             ),
             models.CheckConstraint(
                 condition=models.Q(discount_percent__isnull=True)
                 | models.Q(discount_percent__gte=0, discount_percent__lte=100),
                 name="contractprice_discount_0_to_100",
+                violation_error_message="Discount percent must be from 0 to 100.",
             ),
             models.CheckConstraint(
                 condition=models.Q(valid_to__isnull=True)
                 | models.Q(valid_from__isnull=True)
                 | models.Q(valid_to__gte=models.F("valid_from")),
                 name="contractprice_valid_to_after_valid_from",
+                violation_error_message=(
+                    "Valid to must be on or after valid from. Correct one of the dates, "
+                    "or leave valid to empty so the price applies until the contract ends."
+                ),
             ),
             models.UniqueConstraint(
                 fields=["contract", "product", "min_quantity", "valid_from"],
                 name="contractprice_tier_uniq",
+                violation_error_message=(
+                    "This contract already prices this product from this min quantity and valid from date. "
+                    "Edit that price, or change the min quantity or valid from."
+                ),
             ),
             # NULLs are distinct in a unique index, so the open-start tier needs its own.
             models.UniqueConstraint(
                 fields=["contract", "product", "min_quantity"],
                 condition=models.Q(valid_from__isnull=True),
                 name="contractprice_open_tier_uniq",
+                violation_error_message=(
+                    "This contract already prices this product from this min quantity with an empty valid from. "
+                    "Edit that price, or change the min quantity or set a valid from date."
+                ),
             ),
         ]
 
     def __str__(self) -> str:
-        value = f"{self.price}" if self.price is not None else f"-{self.discount_percent}%"
-        return f"{self.contract_id}/{self.product_id} from {self.min_quantity}: {value}"
+        """Label the price by contract number and SKU when both are loaded, by their ids otherwise.
+
+        Reading an unloaded relation here would cost two queries per label on every list of prices,
+        so the admin loads both relations with the price (``select_related``).
+        """
+        contract = self._state.fields_cache.get("contract")
+        product = self._state.fields_cache.get("product")
+        contract_label = contract.number if contract is not None else f"contract {self.contract_id}"
+        product_label = product.sku if product is not None else f"product {self.product_id}"
+        if self.price is not None:
+            currency = contract.currency if contract is not None else ""
+            value = f"{_format_price(self.price, currency)} {currency}".rstrip()
+        elif self.discount_percent is not None:
+            value = f"{_format_number(self.discount_percent)}% off list price"
+        else:
+            value = "no price set"
+        return f"{contract_label} · {product_label} from {_format_number(self.min_quantity)}: {value}"
 
     def clean(self):
         super().clean()
-        if (self.price is None) == (self.discount_percent is None):
-            raise ValidationError("Set exactly one of price and discount percent.")
+        try:
+            contract = self.contract
+        except Contract.DoesNotExist:
+            return
+        errors = {}
+        for name in ("valid_from", "valid_to"):
+            day = getattr(self, name)
+            if day is not None and contract.valid_from is not None and not _contract_covers(contract, day):
+                errors[name] = (
+                    f"{self._meta.get_field(name).verbose_name.capitalize()} {day.isoformat()} is outside "
+                    f"contract {contract.number}'s validity, {_validity_label(contract)}. Choose a date "
+                    "within the contract's validity, or leave it empty to follow the contract's dates."
+                )
+        if errors:
+            raise ValidationError(errors)
+
+
+def _contract_covers(contract: Contract, day: dt.date) -> bool:
+    return contract.valid_from <= day and (contract.valid_to is None or day <= contract.valid_to)
+
+
+def _validity_label(contract: Contract) -> str:
+    if contract.valid_to is None:
+        return f"{contract.valid_from.isoformat()} with no end"
+    return f"{contract.valid_from.isoformat()} to {contract.valid_to.isoformat()}"
+
+
+def _format_number(value: Decimal | None) -> str:
+    """Format a quantity or percent without trailing zeros and without exponent notation."""
+    if value is None:
+        return ""
+    return f"{value.normalize():f}"
+
+
+def _format_price(price: Decimal, currency: str) -> str:
+    """Format a price with the currency's minor units, or with more places where the price has them."""
+    try:
+        places = minor_units(currency)
+    except InvalidCurrency:
+        places = 2
+    significant = max(-price.normalize().as_tuple().exponent, 0)
+    return f"{price:.{max(places, significant)}f}"

@@ -287,3 +287,81 @@ def test_product_autocomplete_answers_sales(client, sales_user):
 
     assert response.status_code == 200
     assert [result["text"] for result in response.json()["results"]] == ["AUTO-1 Cordless drill"]
+
+
+def test_contract_price_outside_contract_dates_shows_form_error(client, sales_user):
+    # given a contract price on a contract for 2026
+    contract_price = ContractPriceFactory(contract=ContractFactory(number="K-2026-DATES"))
+    client.force_login(sales_user)
+
+    # when sales moves its start to 2020
+    data = change_form_data(client.get(_change_url(contract_price)))
+    data["valid_from"] = "2020-01-01"
+    response = client.post(_change_url(contract_price), data)
+
+    # then the form names both date ranges and the price keeps its dates
+    assert response.status_code == 200
+    assert (
+        "Valid from 2020-01-01 is outside contract K-2026-DATES&#x27;s validity, 2026-01-01 to 2026-12-31."
+        in response.content.decode()
+    )
+    contract_price.refresh_from_db()
+    assert contract_price.valid_from is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"min_quantity": "0"},
+            "Min quantity must be greater than 0. Enter the quantity from which this price applies, such as 1.",
+        ),
+        (
+            {"valid_from": "2026-06-01", "valid_to": "2026-01-01"},
+            "Valid to must be on or after valid from. Correct one of the dates",
+        ),
+    ],
+    ids=["zero-min-quantity", "dates-reversed"],
+)
+def test_contract_price_constraint_error_shown_as_sentence(client, sales_user, changes, message):
+    contract_price = ContractPriceFactory()
+    client.force_login(sales_user)
+
+    data = change_form_data(client.get(_change_url(contract_price)))
+    data.update(changes)
+    response = client.post(_change_url(contract_price), data)
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert message in page
+    assert "Constraint" not in page
+
+
+def test_contract_price_price_and_discount_error_shown_once(client, sales_user):
+    contract_price = ContractPriceFactory(price=Decimal("90.00"))
+    client.force_login(sales_user)
+
+    data = change_form_data(client.get(_change_url(contract_price)))
+    data["discount_percent"] = "5"
+    response = client.post(_change_url(contract_price), data)
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.non_field_errors() == ["Set exactly one of price and discount percent."]
+
+
+def test_contract_price_page_title_names_contract_and_sku(client, sales_user):
+    # given a contract price
+    contract_price = ContractPriceFactory(
+        contract=ContractFactory(number="K-TITLE"),
+        product=ProductFactory(sku="SKU-TITLE"),
+        min_quantity=Decimal("10"),
+        price=Decimal("9.5"),
+    )
+    client.force_login(sales_user)
+
+    # when its change page is opened
+    response = client.get(_change_url(contract_price))
+
+    # then the breadcrumbs and title label it with contract number, SKU, tier and price
+    assert response.status_code == 200
+    assert "K-TITLE · SKU-TITLE from 10: 9.50 EUR" in response.content.decode()
