@@ -12,7 +12,6 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode
 
 import pytest
-from django.conf import settings
 from django.test import override_settings
 from lxml import etree
 
@@ -29,13 +28,13 @@ from tests.factories import (
     ProductFactory,
     StockLevelFactory,
 )
+from tests.standards import SAMPLES
 
 # Playwright's sync API runs an event loop in this thread, and Django refuses
 # ORM calls from a thread with a running loop unless this is set.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = "/usr/bin/chromium"
-SAMPLES = Path(settings.BASE_DIR).parent / "shared" / "standards" / "samples"
 BUYER_COOKIE = "browser-cookie-<&>-Ünïcode"
 # Milliseconds to wait for a page or the cart post; generous for a loaded CI machine.
 TIMEOUT_MS = 15_000

@@ -4,10 +4,8 @@ import datetime as dt
 import re
 from decimal import Decimal
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from lxml import etree
 
 from apps.contracts.models import Contract
@@ -22,8 +20,8 @@ from tests.factories import (
     ProductFactory,
     StockLevelFactory,
 )
+from tests.standards import SAMPLES
 
-SAMPLES = Path(settings.BASE_DIR).parent / "shared" / "standards" / "samples"
 SETUP_SAMPLE = "cxml-posr-create-shipto-selecteditem-itemout.xml"
 CXML_URL = "/punchout/cxml/"
 OCI_URL = "/punchout/oci/"

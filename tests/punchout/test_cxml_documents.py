@@ -22,8 +22,8 @@ from apps.punchout.cxml.documents import (
 )
 from apps.punchout.cxml.reader import read_punchout_setup_request
 from apps.punchout.cxml.validation import CXMLInvalid, dtd_name_for, validate_document
+from tests.standards import SAMPLES
 
-SAMPLES = Path(settings.BASE_DIR).parent / "shared" / "standards" / "samples"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 PROLOG = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n'

@@ -2,10 +2,8 @@
 
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from apps.core.xml import parse_xml
 from apps.punchout.cxml.documents import Credential
@@ -16,8 +14,7 @@ from apps.punchout.cxml.reader import (
     read_punchout_setup_request,
     request_type,
 )
-
-SAMPLES = Path(settings.BASE_DIR).parent / "shared" / "standards" / "samples"
+from tests.standards import SAMPLES
 
 HEADER = """
   <Header>

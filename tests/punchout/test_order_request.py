@@ -2,10 +2,8 @@
 
 import datetime as dt
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 from lxml import etree
 
@@ -29,8 +27,8 @@ from tests.factories import (
     StockLevelFactory,
     WarehouseFactory,
 )
+from tests.standards import SAMPLES
 
-SAMPLES = Path(settings.BASE_DIR).parent / "shared" / "standards" / "samples"
 HANDLERS = {"OrderRequest": handle_order_request, "StatusUpdateRequest": handle_status_update_request}
 
 

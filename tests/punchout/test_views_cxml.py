@@ -2,7 +2,6 @@ import base64
 import datetime as dt
 import logging
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import pytest
@@ -24,8 +23,8 @@ from tests.factories import (
     CustomerFactory,
     ProductFactory,
 )
+from tests.standards import SAMPLES
 
-SAMPLES = Path(settings.BASE_DIR).parent / "shared" / "standards" / "samples"
 SETUP_SAMPLE = "cxml-posr-create-shipto-selecteditem-itemout.xml"
 SAMPLE_BUYER_COOKIE = "550bce3e592023b2e7b015307f965133"
 CXML_URL = "/punchout/cxml/"

@@ -3,11 +3,9 @@ import datetime as dt
 import re
 from decimal import Decimal
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -26,8 +24,8 @@ from tests.factories import (
     ProductFactory,
     StockLevelFactory,
 )
+from tests.standards import SAMPLES
 
-SAMPLES = Path(settings.BASE_DIR).parent / "shared" / "standards" / "samples"
 SAMPLE_BUYER_COOKIE = "550bce3e592023b2e7b015307f965133"
 
 
