@@ -1,9 +1,11 @@
 """Shared admin building blocks: a history-aware base ModelAdmin and fields locked for some staff."""
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import ValidationError
 from django.db import models
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
 # Names of the staff groups that the core data migration creates.
@@ -55,7 +57,36 @@ class LockedFieldsMixin:
         return super().get_formset(request, obj, **kwargs)
 
 
-class HistoryModelAdmin(LockedFieldsMixin, SimpleHistoryAdmin):
+class CheckedHistoryAdmin(SimpleHistoryAdmin):
+    """simple-history's admin, whose history pages return 404 for an id that is not a valid key.
+
+    simple-history passes the ids from the URL straight to a query, so ``abc`` in
+    ``<id>/history/`` or ``<id>/history/<history_id>/`` raises ValueError on an integer key,
+    and Django returns a server error (500).
+    """
+
+    def history_view(self, request, object_id, extra_context=None):
+        _check_history_url_id(self.model._meta.pk, unquote(object_id))
+        return super().history_view(request, object_id, extra_context=extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        _check_history_url_id(self.model._meta.pk, unquote(object_id))
+        history_model = getattr(self.model, self.model._meta.simple_history_manager_attribute).model
+        _check_history_url_id(history_model._meta.pk, version_id)
+        return super().history_form_view(request, object_id, version_id, extra_context=extra_context)
+
+
+def _check_history_url_id(pk_field: models.Field, value: str) -> None:
+    """Raise Http404 when ``value`` cannot be a value of ``pk_field``, such as text for an integer key."""
+    try:
+        pk_field.to_python(value)
+    except ValidationError:
+        raise Http404(
+            f"No {pk_field.model._meta.verbose_name} has the id {value!r}. Open the history from the object's page."
+        ) from None
+
+
+class HistoryModelAdmin(LockedFieldsMixin, CheckedHistoryAdmin):
     """Base ModelAdmin of the project: simple-history's history pages plus locked fields."""
 
     history_list_per_page = 50

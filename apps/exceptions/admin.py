@@ -17,8 +17,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django_fsm import can_proceed
-from simple_history.admin import SimpleHistoryAdmin
 
+from apps.core.admin import CheckedHistoryAdmin
 from apps.exceptions import services
 from apps.exceptions.admin_display import concerning_html, facts_html, timeline_html
 from apps.exceptions.admin_filters import AssigneeFilter, CustomerAccountFilter, OverdueFilter, StateFilter, TeamFilter
@@ -58,7 +58,7 @@ class DismissForm(forms.Form):
 
 
 @admin.register(ExceptionCase)
-class ExceptionCaseAdmin(SimpleHistoryAdmin):
+class ExceptionCaseAdmin(CheckedHistoryAdmin):
     list_display = [
         "case_number",
         "kind",
@@ -462,7 +462,7 @@ class ExceptionCaseAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(RoutingRule)
-class RoutingRuleAdmin(SimpleHistoryAdmin):
+class RoutingRuleAdmin(CheckedHistoryAdmin):
     list_display = [
         "name",
         "kind",

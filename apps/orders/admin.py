@@ -6,8 +6,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django_fsm import can_proceed, has_transition_perm
-from simple_history.admin import SimpleHistoryAdmin
 
+from apps.core.admin import CheckedHistoryAdmin
 from apps.orders import services
 from apps.orders.errors import OrderError
 from apps.orders.models import (
@@ -46,7 +46,7 @@ class OrderLineInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(SimpleHistoryAdmin):
+class OrderAdmin(CheckedHistoryAdmin):
     list_display = (
         "number",
         "customer",
@@ -146,19 +146,19 @@ class OutboxEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(SimpleHistoryAdmin):
+class ShipmentAdmin(CheckedHistoryAdmin):
     list_display = ("shipment_id", "order", "carrier", "tracking_number", "shipped_at")
     list_select_related = ("order",)
     readonly_fields = [field.name for field in Shipment._meta.fields]
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(SimpleHistoryAdmin):
+class InvoiceAdmin(CheckedHistoryAdmin):
     list_display = ("number", "order", "total", "currency", "due_date", "paid_amount")
     list_select_related = ("order",)
     readonly_fields = [field.name for field in Invoice._meta.fields]
 
 
 @admin.register(OutboundEndpoint)
-class OutboundEndpointAdmin(SimpleHistoryAdmin):
+class OutboundEndpointAdmin(CheckedHistoryAdmin):
     list_display = ("source", "url", "is_active")

@@ -3,8 +3,8 @@
 from django import forms
 from django.contrib import admin
 from django.utils import timezone
-from simple_history.admin import SimpleHistoryAdmin
 
+from apps.core.admin import CheckedHistoryAdmin
 from apps.punchout.models import BuyerConnection, BuyerPartNumber, BuyerUnit, CartLine, PunchOutSession
 
 
@@ -90,7 +90,7 @@ class BuyerUnitInline(admin.TabularInline):
 
 
 @admin.register(BuyerConnection)
-class BuyerConnectionAdmin(SimpleHistoryAdmin):
+class BuyerConnectionAdmin(CheckedHistoryAdmin):
     form = BuyerConnectionForm
     inlines = [BuyerPartNumberInline, BuyerUnitInline]
     list_display = ["name", "customer", "protocol", "sender_domain", "sender_identity", "is_active", "secret_status"]
