@@ -9,7 +9,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from apps.core.models import TimeStampedModel
-from apps.core.money import InvalidCurrency, minor_units
+from apps.core.money import format_amount
 
 
 class Customer(TimeStampedModel):
@@ -214,7 +214,7 @@ class ContractPrice(TimeStampedModel):
         product_label = product.sku if product is not None else f"product {self.product_id}"
         if self.price is not None:
             currency = contract.currency if contract is not None else ""
-            value = f"{_format_price(self.price, currency)} {currency}".rstrip()
+            value = f"{format_amount(self.price, currency)} {currency}".rstrip()
         elif self.discount_percent is not None:
             value = f"{_format_number(self.discount_percent)}% off list price"
         else:
@@ -255,13 +255,3 @@ def _format_number(value: Decimal | None) -> str:
     if value is None:
         return ""
     return f"{value.normalize():f}"
-
-
-def _format_price(price: Decimal, currency: str) -> str:
-    """Format a price with the currency's minor units, or with more places where the price has them."""
-    try:
-        places = minor_units(currency)
-    except InvalidCurrency:
-        places = 2
-    significant = max(-price.normalize().as_tuple().exponent, 0)
-    return f"{price:.{max(places, significant)}f}"

@@ -88,3 +88,17 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
     """Round an amount half up to the currency's minor unit."""
     exponent = Decimal(1).scaleb(-minor_units(currency))
     return to_decimal(amount).quantize(exponent, rounding=ROUND_HALF_UP)
+
+
+def format_amount(amount: Decimal, currency: str) -> str:
+    """Format an amount for people with the currency's minor units, or more where the amount has them.
+
+    Nothing is rounded: 48.0500 EUR shows as "48.05" and 0.0125 EUR as
+    "0.0125". A currency that is not ISO 4217 shows two places.
+    """
+    try:
+        places = minor_units(currency)
+    except InvalidCurrency:
+        places = 2
+    significant_places = max(-amount.normalize().as_tuple().exponent, 0)
+    return f"{amount:.{max(places, significant_places)}f}"

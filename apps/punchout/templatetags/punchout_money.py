@@ -4,7 +4,7 @@ from decimal import Decimal, InvalidOperation
 
 from django import template
 
-from apps.core.money import InvalidCurrency, minor_units
+from apps.core.money import format_amount
 
 register = template.Library()
 
@@ -26,10 +26,4 @@ def money(amount: object, currency: str) -> str:
         return f"{amount} {currency}".strip()
     if not value.is_finite():
         return f"{value} {currency}".strip()
-    try:
-        places = minor_units(currency)
-    except InvalidCurrency:
-        places = 2
-    significant_places = max(-value.normalize().as_tuple().exponent, 0)
-    places = max(places, significant_places)
-    return f"{value.quantize(Decimal(1).scaleb(-places)):f} {currency}".strip()
+    return f"{format_amount(value, currency)} {currency}".strip()
