@@ -56,6 +56,10 @@ def main() -> None:
         return price_lines(customer=data.customer, lines=lines, on_date=ON_DATE)
 
     run()  # warm-up: connection, caches, imports
+    # The web process freezes its start-up objects the same way (config/wsgi.py).
+    from config.wsgi import freeze_startup_objects
+
+    freeze_startup_objects()
     reset_queries()
     result = run()
     query_count = len(connection.queries)
