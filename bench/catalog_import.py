@@ -24,7 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-from bench.pricing import _create_database_if_missing
+from bench.database import create_database_if_missing
+
+DATABASE_URL_EXAMPLE = "postgres://postgres@127.0.0.1:5432/backoffice_bench_import"
 
 PHASES = ("first", "unchanged", "changed", "stock", "copy", "import_export")
 BENCH_DIR = Path(__file__).resolve().parent.parent / "var" / "bench"
@@ -36,7 +38,7 @@ def main() -> None:
         _run_phase(options)
         return
 
-    _create_database_if_missing(os.environ.get("DATABASE_URL", ""))
+    create_database_if_missing(os.environ.get("DATABASE_URL", ""), example_url=DATABASE_URL_EXAMPLE)
     _setup_django()
     from django.core.management import call_command
 

@@ -29,7 +29,9 @@ import statistics
 import time
 from decimal import Decimal
 
-from bench.pricing import _create_database_if_missing
+from bench.database import create_database_if_missing
+
+DATABASE_URL_EXAMPLE = "postgres://postgres@127.0.0.1:5432/backoffice_bench_orders"
 
 SECRET = "bench-shared-secret"  # noqa: S105 - a benchmark's own connection secret, in its own database
 HOT_PRODUCTS = 10
@@ -38,7 +40,7 @@ UNITS_PER_PRODUCT = 80
 
 def main() -> None:
     options = _parse_arguments()
-    _create_database_if_missing(os.environ.get("DATABASE_URL", ""))
+    create_database_if_missing(os.environ.get("DATABASE_URL", ""), example_url=DATABASE_URL_EXAMPLE)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 

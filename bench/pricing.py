@@ -22,16 +22,16 @@ import sys
 import time
 from collections import Counter
 from decimal import Decimal
-from urllib.parse import unquote, urlsplit
 
-# The only hosts the benchmark connects to.
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+from bench.database import create_database_if_missing
+
+DATABASE_URL_EXAMPLE = "postgres://postgres@127.0.0.1:5432/backoffice_bench"
 
 
 def main() -> None:
     options = _parse_arguments()
     database_url = os.environ.get("DATABASE_URL", "")
-    _create_database_if_missing(database_url)
+    create_database_if_missing(database_url, example_url=DATABASE_URL_EXAMPLE)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
@@ -114,36 +114,6 @@ def _parse_arguments() -> argparse.Namespace:
     if options.lines < 1 or options.runs < 1 or options.products < 1000:
         parser.error("--lines and --runs must be at least 1, and --products at least 1000")
     return options
-
-
-def _create_database_if_missing(database_url: str) -> None:
-    parts = urlsplit(database_url)
-    if parts.scheme not in {"postgres", "postgresql"}:
-        raise SystemExit(
-            f"DATABASE_URL={database_url!r} is not a PostgreSQL URL; "
-            "set it to postgres://postgres@127.0.0.1:5432/backoffice_bench."
-        )
-    if parts.hostname not in LOCAL_HOSTS:
-        raise SystemExit(f"Database host {parts.hostname!r} is not local; this benchmark runs on 127.0.0.1 only.")
-    name = unquote(parts.path.lstrip("/"))
-    if not name:
-        raise SystemExit(f"DATABASE_URL={database_url!r} names no database; add one, such as /backoffice_bench.")
-
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(
-        host="127.0.0.1",
-        port=parts.port or 5432,
-        user=unquote(parts.username or "postgres"),
-        password=unquote(parts.password) if parts.password else None,
-        dbname="postgres",
-        autocommit=True,
-    ) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}")
 
 
 def _check_figures(result, lines) -> None:

@@ -28,19 +28,19 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
+
+from bench.database import create_database_if_missing
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/backoffice_bench_punchout"
-# The only hosts the benchmark connects to.
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 SETUP_REQUEST = REPOSITORY / "docs" / "examples" / "punchout-setup-request.xml"
 
 
 def main() -> None:
     options = _parse_arguments()
     database_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
-    _create_database_if_missing(database_url)
+    create_database_if_missing(database_url, example_url=DEFAULT_DATABASE_URL)
     base_url = f"http://127.0.0.1:{options.port}"
     environment = _server_environment(database_url, base_url)
 
@@ -239,33 +239,6 @@ def _load_with_wrk(base_url: str, method: str, path: str, body: bytes, options) 
 def _wrk_milliseconds(text: str) -> float:
     number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
     return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
-
-
-def _create_database_if_missing(database_url: str) -> None:
-    parts = urlsplit(database_url)
-    if parts.scheme not in {"postgres", "postgresql"}:
-        raise SystemExit(f"DATABASE_URL={database_url!r} is not a PostgreSQL URL; set it to {DEFAULT_DATABASE_URL}.")
-    if parts.hostname not in LOCAL_HOSTS:
-        raise SystemExit(f"Database host {parts.hostname!r} is not local; this benchmark runs on 127.0.0.1 only.")
-    name = unquote(parts.path.lstrip("/"))
-    if not name:
-        raise SystemExit(f"DATABASE_URL={database_url!r} names no database; add one, such as /backoffice_bench.")
-
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(
-        host="127.0.0.1",
-        port=parts.port or 5432,
-        user=unquote(parts.username or "postgres"),
-        password=unquote(parts.password) if parts.password else None,
-        dbname="postgres",
-        autocommit=True,
-    ) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}")
 
 
 if __name__ == "__main__":

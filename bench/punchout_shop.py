@@ -19,7 +19,9 @@ import os
 import statistics
 import time
 
-from bench.pricing import _create_database_if_missing
+from bench.database import create_database_if_missing
+
+DATABASE_URL_EXAMPLE = "postgres://postgres@127.0.0.1:5432/backoffice_bench_punchout_shop"
 
 # Generated products are named "Bench product <n>" with SKU "BENCH-<n, 6 digits>".
 PAGES = {
@@ -40,7 +42,7 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=100_000, help="products in the generated catalog")
     parser.add_argument("--repeat", type=int, default=7, help="requests per page")
     options = parser.parse_args()
-    _create_database_if_missing(os.environ.get("DATABASE_URL", ""))
+    create_database_if_missing(os.environ.get("DATABASE_URL", ""), example_url=DATABASE_URL_EXAMPLE)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
