@@ -138,9 +138,9 @@ def _phase_stock(rows: int) -> dict:
 def _phase_copy(rows: int) -> dict:
     from django.db import connection
 
-    from bench.catalog_import_data import CATALOG_HEADER
+    from apps.catalog.imports.kinds import CATALOG_COLUMNS
 
-    columns = ", ".join(f"{name} text" for name in CATALOG_HEADER)
+    columns = ", ".join(f"{name} text" for name in CATALOG_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_bare_copy")
         cursor.execute(f"CREATE UNLOGGED TABLE bench_bare_copy ({columns})")

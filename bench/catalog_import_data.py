@@ -2,29 +2,16 @@
 
 ``write_catalog`` writes the nightly full catalog. ``write_changed_catalog`` writes the same file with
 a share of the list prices moved by up to 10% (below the anomaly threshold) and those rows' change
-time advanced. ``write_stock`` writes on-hand figures for every SKU in each warehouse.
+time advanced. ``write_stock`` writes on-hand figures for every SKU in each warehouse. The headers are
+the import's own column lists, so importing this module needs Django set up.
 """
 
 import csv
 import random
 from pathlib import Path
 
-CATALOG_HEADER = [
-    "sku",
-    "name",
-    "description",
-    "manufacturer",
-    "manufacturer_part_number",
-    "category_code",
-    "category_name",
-    "unspsc",
-    "uom",
-    "list_price",
-    "currency",
-    "lead_time_days",
-    "active",
-    "updated_at",
-]
+from apps.catalog.imports.kinds import CATALOG_COLUMNS, STOCK_COLUMNS
+
 WAREHOUSES = ("BENCH-NORTH", "BENCH-SOUTH", "BENCH-EAST")
 MANUFACTURERS = ("Acme Tools", "Brightline", "Contoso Office", "Dunder Paper", "Evergreen Labs", "Fabrikam")
 NOUNS = ("stapler", "toner cartridge", "safety glove", "cable tie", "drill bit", "label roll", "notebook", "fuse")
@@ -34,6 +21,8 @@ UNITS = ("EA", "H87", "XBX", "KGM", "MTR", "XPK")
 CATEGORY_COUNT = 200
 NIGHTLY_TIME = "2026-03-01T02:00:00Z"
 CHANGED_TIME = "2026-03-02T02:00:00Z"
+PRICE_INDEX = CATALOG_COLUMNS.index("list_price")
+UPDATED_AT_INDEX = CATALOG_COLUMNS.index("updated_at")
 
 
 def sku_of(number: int) -> str:
@@ -45,7 +34,7 @@ def write_catalog(path: Path, *, rows: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(CATALOG_HEADER)
+        writer.writerow(CATALOG_COLUMNS)
         for number in range(rows):
             writer.writerow(_catalog_row(rng, number, price=None, updated_at=NIGHTLY_TIME))
 
@@ -57,13 +46,13 @@ def write_changed_catalog(path: Path, *, rows: int, changed_share: float, seed: 
     changed = 0
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(CATALOG_HEADER)
+        writer.writerow(CATALOG_COLUMNS)
         for number in range(rows):
             row = _catalog_row(rng, number, price=None, updated_at=NIGHTLY_TIME)
             if change_rng.random() < changed_share:
-                price = float(row[9]) * change_rng.uniform(1.01, 1.10)
-                row[9] = f"{price:.2f}"
-                row[13] = CHANGED_TIME
+                price = float(row[PRICE_INDEX]) * change_rng.uniform(1.01, 1.10)
+                row[PRICE_INDEX] = f"{price:.2f}"
+                row[UPDATED_AT_INDEX] = CHANGED_TIME
                 changed += 1
             writer.writerow(row)
     return changed
@@ -74,13 +63,14 @@ def write_stock(path: Path, *, rows: int, seed: int = 11) -> None:
     rng = random.Random(seed)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["sku", "warehouse", "on_hand", "as_of"])
+        writer.writerow(STOCK_COLUMNS)
         for number in range(rows):
             for warehouse in WAREHOUSES:
                 writer.writerow([sku_of(number), warehouse, rng.randint(0, 5000), NIGHTLY_TIME])
 
 
 def _catalog_row(rng: random.Random, number: int, *, price, updated_at: str) -> list[str]:
+    """Build one product's values in the order of ``CATALOG_COLUMNS``."""
     category = rng.randrange(CATEGORY_COUNT)
     noun = rng.choice(NOUNS)
     adjective = rng.choice(ADJECTIVES)
