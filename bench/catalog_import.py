@@ -164,6 +164,7 @@ def _phase_import_export(rows: int) -> dict:
     import tablib
     from import_export import fields, resources, widgets
 
+    from apps.catalog.imports.kinds import PRODUCT_FEED_FIELDS
     from apps.catalog.models import Category, Product, UnitOfMeasure
 
     class ProductResource(resources.ModelResource):
@@ -179,21 +180,7 @@ def _phase_import_export(rows: int) -> dict:
         class Meta:
             model = Product
             import_id_fields = ("sku",)
-            fields = (
-                "sku",
-                "name",
-                "description",
-                "manufacturer",
-                "manufacturer_part_number",
-                "category",
-                "unspsc",
-                "unit",
-                "list_price",
-                "currency",
-                "lead_time_days",
-                "is_active",
-                "source_updated_at",
-            )
+            fields = (*PRODUCT_FEED_FIELDS, "source_updated_at")
             use_bulk = True
             batch_size = 1000
             skip_diff = True

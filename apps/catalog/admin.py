@@ -15,6 +15,7 @@ from apps.catalog.errors import CatalogError
 from apps.catalog.exports import export_cif, export_csv
 from apps.catalog.imports.errors import CatalogImportError
 from apps.catalog.imports.jobs import import_job_create_from_upload
+from apps.catalog.imports.kinds import PRODUCT_FEED_FIELDS
 from apps.catalog.imports.service import ImportOptions
 from apps.catalog.models import (
     Category,
@@ -34,20 +35,7 @@ from apps.core.admin import HistoryModelAdmin, locked_field_notes
 # The fields that the ERP's catalog and stock feeds set. Staff other than superusers see them
 # read-only on existing rows, because the next feed would overwrite a change made here.
 ERP_OWNED_FIELDS = {
-    Product: (
-        "sku",
-        "name",
-        "description",
-        "manufacturer",
-        "manufacturer_part_number",
-        "category",
-        "unspsc",
-        "unit",
-        "list_price",
-        "currency",
-        "lead_time_days",
-        "is_active",
-    ),
+    Product: PRODUCT_FEED_FIELDS,
     StockLevel: ("on_hand", "as_of"),
 }
 ERP_OWNED_NOTE = "Owned by the ERP: its next update overwrites this value."

@@ -90,6 +90,22 @@ CATALOG_COLUMNS = (
     "updated_at",
 )
 CATALOG_REQUIRED = ("sku", "name", "uom", "list_price", "currency", "updated_at")
+# The Product model fields that a catalog file sets, by model field name, besides the change time
+# in source_updated_at.
+PRODUCT_FEED_FIELDS = (
+    "sku",
+    "name",
+    "description",
+    "manufacturer",
+    "manufacturer_part_number",
+    "category",
+    "unspsc",
+    "unit",
+    "list_price",
+    "currency",
+    "lead_time_days",
+    "is_active",
+)
 PRODUCT_COMPARED = (
     "name",
     "description",
