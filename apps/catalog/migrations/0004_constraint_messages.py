@@ -4,25 +4,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalog', '0003_import_jobs_and_held_changes'),
+        ("catalog", "0003_import_jobs_and_held_changes"),
     ]
 
     operations = [
         migrations.AlterConstraint(
-            model_name='product',
-            name='product_list_price_not_negative',
-            constraint=models.CheckConstraint(condition=models.Q(('list_price__gte', 0)), name='product_list_price_not_negative', violation_error_message='List price must not be negative. Enter 0 or more.'),
+            model_name="product",
+            name="product_list_price_not_negative",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("list_price__gte", 0)),
+                name="product_list_price_not_negative",
+                violation_error_message="List price must not be negative. Enter 0 or more.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='stocklevel',
-            name='stocklevel_product_warehouse_uniq',
-            constraint=models.UniqueConstraint(fields=('product', 'warehouse'), name='stocklevel_product_warehouse_uniq', violation_error_message='This product already has a stock level in this warehouse. Edit that stock level instead.'),
+            model_name="stocklevel",
+            name="stocklevel_product_warehouse_uniq",
+            constraint=models.UniqueConstraint(
+                fields=("product", "warehouse"),
+                name="stocklevel_product_warehouse_uniq",
+                violation_error_message="This product already has a stock level in this warehouse. Edit that stock level instead.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='stocklevel',
-            name='stocklevel_reserved_not_negative',
-            constraint=models.CheckConstraint(condition=models.Q(('reserved__gte', 0)), name='stocklevel_reserved_not_negative', violation_error_message='Reserved must not be negative. Enter 0 or more.'),
+            model_name="stocklevel",
+            name="stocklevel_reserved_not_negative",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("reserved__gte", 0)),
+                name="stocklevel_reserved_not_negative",
+                violation_error_message="Reserved must not be negative. Enter 0 or more.",
+            ),
         ),
     ]

@@ -4,51 +4,98 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalog', '0004_constraint_messages'),
-        ('contracts', '0001_initial'),
+        ("catalog", "0004_constraint_messages"),
+        ("contracts", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterConstraint(
-            model_name='contract',
-            name='contract_valid_to_after_valid_from',
-            constraint=models.CheckConstraint(condition=models.Q(('valid_to__isnull', True), ('valid_to__gte', models.F('valid_from')), _connector='OR'), name='contract_valid_to_after_valid_from', violation_error_message='Valid to must be on or after valid from. Correct one of the dates, or leave valid to empty for an open-ended contract.'),
+            model_name="contract",
+            name="contract_valid_to_after_valid_from",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("valid_to__isnull", True), ("valid_to__gte", models.F("valid_from")), _connector="OR"
+                ),
+                name="contract_valid_to_after_valid_from",
+                violation_error_message="Valid to must be on or after valid from. Correct one of the dates, or leave valid to empty for an open-ended contract.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='contractprice',
-            name='contractprice_price_xor_discount',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('discount_percent__isnull', True), ('price__isnull', False)), models.Q(('discount_percent__isnull', False), ('price__isnull', True)), _connector='OR'), name='contractprice_price_xor_discount', violation_error_message='Set exactly one of price and discount percent.'),
+            model_name="contractprice",
+            name="contractprice_price_xor_discount",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("discount_percent__isnull", True), ("price__isnull", False)),
+                    models.Q(("discount_percent__isnull", False), ("price__isnull", True)),
+                    _connector="OR",
+                ),
+                name="contractprice_price_xor_discount",
+                violation_error_message="Set exactly one of price and discount percent.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='contractprice',
-            name='contractprice_min_quantity_positive',
-            constraint=models.CheckConstraint(condition=models.Q(('min_quantity__gt', 0)), name='contractprice_min_quantity_positive', violation_error_message='Min quantity must be greater than 0. Enter the quantity from which this price applies, such as 1.'),
+            model_name="contractprice",
+            name="contractprice_min_quantity_positive",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("min_quantity__gt", 0)),
+                name="contractprice_min_quantity_positive",
+                violation_error_message="Min quantity must be greater than 0. Enter the quantity from which this price applies, such as 1.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='contractprice',
-            name='contractprice_price_not_negative',
-            constraint=models.CheckConstraint(condition=models.Q(('price__isnull', True), ('price__gte', 0), _connector='OR'), name='contractprice_price_not_negative', violation_error_message='Price must not be negative. Enter 0 or more.'),
+            model_name="contractprice",
+            name="contractprice_price_not_negative",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("price__isnull", True), ("price__gte", 0), _connector="OR"),
+                name="contractprice_price_not_negative",
+                violation_error_message="Price must not be negative. Enter 0 or more.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='contractprice',
-            name='contractprice_discount_0_to_100',
-            constraint=models.CheckConstraint(condition=models.Q(('discount_percent__isnull', True), models.Q(('discount_percent__gte', 0), ('discount_percent__lte', 100)), _connector='OR'), name='contractprice_discount_0_to_100', violation_error_message='Discount percent must be from 0 to 100.'),
+            model_name="contractprice",
+            name="contractprice_discount_0_to_100",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("discount_percent__isnull", True),
+                    models.Q(("discount_percent__gte", 0), ("discount_percent__lte", 100)),
+                    _connector="OR",
+                ),
+                name="contractprice_discount_0_to_100",
+                violation_error_message="Discount percent must be from 0 to 100.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='contractprice',
-            name='contractprice_valid_to_after_valid_from',
-            constraint=models.CheckConstraint(condition=models.Q(('valid_to__isnull', True), ('valid_from__isnull', True), ('valid_to__gte', models.F('valid_from')), _connector='OR'), name='contractprice_valid_to_after_valid_from', violation_error_message='Valid to must be on or after valid from. Correct one of the dates, or leave valid to empty so the price applies until the contract ends.'),
+            model_name="contractprice",
+            name="contractprice_valid_to_after_valid_from",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("valid_to__isnull", True),
+                    ("valid_from__isnull", True),
+                    ("valid_to__gte", models.F("valid_from")),
+                    _connector="OR",
+                ),
+                name="contractprice_valid_to_after_valid_from",
+                violation_error_message="Valid to must be on or after valid from. Correct one of the dates, or leave valid to empty so the price applies until the contract ends.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='contractprice',
-            name='contractprice_tier_uniq',
-            constraint=models.UniqueConstraint(fields=('contract', 'product', 'min_quantity', 'valid_from'), name='contractprice_tier_uniq', violation_error_message='This contract already prices this product from this min quantity and valid from date. Edit that price, or change the min quantity or valid from.'),
+            model_name="contractprice",
+            name="contractprice_tier_uniq",
+            constraint=models.UniqueConstraint(
+                fields=("contract", "product", "min_quantity", "valid_from"),
+                name="contractprice_tier_uniq",
+                violation_error_message="This contract already prices this product from this min quantity and valid from date. Edit that price, or change the min quantity or valid from.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='contractprice',
-            name='contractprice_open_tier_uniq',
-            constraint=models.UniqueConstraint(condition=models.Q(('valid_from__isnull', True)), fields=('contract', 'product', 'min_quantity'), name='contractprice_open_tier_uniq', violation_error_message='This contract already prices this product from this min quantity with an empty valid from. Edit that price, or change the min quantity or set a valid from date.'),
+            model_name="contractprice",
+            name="contractprice_open_tier_uniq",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("valid_from__isnull", True)),
+                fields=("contract", "product", "min_quantity"),
+                name="contractprice_open_tier_uniq",
+                violation_error_message="This contract already prices this product from this min quantity with an empty valid from. Edit that price, or change the min quantity or set a valid from date.",
+            ),
         ),
     ]
