@@ -13,6 +13,7 @@ from lxml import etree
 
 from apps.orders.inputs import LineInput, OrderInput
 from apps.punchout.cxml.documents import build_status_response
+from apps.punchout.cxml.elements import address_fields, description_text, element_text, parse_timestamp
 from apps.punchout.cxml.reader import CXMLBadRequest, Header
 
 ORDER_TYPES = ("new", "update", "delete")
@@ -64,11 +65,11 @@ def read_order_request(*, root: etree._Element, header: Header, connection, body
         operation=order_type,
         po_number=(order_header.get("orderID") or "").strip(),
         refers_to=(reference.get("payloadID") or "").strip() if reference is not None else "",
-        order_date=_datetime(order_header.get("orderDate")),
+        order_date=parse_timestamp(order_header.get("orderDate")),
         requested_delivery_date=_date(order_header.get("requestedDeliveryDate")),
         currency=(currency or "").strip() or None,
-        total=_text(total).strip() if total is not None else None,
-        tax=_text(tax).strip() if tax is not None else None,
+        total=element_text(total).strip() if total is not None else None,
+        tax=element_text(tax).strip() if tax is not None else None,
         ship_to=_address(order_header.find("ShipTo/Address")),
         bill_to=_address(order_header.find("BillTo/Address")),
         contact=_contact(order_header.find("Contact")),
@@ -91,26 +92,26 @@ def _line(item: etree._Element, position: int) -> LineInput:
     classification = {}
     for element in item.findall("ItemDetail/Classification"):
         domain = (element.get("domain") or "").strip()
-        value = _text(element).strip()
+        value = element_text(element).strip()
         # A placeholder such as "unknown" or "0" is no code, so it is left out.
         if domain and value and value.casefold() not in ("unknown", "0", "n/a"):
             classification[domain] = value
     auxiliary = item.find("ItemID/SupplierPartAuxiliaryID")
     return LineInput(
         line_number=(item.get("lineNumber") or str(position)).strip(),
-        sku=_text(item.find("ItemID/SupplierPartID")).strip(),
+        sku=element_text(item.find("ItemID/SupplierPartID")).strip(),
         quantity=(item.get("quantity") or "").strip(),
-        unit=_text(item.find("ItemDetail/UnitOfMeasure")).strip(),
-        unit_price=_text(money).strip() if money is not None else None,
+        unit=element_text(item.find("ItemDetail/UnitOfMeasure")).strip(),
+        unit_price=element_text(money).strip() if money is not None else None,
         currency=((money.get("currency") or "").strip() or None) if money is not None else None,
-        description=_description(item.find("ItemDetail/Description")),
+        description=description_text(item.find("ItemDetail/Description")),
         # Kept verbatim: it is often our own cart-line reference and must match byte for byte.
-        supplier_part_auxiliary_id=_text(auxiliary) if auxiliary is not None else "",
+        supplier_part_auxiliary_id=element_text(auxiliary) if auxiliary is not None else "",
         requested_delivery_date=_date(item.get("requestedDeliveryDate")),
         classification=classification,
         extrinsics={**_extrinsics(item.find("ItemDetail")), **_extrinsics(item)},
         comments=_comments(item),
-        tax=_text(tax).strip() if tax is not None else None,
+        tax=element_text(tax).strip() if tax is not None else None,
     )
 
 
@@ -120,23 +121,7 @@ def _first_line_currency(request: etree._Element) -> str | None:
 
 
 def _address(element: etree._Element | None) -> dict:
-    if element is None:
-        return {}
-    postal = element.find("PostalAddress")
-    country = postal.find("Country") if postal is not None else None
-    country_code = (country.get("isoCountryCode") if country is not None else None) or element.get("isoCountryCode")
-    return {
-        "address_id": (element.get("addressID") or "").strip(),
-        "name": _text(element.find("Name")).strip(),
-        "deliver_to": _texts(postal, "DeliverTo"),
-        "street_lines": _texts(postal, "Street"),
-        "city": _text(postal.find("City")).strip() if postal is not None else "",
-        "state": _text(postal.find("State")).strip() if postal is not None else "",
-        "postal_code": _text(postal.find("PostalCode")).strip() if postal is not None else "",
-        "country_code": (country_code or "").strip().upper(),
-        "country_name": _text(country).strip(),
-        "email": _text(element.find("Email")).strip(),
-    }
+    return address_fields(element) if element is not None else {}
 
 
 def _contact(element: etree._Element | None) -> dict:
@@ -144,8 +129,8 @@ def _contact(element: etree._Element | None) -> dict:
         return {}
     return {
         "role": (element.get("role") or "").strip(),
-        "name": _text(element.find("Name")).strip(),
-        "email": _text(element.find("Email")).strip(),
+        "name": element_text(element.find("Name")).strip(),
+        "email": element_text(element.find("Email")).strip(),
     }
 
 
@@ -156,7 +141,7 @@ def _extrinsics(element: etree._Element | None) -> dict[str, str]:
         return values
     for extrinsic in element.findall("Extrinsic"):
         name = (extrinsic.get("name") or "").strip()
-        value = _text(extrinsic).strip()
+        value = element_text(extrinsic).strip()
         if name and value and name not in values:
             values[name] = value
     return values
@@ -170,51 +155,15 @@ def _comments(element: etree._Element) -> str:
         if text:
             parts.append(text)
         for url in comments.findall("Attachment/URL"):
-            parts.append(f"Attachment: {_text(url).strip()}")
+            parts.append(f"Attachment: {element_text(url).strip()}")
     return "\n".join(dict.fromkeys(parts))
 
 
-def _description(element: etree._Element | None) -> str:
-    if element is None:
-        return ""
-    own = "".join([element.text or ""] + [child.tail or "" for child in element]).strip()
-    return own or _text(element.find("ShortName")).strip()
-
-
-def _datetime(raw: str | None) -> dt.datetime | None:
-    """Parse an ISO 8601 time keeping its offset; without one it is UTC; an unreadable one gives None."""
-    if not raw or not raw.strip():
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(raw.strip())
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
-
-
 def _date(raw: str | None) -> dt.date | None:
-    parsed = _datetime(raw)
+    parsed = parse_timestamp(raw)
     if parsed is not None:
         return parsed.date()
     try:
         return dt.date.fromisoformat((raw or "").strip()[:10]) if raw else None
     except ValueError:
         return None
-
-
-def _text(element: etree._Element | None) -> str:
-    """Return the text of an element and its descendants, without comments or processing instructions."""
-    if element is None:
-        return ""
-    parts = [element.text or ""]
-    for child in element:
-        if isinstance(child.tag, str):
-            parts.append(_text(child))
-        parts.append(child.tail or "")
-    return "".join(parts)
-
-
-def _texts(parent: etree._Element | None, tag: str) -> list[str]:
-    if parent is None:
-        return []
-    return [value for value in (_text(child).strip() for child in parent.findall(tag)) if value]

@@ -8,13 +8,14 @@ raises ``CXMLBadRequest`` naming the missing or invalid part. Amounts are ``Deci
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
 from apps.core.errors import DomainError
 from apps.punchout.cxml.documents import Credential
+from apps.punchout.cxml.elements import address_fields, description_text, element_text, parse_timestamp
 from apps.punchout.cxml.validation import CXMLInvalid, validate_document
 
 PUNCHOUT_OPERATIONS = ("create", "edit", "inspect", "source")
@@ -116,7 +117,7 @@ def inbound_oddities(root: etree._Element) -> list[str]:
             if parsed.tzinfo is None:
                 oddities.append(f"timestamp {raw_timestamp[:40]!r} has no offset, read as UTC")
     for element in root.iter("Extrinsic"):
-        if not _text(element).strip():
+        if not element_text(element).strip():
             oddities.append(f"empty Extrinsic {(element.get('name') or '')[:40]!r}")
     try:
         validate_document(root)
@@ -144,9 +145,9 @@ def read_header(root: etree._Element) -> Header:
         from_credentials=from_credentials,
         to_credentials=to_credentials,
         sender=senders[0],
-        user_agent=_text(header.find("Sender/UserAgent")).strip(),
+        user_agent=element_text(header.find("Sender/UserAgent")).strip(),
         payload_id=payload_id,
-        timestamp=_parse_timestamp(root.get("timestamp")),
+        timestamp=parse_timestamp(root.get("timestamp")),
         deployment_mode=_deployment_mode(root),
         version=_version(root),
     )
@@ -170,12 +171,12 @@ def read_punchout_setup_request(root: etree._Element) -> PunchOutSetupRequest:
     if cookie is None:
         raise CXMLBadRequest("The PunchOutSetupRequest has no BuyerCookie; it is echoed back with the cart.")
     # NOTE: BuyerCookie may hold markup in the DTD; child elements are flattened to their text.
-    buyer_cookie = _text(cookie)
+    buyer_cookie = element_text(cookie)
 
     extrinsics = _extrinsics(request)
     user_email = _user_email(request, extrinsics)
 
-    selected_part = _text(request.find("SelectedItem/ItemID/SupplierPartID")).strip()
+    selected_part = element_text(request.find("SelectedItem/ItemID/SupplierPartID")).strip()
 
     return PunchOutSetupRequest(
         header=header,
@@ -202,13 +203,13 @@ def _credentials(header: etree._Element, section: str) -> tuple[Credential, ...]
     credentials = []
     for position, element in enumerate(header.findall(f"{section}/Credential"), start=1):
         domain = (element.get("domain") or "").strip()
-        identity = _text(element.find("Identity")).strip()
+        identity = element_text(element.find("Identity")).strip()
         if not domain or not identity:
             raise CXMLBadRequest(
                 f"Header {section} credential {position} lacks a domain attribute or an Identity; both are required."
             )
         secret_element = element.find("SharedSecret")
-        shared_secret = _text(secret_element).strip() if secret_element is not None else None
+        shared_secret = element_text(secret_element).strip() if secret_element is not None else None
         credentials.append(Credential(domain=domain, identity=identity, shared_secret=shared_secret))
     if not credentials:
         raise CXMLBadRequest(f"The cXML Header has no {section} credential; Header/{section}/Credential is required.")
@@ -238,24 +239,13 @@ def _version(root: etree._Element) -> str:
     return match.group(1) if match else ""
 
 
-def _parse_timestamp(raw: str | None) -> datetime | None:
-    """Parse an ISO 8601 timestamp. One without an offset is taken as UTC; an unreadable one gives None."""
-    if not raw:
-        return None
-    try:
-        parsed = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
 def _extrinsics(request: etree._Element) -> dict[str, str]:
     """Return the request's Extrinsics by name, first one winning; empty values are kept as ""."""
     values: dict[str, str] = {}
     for element in request.findall("Extrinsic"):
         name = (element.get("name") or "").strip()
         if name and name not in values:
-            values[name] = _text(element).strip()
+            values[name] = element_text(element).strip()
     return values
 
 
@@ -264,7 +254,7 @@ def _user_email(request: etree._Element, extrinsics: dict[str, str]) -> str | No
     for name, value in extrinsics.items():
         if name.casefold() == "useremail" and value:
             return value
-    contact_email = _text(request.find("Contact/Email")).strip()
+    contact_email = element_text(request.find("Contact/Email")).strip()
     return contact_email or None
 
 
@@ -274,28 +264,14 @@ def _ship_to(element: etree._Element | None) -> dict | None:
     address = element.find("Address")
     if address is None:
         return None
-    postal = address.find("PostalAddress")
-    country = postal.find("Country") if postal is not None else None
-    country_code = (country.get("isoCountryCode") if country is not None else None) or address.get("isoCountryCode")
-    return {
-        "address_id": (address.get("addressID") or "").strip(),
-        "name": _text(address.find("Name")).strip(),
-        "deliver_to": _texts(postal, "DeliverTo"),
-        "street_lines": _texts(postal, "Street"),
-        "city": _child_text(postal, "City"),
-        "state": _child_text(postal, "State"),
-        "postal_code": _child_text(postal, "PostalCode"),
-        "country_code": (country_code or "").strip().upper(),
-        "country_name": _text(country).strip(),
-        "email": _text(address.find("Email")).strip(),
-    }
+    return address_fields(address)
 
 
 def _item_out(element: etree._Element, position: int) -> ItemOutLine:
     line_number = (element.get("lineNumber") or "").strip() or None
     label = f"ItemOut {position}" + (f" (lineNumber {line_number})" if line_number else "")
 
-    supplier_part_id = _text(element.find("ItemID/SupplierPartID")).strip()
+    supplier_part_id = element_text(element.find("ItemID/SupplierPartID")).strip()
     if not supplier_part_id:
         raise CXMLBadRequest(f"{label} has no ItemID/SupplierPartID.")
     auxiliary = element.find("ItemID/SupplierPartAuxiliaryID")
@@ -316,13 +292,13 @@ def _item_out(element: etree._Element, position: int) -> ItemOutLine:
     return ItemOutLine(
         supplier_part_id=supplier_part_id,
         # Kept verbatim: it is often a reference this supplier issued and must match byte for byte.
-        supplier_part_auxiliary_id=_text(auxiliary) if auxiliary is not None else "",
+        supplier_part_auxiliary_id=element_text(auxiliary) if auxiliary is not None else "",
         quantity=quantity,
         line_number=line_number,
         unit_price=unit_price,
         currency=currency,
-        description=_description(element.find("ItemDetail/Description")),
-        unit_of_measure=_text(element.find("ItemDetail/UnitOfMeasure")).strip(),
+        description=description_text(element.find("ItemDetail/Description")),
+        unit_of_measure=element_text(element.find("ItemDetail/UnitOfMeasure")).strip(),
     )
 
 
@@ -339,37 +315,5 @@ def _decimal(raw: str | None, *, field_name: str) -> Decimal | None:
     return value
 
 
-def _description(element: etree._Element | None) -> str:
-    """Return a Description's own text, or its ShortName when it has no other text."""
-    if element is None:
-        return ""
-    own = "".join([element.text or ""] + [child.tail or "" for child in element]).strip()
-    if own:
-        return own
-    return _text(element.find("ShortName")).strip()
-
-
-def _text(element: etree._Element | None) -> str:
-    """Return the text content of an element and its descendants, without comments or processing instructions."""
-    if element is None:
-        return ""
-    parts = [element.text or ""]
-    for child in element:
-        if isinstance(child.tag, str):
-            parts.append(_text(child))
-        parts.append(child.tail or "")
-    return "".join(parts)
-
-
 def _optional_text(element: etree._Element | None) -> str | None:
-    return _text(element).strip() or None
-
-
-def _child_text(parent: etree._Element | None, tag: str) -> str:
-    return _text(parent.find(tag)).strip() if parent is not None else ""
-
-
-def _texts(parent: etree._Element | None, tag: str) -> list[str]:
-    if parent is None:
-        return []
-    return [value for value in (_text(child).strip() for child in parent.findall(tag)) if value]
+    return element_text(element).strip() or None
