@@ -13,7 +13,6 @@ from urllib.parse import parse_qs, urlencode
 
 import pytest
 from django.test import override_settings
-from lxml import etree
 
 from apps.contracts.models import Contract
 from apps.core.xml import parse_xml
@@ -28,7 +27,7 @@ from tests.factories import (
     ProductFactory,
     StockLevelFactory,
 )
-from tests.standards import SAMPLES
+from tests.punchout.support import setup_document
 
 # Playwright's sync API runs an event loop in this thread, and Django refuses
 # ORM calls from a thread with a running loop unless this is set.
@@ -123,24 +122,6 @@ def _catalog():
     return connection, fixed, discounted
 
 
-def _setup_request(connection, return_url: str) -> bytes:
-    root = parse_xml((SAMPLES / "cxml-posr-create-shipto-selecteditem-itemout.xml").read_bytes())
-    for path, domain, identity in [
-        ("Header/From/Credential", connection.from_domain, connection.from_identity),
-        ("Header/To/Credential", connection.to_domain, connection.to_identity),
-        ("Header/Sender/Credential", connection.sender_domain, connection.sender_identity),
-    ]:
-        root.find(path).set("domain", domain)
-        root.find(path).find("Identity").text = identity
-    root.find("Header/Sender/Credential/SharedSecret").text = "test-shared-secret"
-    setup = root.find("Request/PunchOutSetupRequest")
-    setup.find("BuyerCookie").text = BUYER_COOKIE
-    setup.find("BrowserFormPost/URL").text = return_url
-    for item in setup.findall("ItemOut"):
-        setup.remove(item)
-    return etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
-
-
 def _post_setup_request(live_server_url: str, document: bytes) -> str:
     request = urllib.request.Request(  # noqa: S310 - the local live server's http URL
         f"{live_server_url}/punchout/cxml/", data=document, headers={"Content-Type": "text/xml"}, method="POST"
@@ -159,7 +140,10 @@ def test_shop_in_frame_returns_cart_to_procurement_system(
     return_url = f"http://127.0.0.1:{procurement_system.server_port}/return?session=42"
 
     with override_settings(PUBLIC_BASE_URL=live_server.url):
-        start_url = _post_setup_request(live_server.url, _setup_request(connection, return_url))
+        start_url = _post_setup_request(
+            live_server.url,
+            setup_document(connection, buyer_cookie=BUYER_COOKIE, form_post_url=return_url, items_out=[]),
+        )
         assert start_url.startswith(f"{live_server.url}/punchout/session/")
         procurement_system.start_url = start_url
 

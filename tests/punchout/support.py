@@ -81,29 +81,35 @@ class Catalog:
 def setup_document(
     connection: BuyerConnection,
     *,
-    operation: str = "create",
+    sample: str = SETUP_SAMPLE,
+    operation: str | None = None,
     buyer_cookie: str | None = None,
     items_out: list[tuple[str, str, str, str]] | None = None,
     selected: bool = True,
     form_post_url: str | None = None,
     secret: str = "test-shared-secret",  # noqa: S107 -- the factory's test secret
+    sender_domain: str | None = None,
+    from_identity: str | None = None,
+    to_identity: str | None = None,
 ) -> bytes:
-    """Return the sample setup request with the connection's credentials.
+    """Return a sample setup request with the connection's credentials in From, To and Sender.
 
     ``items_out`` replaces the sample's ItemOut lines with (SupplierPartID, auxiliary ID, quantity, unit price).
+    The other options replace what the sample or the connection would put in the document.
     """
-    root = parse_xml((SAMPLES / SETUP_SAMPLE).read_bytes())
+    root = parse_xml((SAMPLES / sample).read_bytes())
     for path, domain, identity in [
-        ("Header/From/Credential", connection.from_domain, connection.from_identity),
-        ("Header/To/Credential", connection.to_domain, connection.to_identity),
-        ("Header/Sender/Credential", connection.sender_domain, connection.sender_identity),
+        ("Header/From/Credential", connection.from_domain, from_identity or connection.from_identity),
+        ("Header/To/Credential", connection.to_domain, to_identity or connection.to_identity),
+        ("Header/Sender/Credential", sender_domain or connection.sender_domain, connection.sender_identity),
     ]:
         credential = root.find(path)
         credential.set("domain", domain)
         credential.find("Identity").text = identity
     root.find("Header/Sender/Credential/SharedSecret").text = secret
     setup = root.find("Request/PunchOutSetupRequest")
-    setup.set("operation", operation)
+    if operation is not None:
+        setup.set("operation", operation)
     if buyer_cookie is not None:
         setup.find("BuyerCookie").text = buyer_cookie
     if form_post_url is not None:
@@ -134,15 +140,21 @@ def start_page_path(response) -> str:
     return urlsplit(url).path
 
 
-def open_session(client, connection: BuyerConnection, **document_options) -> str:
-    """Post a setup request, open its StartPage URL and return the session's catalog path."""
+def open_start_page(client, connection: BuyerConnection, **document_options) -> str:
+    """Post a setup request, open its StartPage URL and return the page it redirects to."""
     response = client.post(CXML_URL, data=setup_document(connection, **document_options), content_type="text/xml")
     start = client.get(start_page_path(response))
     assert start.status_code == 303, start.content
-    return session_path(start["Location"])
+    return start["Location"]
+
+
+def open_session(client, connection: BuyerConnection, **document_options) -> str:
+    """Post a setup request, open its StartPage URL and return the session's catalog path."""
+    return session_path(open_start_page(client, connection, **document_options))
 
 
 def session_path(page: str) -> str:
+    """Return the session's catalog path, /punchout/session/<token>/, of any page of the session."""
     return re.match(r"^/punchout/session/[^/]+/", page).group(0)
 
 

@@ -7,14 +7,13 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from django.conf import settings
 from django.urls import reverse
-from lxml import etree
 
 from apps.contracts.models import Contract
 from apps.core.xml import parse_xml
 from apps.orders.models import Order
 from apps.punchout import services
 from apps.punchout.cxml.validation import validate_document
-from apps.punchout.models import BuyerConnection, CartLine, PunchOutSession
+from apps.punchout.models import CartLine, PunchOutSession
 from tests.factories import (
     BuyerConnectionFactory,
     CategoryFactory,
@@ -23,11 +22,9 @@ from tests.factories import (
     CustomerFactory,
     ProductFactory,
 )
-from tests.standards import SAMPLES
+from tests.punchout.support import CXML_URL, setup_document, status_of
 
-SETUP_SAMPLE = "cxml-posr-create-shipto-selecteditem-itemout.xml"
 SAMPLE_BUYER_COOKIE = "550bce3e592023b2e7b015307f965133"
-CXML_URL = "/punchout/cxml/"
 
 
 @pytest.fixture
@@ -49,48 +46,9 @@ def connection(db):
     )
 
 
-def setup_request(
-    connection: BuyerConnection,
-    *,
-    secret: str = "test-shared-secret",  # noqa: S107 - the factory's test secret, not a real one
-    sender_domain: str | None = None,
-    from_identity: str | None = None,
-    to_identity: str | None = None,
-    operation: str | None = None,
-    form_post_url: str | None = None,
-    sample: str = SETUP_SAMPLE,
-) -> bytes:
-    """Return a sample document with the connection's credentials in From, To and Sender."""
-    root = parse_xml((SAMPLES / sample).read_bytes())
-    _set_credential(
-        root.find("Header/From/Credential"), connection.from_domain, from_identity or connection.from_identity
-    )
-    _set_credential(root.find("Header/To/Credential"), connection.to_domain, to_identity or connection.to_identity)
-    sender = root.find("Header/Sender/Credential")
-    _set_credential(sender, sender_domain or connection.sender_domain, connection.sender_identity)
-    sender.find("SharedSecret").text = secret
-    setup = root.find("Request/PunchOutSetupRequest")
-    if operation is not None:
-        setup.set("operation", operation)
-    if form_post_url is not None:
-        setup.find("BrowserFormPost/URL").text = form_post_url
-    return etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
-
-
-def _set_credential(credential, domain: str, identity: str) -> None:
-    credential.set("domain", domain)
-    credential.find("Identity").text = identity
-
-
-def status_of(response) -> tuple[int, str]:
-    root = parse_xml(response.content)
-    status = root.find("Response/Status")
-    return int(status.get("code")), (status.text or "").strip()
-
-
 def test_setup_request_opens_session(client, connection):
     # given the sample setup request with the connection's credentials
-    document = setup_request(connection)
+    document = setup_document(connection)
 
     # when it is posted as the request body
     response = client.post(CXML_URL, data=document, content_type="text/xml")
@@ -119,7 +77,7 @@ def test_setup_request_opens_session(client, connection):
 
 
 def test_setup_request_loads_visible_item_out_lines(client, connection):
-    client.post(CXML_URL, data=setup_request(connection), content_type="text/xml")
+    client.post(CXML_URL, data=setup_document(connection), content_type="text/xml")
 
     # the sample's ItemOut 5555 is in the assortment, 6666 is not
     lines = list(CartLine.objects.values_list("product__sku", "quantity", "line_number"))
@@ -129,14 +87,16 @@ def test_setup_request_loads_visible_item_out_lines(client, connection):
 def test_start_page_url_reads_public_base_url_at_call_time(client, connection, settings):
     settings.PUBLIC_BASE_URL = "https://b2b.example.com"
 
-    response = client.post(CXML_URL, data=setup_request(connection), content_type="text/xml")
+    response = client.post(CXML_URL, data=setup_document(connection), content_type="text/xml")
 
     url = parse_xml(response.content).findtext("Response/PunchOutSetupResponse/StartPage/URL")
     assert url.startswith("https://b2b.example.com/punchout/session/")
 
 
 def test_sender_domain_matches_case_insensitively(client, connection):
-    response = client.post(CXML_URL, data=setup_request(connection, sender_domain="networkid"), content_type="text/xml")
+    response = client.post(
+        CXML_URL, data=setup_document(connection, sender_domain="networkid"), content_type="text/xml"
+    )
 
     assert status_of(response)[0] == 200
     assert PunchOutSession.objects.count() == 1
@@ -155,7 +115,7 @@ def test_sender_domain_matches_case_insensitively(client, connection):
 def test_bad_credentials_answer_401_and_create_nothing(client, connection, change, caplog):
     caplog.set_level(logging.WARNING, logger="apps.punchout.services")
 
-    response = client.post(CXML_URL, data=setup_request(connection, **change), content_type="text/xml")
+    response = client.post(CXML_URL, data=setup_document(connection, **change), content_type="text/xml")
 
     assert response.status_code == 200
     assert status_of(response) == (401, "The Sender credential, shared secret, From or To credential is invalid.")
@@ -168,7 +128,7 @@ def test_bad_credentials_answer_401_and_create_nothing(client, connection, chang
 def test_unknown_sender_answers_401(client, connection):
     other = BuyerConnectionFactory.build(from_identity="AN05555555555")
 
-    response = client.post(CXML_URL, data=setup_request(other), content_type="text/xml")
+    response = client.post(CXML_URL, data=setup_document(other), content_type="text/xml")
 
     assert status_of(response)[0] == 401
     assert PunchOutSession.objects.count() == 0
@@ -178,7 +138,7 @@ def test_inactive_connection_answers_401(client, connection):
     connection.is_active = False
     connection.save()
 
-    response = client.post(CXML_URL, data=setup_request(connection), content_type="text/xml")
+    response = client.post(CXML_URL, data=setup_document(connection), content_type="text/xml")
 
     assert status_of(response)[0] == 401
     assert PunchOutSession.objects.count() == 0
@@ -186,7 +146,7 @@ def test_inactive_connection_answers_401(client, connection):
 
 def test_entity_declaration_answers_400_and_creates_nothing(client, connection):
     document = (
-        setup_request(connection)
+        setup_document(connection)
         .replace(b'cXML.dtd">', b'cXML.dtd" [<!ENTITY cookie "expanded">]>')
         .replace(SAMPLE_BUYER_COOKIE.encode(), b"&cookie;")
     )
@@ -208,7 +168,7 @@ def test_malformed_document_answers_400(client, connection):
 
 
 def test_form_post_cxml_urlencoded_opens_session(client, connection):
-    body = urlencode({"cxml-urlencoded": setup_request(connection).decode("utf-8")})
+    body = urlencode({"cxml-urlencoded": setup_document(connection).decode("utf-8")})
 
     response = client.post(CXML_URL, data=body, content_type="application/x-www-form-urlencoded")
 
@@ -217,7 +177,7 @@ def test_form_post_cxml_urlencoded_opens_session(client, connection):
 
 
 def test_form_post_cxml_base64_opens_session(client, connection):
-    encoded = base64.b64encode(setup_request(connection)).decode("ascii")
+    encoded = base64.b64encode(setup_document(connection)).decode("ascii")
 
     response = client.post(CXML_URL, data={"cxml-base64": encoded})
 
@@ -243,7 +203,7 @@ def test_form_post_without_cxml_field_answers_400(client, connection):
 
 
 def test_unsupported_content_type_answers_400(client, connection):
-    response = client.post(CXML_URL, data=setup_request(connection), content_type="application/json")
+    response = client.post(CXML_URL, data=setup_document(connection), content_type="application/json")
 
     code, message = status_of(response)
     assert code == 400
@@ -252,7 +212,7 @@ def test_unsupported_content_type_answers_400(client, connection):
 
 
 def test_return_host_not_allowed_answers_400(client, connection):
-    document = setup_request(connection, form_post_url="https://evil.example.net/steal")
+    document = setup_document(connection, form_post_url="https://evil.example.net/steal")
 
     response = client.post(CXML_URL, data=document, content_type="text/xml")
 
@@ -263,7 +223,7 @@ def test_return_host_not_allowed_answers_400(client, connection):
 
 
 def test_return_url_with_other_scheme_answers_400(client, connection):
-    document = setup_request(connection, form_post_url="javascript:alert(1)")
+    document = setup_document(connection, form_post_url="javascript:alert(1)")
 
     response = client.post(CXML_URL, data=document, content_type="text/xml")
 
@@ -276,7 +236,7 @@ def test_edit_and_inspect_answer_406_when_not_allowed(client, connection, operat
     connection.allow_edit_inspect = False
     connection.save()
 
-    response = client.post(CXML_URL, data=setup_request(connection, operation=operation), content_type="text/xml")
+    response = client.post(CXML_URL, data=setup_document(connection, operation=operation), content_type="text/xml")
 
     code, message = status_of(response)
     assert code == 406
@@ -285,7 +245,7 @@ def test_edit_and_inspect_answer_406_when_not_allowed(client, connection, operat
 
 
 def test_order_request_goes_to_order_intake(client, connection):
-    document = setup_request(connection, sample="cxml-orderrequest-new-2items.xml")
+    document = setup_document(connection, sample="cxml-orderrequest-new-2items.xml")
 
     response = client.post(CXML_URL, data=document, content_type="text/xml")
 
@@ -294,7 +254,7 @@ def test_order_request_goes_to_order_intake(client, connection):
 
 
 def test_invoice_request_answers_406(client, connection):
-    document = setup_request(connection, sample="cxml-invoicedetailrequest-tax-at-line.xml")
+    document = setup_document(connection, sample="cxml-invoicedetailrequest-tax-at-line.xml")
 
     response = client.post(CXML_URL, data=document, content_type="text/xml")
 
@@ -304,7 +264,7 @@ def test_invoice_request_answers_406(client, connection):
 
 
 def test_order_request_with_wrong_secret_answers_401(client, connection):
-    document = setup_request(connection, secret="nope", sample="cxml-orderrequest-new-2items.xml")
+    document = setup_document(connection, secret="nope", sample="cxml-orderrequest-new-2items.xml")
 
     response = client.post(CXML_URL, data=document, content_type="text/xml")
 
@@ -324,7 +284,7 @@ def test_get_answers_405_with_cxml_status(client, db):
 def test_no_contract_in_force_answers_403(client, connection):
     Contract.objects.update(status=Contract.Status.SUSPENDED)
 
-    response = client.post(CXML_URL, data=setup_request(connection), content_type="text/xml")
+    response = client.post(CXML_URL, data=setup_document(connection), content_type="text/xml")
 
     code, message = status_of(response)
     assert code == 403
@@ -338,7 +298,7 @@ def test_unexpected_error_answers_500_and_logs(client, connection, monkeypatch, 
 
     monkeypatch.setattr(services, "punchout_session_open", fail)
 
-    response = client.post(CXML_URL, data=setup_request(connection), content_type="text/xml")
+    response = client.post(CXML_URL, data=setup_document(connection), content_type="text/xml")
 
     assert response.status_code == 200
     code, message = status_of(response)

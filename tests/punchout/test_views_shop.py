@@ -1,15 +1,11 @@
 import base64
 import datetime as dt
-import re
 from decimal import Decimal
-from html.parser import HTMLParser
-from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from lxml import etree
 
 from apps.contracts.models import Contract
 from apps.core.xml import parse_xml
@@ -24,7 +20,7 @@ from tests.factories import (
     ProductFactory,
     StockLevelFactory,
 )
-from tests.standards import SAMPLES
+from tests.punchout.support import open_session, open_start_page, return_form, session_path
 
 SAMPLE_BUYER_COOKIE = "550bce3e592023b2e7b015307f965133"
 
@@ -85,55 +81,6 @@ def shop(db):
     return Shop()
 
 
-def setup_document(connection: BuyerConnection) -> bytes:
-    root = parse_xml((SAMPLES / "cxml-posr-create-shipto-selecteditem-itemout.xml").read_bytes())
-    for path, domain, identity in [
-        ("Header/From/Credential", connection.from_domain, connection.from_identity),
-        ("Header/To/Credential", connection.to_domain, connection.to_identity),
-        ("Header/Sender/Credential", connection.sender_domain, connection.sender_identity),
-    ]:
-        credential = root.find(path)
-        credential.set("domain", domain)
-        credential.find("Identity").text = identity
-    root.find("Header/Sender/Credential/SharedSecret").text = "test-shared-secret"
-    return etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
-
-
-def open_session(client, connection: BuyerConnection) -> str:
-    """Open a session through the cXML endpoint, follow the StartPage redirect and return the page it leads to."""
-    response = client.post("/punchout/cxml/", data=setup_document(connection), content_type="text/xml")
-    url = parse_xml(response.content).findtext("Response/PunchOutSetupResponse/StartPage/URL")
-    assert url, response.content
-    start = client.get(urlsplit(url).path)
-    assert start.status_code == 303, start.content
-    return start["Location"]
-
-
-def session_path(page: str) -> str:
-    """Return the session's catalog path, /punchout/session/<token>/, of any page of the session."""
-    return re.match(r"^/punchout/session/[^/]+/", page).group(0)
-
-
-class _FormFields(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.forms: list[dict] = []
-
-    def handle_starttag(self, tag, attrs):
-        attributes = dict(attrs)
-        if tag == "form":
-            self.forms.append({"attrs": attributes, "fields": {}})
-        elif tag == "input" and self.forms and attributes.get("name"):
-            self.forms[-1]["fields"][attributes["name"]] = attributes.get("value", "")
-
-
-def return_form(response) -> dict:
-    parser = _FormFields()
-    parser.feed(response.content.decode("utf-8"))
-    (form,) = [form for form in parser.forms if form["attrs"].get("id") == "punchout-return"]
-    return form
-
-
 def item_prices(document: bytes) -> dict[str, Decimal]:
     root = parse_xml(document)
     return {
@@ -144,7 +91,7 @@ def item_prices(document: bytes) -> dict[str, Decimal]:
 
 def test_shop_flow_returns_contract_priced_cart(client, shop):
     # given a session opened with the sample setup request
-    start_page = open_session(client, shop.connection)
+    start_page = open_start_page(client, shop.connection)
     base = session_path(start_page)
 
     # when the user browses, searches, fills the cart and returns it
@@ -172,9 +119,10 @@ def test_shop_flow_returns_contract_priced_cart(client, shop):
     # then the return page posts a valid PunchOutOrderMessage with contract prices to the BrowserFormPost URL
     assert returned.status_code == 200
     form = return_form(returned)
+    fields = dict(form["fields"])
     assert form["attrs"]["action"] == "https://prominate-platform.com/hook-url"
     assert form["attrs"]["method"] == "post"
-    document = form["fields"]["cxml-urlencoded"].encode("utf-8")
+    document = fields["cxml-urlencoded"].encode("utf-8")
     validate_document(document)
     root = parse_xml(document)
     assert root.findtext("Message/PunchOutOrderMessage/BuyerCookie") == SAMPLE_BUYER_COOKIE
@@ -183,9 +131,9 @@ def test_shop_flow_returns_contract_priced_cart(client, shop):
 
 
 def test_returned_document_carries_credentials_and_item_details(client, shop):
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
 
-    document = return_form(client.post(base + "return/"))["fields"]["cxml-urlencoded"].encode("utf-8")
+    document = dict(return_form(client.post(base + "return/"))["fields"])["cxml-urlencoded"].encode("utf-8")
 
     root = parse_xml(document)
     assert root.find("Header/From/Credential").get("domain") == "DUNS"
@@ -207,18 +155,18 @@ def test_returned_document_carries_credentials_and_item_details(client, shop):
 def test_return_page_uses_base64_field_when_configured(client, shop):
     shop.connection.cart_field = BuyerConnection.CartField.CXML_BASE64
     shop.connection.save()
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
 
     form = return_form(client.post(base + "return/"))
 
-    assert list(form["fields"]) == ["cxml-base64"]
-    document = base64.b64decode(form["fields"]["cxml-base64"])
+    assert [name for name, _ in form["fields"]] == ["cxml-base64"]
+    document = base64.b64decode(dict(form["fields"])["cxml-base64"])
     validate_document(document)
     assert parse_xml(document).findtext("Message/PunchOutOrderMessage/BuyerCookie") == SAMPLE_BUYER_COOKIE
 
 
 def test_return_page_escapes_markup_in_buyer_cookie(client, shop):
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
     session = PunchOutSession.objects.get()
     session.buyer_cookie = '"><script>alert(1)</script>&amp;'
     session.save()
@@ -226,14 +174,14 @@ def test_return_page_escapes_markup_in_buyer_cookie(client, shop):
     returned = client.post(base + "return/")
 
     assert b"<script>alert(1)" not in returned.content
-    document = return_form(returned)["fields"]["cxml-urlencoded"].encode("utf-8")
+    document = dict(return_form(returned)["fields"])["cxml-urlencoded"].encode("utf-8")
     assert parse_xml(document).findtext("Message/PunchOutOrderMessage/BuyerCookie") == (
         '"><script>alert(1)</script>&amp;'
     )
 
 
 def test_return_page_loads_static_submit_script(client, shop):
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
 
     returned = client.post(base + "return/")
 
@@ -244,7 +192,7 @@ def test_return_page_loads_static_submit_script(client, shop):
 
 def test_second_cart_return_is_rejected(client, shop):
     # given a session whose cart was returned
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
     first = client.post(base + "return/")
 
     # when the user tries to change the cart and return it again
@@ -265,7 +213,7 @@ def test_second_cart_return_is_rejected(client, shop):
 
 
 def test_start_page_opens_selected_item_product_page(client, shop):
-    page_path = open_session(client, shop.connection)
+    page_path = open_start_page(client, shop.connection)
 
     page = client.get(page_path)
 
@@ -276,7 +224,7 @@ def test_start_page_opens_selected_item_product_page(client, shop):
 
 
 def test_start_page_shows_stock_and_categories(client, shop):
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
 
     page = client.get(base)
 
@@ -289,7 +237,7 @@ def test_start_page_shows_stock_and_categories(client, shop):
 def test_category_filter_limits_products(client, shop):
     other = CategoryFactory(code="STOOLS", name="Stools", parent=shop.chairs)
     ProductFactory(sku="STOOL-1", name="Bar stool", category=other)
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
 
     page = client.get(base, {"category": "STOOLS"})
 
@@ -298,7 +246,7 @@ def test_category_filter_limits_products(client, shop):
 
 
 def test_pages_never_show_products_outside_assortment(client, shop):
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
 
     start = client.get(base)
     search = client.get(base + "search/", {"q": "Standing"})
@@ -314,7 +262,7 @@ def test_pages_never_show_products_outside_assortment(client, shop):
 
 
 def test_adding_product_outside_assortment_is_rejected(client, shop):
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
     before = list(CartLine.objects.values_list("product__sku", "quantity"))
 
     response = client.post(base + "cart/", {"sku": "6666", "quantity": "1"})
@@ -328,7 +276,7 @@ def test_adding_product_outside_assortment_is_rejected(client, shop):
     "quantity", ["abc", "-1", "1e9", "NaN", "", "1.2345", "2000000", "Infinity", "\u0661\u0662", "\uff11\uff12"]
 )
 def test_bad_quantity_answers_400_and_keeps_cart(client, shop, quantity):
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
     before = list(CartLine.objects.values_list("product__sku", "quantity"))
 
     response = client.post(base + "cart/", {"sku": "5555", "quantity": quantity})
@@ -339,7 +287,7 @@ def test_bad_quantity_answers_400_and_keeps_cart(client, shop, quantity):
 
 
 def test_non_ascii_digit_quantity_names_value(client, shop):
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
 
     before = list(CartLine.objects.values_list("product__sku", "quantity"))
 
@@ -351,7 +299,7 @@ def test_non_ascii_digit_quantity_names_value(client, shop):
 
 
 def test_scientific_quantity_says_not_accepted(client, shop):
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
 
     before = list(CartLine.objects.values_list("product__sku", "quantity"))
 
@@ -368,7 +316,7 @@ def test_pages_show_prices_in_minor_units(client, shop):
     ContractPriceFactory(contract=shop.contract, product=cushion, price=Decimal("48.0500"))
     glide = ProductFactory(sku="7002", name="Chair glide", category=shop.chairs, list_price=Decimal("0.05"))
     ContractPriceFactory(contract=shop.contract, product=glide, price=Decimal("0.0125"))
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
 
     # when the catalog, product page and cart are shown and the cart is returned
     catalog_page = client.get(base).content.decode()
@@ -376,7 +324,7 @@ def test_pages_show_prices_in_minor_units(client, shop):
     client.post(base + "cart/", {"sku": "7001", "quantity": "1"})
     client.post(base + "cart/", {"sku": "7002", "quantity": "4"})
     cart_page = client.get(base + "cart/").content.decode()
-    document = return_form(client.post(base + "return/"))["fields"]["cxml-urlencoded"].encode("utf-8")
+    document = dict(return_form(client.post(base + "return/"))["fields"])["cxml-urlencoded"].encode("utf-8")
 
     # then pages show the currency's 2 decimals unless the price has more, and the cXML keeps its numbers
     assert "48.05 EUR" in catalog_page
@@ -399,7 +347,7 @@ def test_pages_show_prices_in_minor_units(client, shop):
 
 
 def test_unknown_sku_answers_400(client, shop):
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
 
     response = client.post(base + "cart/", {"sku": "NOPE-1", "quantity": "1"})
 
@@ -408,7 +356,7 @@ def test_unknown_sku_answers_400(client, shop):
 
 
 def test_quantity_zero_removes_line(client, shop):
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
 
     response = client.post(base + "cart/", {"sku": "5555", "quantity": "0"})
 
@@ -417,7 +365,7 @@ def test_quantity_zero_removes_line(client, shop):
 
 
 def test_decimal_quantity_is_stored(client, shop):
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
 
     client.post(base + "cart/", {"sku": "4545321", "quantity": "1.5"})
 
@@ -425,7 +373,7 @@ def test_decimal_quantity_is_stored(client, shop):
 
 
 def test_return_with_line_no_longer_offered_answers_409(client, shop):
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
     shop.fixed.is_active = False
     shop.fixed.save()
 
@@ -437,7 +385,7 @@ def test_return_with_line_no_longer_offered_answers_409(client, shop):
 
 
 def test_return_to_host_removed_from_connection_answers_400(client, shop):
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
     shop.connection.allowed_return_hosts = "localhost"
     shop.connection.save()
 
@@ -456,7 +404,7 @@ def test_unknown_token_answers_404_page(client, db):
 
 
 def test_expired_session_answers_410_page(client, shop):
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
     PunchOutSession.objects.update(expires_at=timezone.now() - dt.timedelta(seconds=1))
 
     pages = [client.get(base), client.get(base + "cart/"), client.post(base + "cart/", {"sku": "5555", "quantity": 1})]
@@ -468,7 +416,7 @@ def test_expired_session_answers_410_page(client, shop):
 
 
 def test_contract_change_closes_session(client, shop):
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
     ContractFactory(customer=shop.customer, valid_from=dt.date(2021, 1, 1), valid_to=None)
 
     pages = [client.get(base), client.get(base + "cart/"), client.post(base + "return/")]
@@ -479,7 +427,7 @@ def test_contract_change_closes_session(client, shop):
 
 
 def test_inactive_connection_closes_session(client, shop):
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
     BuyerConnection.objects.filter(pk=shop.connection.pk).update(is_active=False)
 
     response = client.get(base + "cart/")
@@ -493,8 +441,8 @@ def test_token_of_other_connection_cannot_see_cart(client, shop):
     other_connection = BuyerConnectionFactory(
         customer=other_customer, from_identity="AN02000000002", allowed_return_hosts="prominate-platform.com"
     )
-    mine = session_path(open_session(client, shop.connection))
-    theirs = session_path(open_session(client, other_connection))
+    mine = open_session(client, shop.connection)
+    theirs = open_session(client, other_connection)
     client.post(mine + "cart/", {"sku": "4545321", "quantity": "7"})
 
     other_cart = client.get(theirs + "cart/")
@@ -507,7 +455,7 @@ def test_token_of_other_connection_cannot_see_cart(client, shop):
 
 
 def test_shop_pages_allow_framing_by_return_hosts(client, shop):
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
 
     response = client.get(base)
 
@@ -525,7 +473,7 @@ def test_admin_keeps_frame_deny(client, db):
 
 
 def test_shop_pages_set_no_cookies(client, shop):
-    start_page = open_session(client, shop.connection)
+    start_page = open_start_page(client, shop.connection)
     base = session_path(start_page)
 
     responses = [client.get(start_page), client.post(base + "cart/", {"sku": "5555", "quantity": "1"})]
@@ -541,7 +489,7 @@ def _start_page_queries(client, base: str) -> int:
 
 
 def test_start_page_query_count_is_constant(client, shop):
-    base = session_path(open_session(client, shop.connection))
+    base = open_session(client, shop.connection)
     for index in range(3):
         product = ProductFactory(sku=f"CH-{index:03d}", category=shop.chairs)
         StockLevelFactory(product=product)
