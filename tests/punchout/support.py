@@ -10,7 +10,10 @@ from lxml import etree
 
 from apps.contracts.models import Contract
 from apps.core.xml import parse_xml
+from apps.orders.inputs import LineInput, OrderInput
+from apps.orders.services import order_intake
 from apps.punchout.models import BuyerConnection
+from apps.punchout.order_request import connection_source
 from tests.factories import (
     BuyerConnectionFactory,
     CategoryFactory,
@@ -19,6 +22,7 @@ from tests.factories import (
     CustomerFactory,
     ProductFactory,
     StockLevelFactory,
+    WarehouseFactory,
 )
 from tests.standards import SAMPLES
 
@@ -187,3 +191,29 @@ def return_form(response, encoding: str = "utf-8") -> dict:
 def browser_form_value(value: str) -> str:
     """Return a form field value the way a browser posts it: every line break as CRLF."""
     return re.sub(r"\r\n|\r|\n", "\r\n", value)
+
+
+def create_order_connection() -> BuyerConnection:
+    """Create a cXML connection whose customer has credit and a contract price of 99.50 for CHAIR-1, 50 in stock."""
+    customer = CustomerFactory(account_number="ACME-001", credit_limit=Decimal("100000"))
+    contract = ContractFactory(customer=customer, valid_from=dt.date(2020, 1, 1), valid_to=None)
+    product = ProductFactory(sku="CHAIR-1")
+    ContractPriceFactory(contract=contract, product=product, price=Decimal("99.50"))
+    StockLevelFactory(product=product, warehouse=WarehouseFactory(code="RTM"), on_hand=Decimal("50"))
+    return BuyerConnectionFactory(customer=customer, from_identity="AN01000000001")
+
+
+def place_order(connection: BuyerConnection, *, unit_price="99.50", quantity="2", document_id="po-doc-1@buyer"):
+    """Take in a one-line cXML order for CHAIR-1 from the connection, as OrderRequest intake does."""
+    return order_intake(
+        request=OrderInput(
+            channel="cxml",
+            source=connection_source(connection),
+            customer=connection.customer,
+            document_id=document_id,
+            operation="new",
+            po_number="PO-77",
+            currency="EUR",
+            lines=(LineInput(line_number="1", sku="CHAIR-1", quantity=quantity, unit="EA", unit_price=unit_price),),
+        )
+    )

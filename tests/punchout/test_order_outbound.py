@@ -1,58 +1,28 @@
 """Outbound order documents: built per event, valid against their DTD, delivered once per payloadID."""
 
 import datetime as dt
-from decimal import Decimal
 
 import pytest
 from django.test import override_settings
 
 from apps.core.xml import parse_xml
 from apps.exceptions.models import ExceptionCase
-from apps.orders.inputs import LineInput, OrderInput
 from apps.orders.models import OrderStatus, OutboundEndpoint, OutboxEvent, OutboxStatus
 from apps.orders.outbox import relay_pending
-from apps.orders.services import invoice_record, order_intake, payment_record, shipment_record
+from apps.orders.services import invoice_record, payment_record, shipment_record
 from apps.orders.tasks import send_outbox_event
 from apps.punchout.cxml.validation import validate_document
 from apps.punchout.order_handlers import handle_status_update_request
 from apps.punchout.order_request import connection_source
-from tests.factories import (
-    BuyerConnectionFactory,
-    ContractFactory,
-    ContractPriceFactory,
-    CustomerFactory,
-    ProductFactory,
-    StockLevelFactory,
-    WarehouseFactory,
-)
 from tests.orders.buyer_server import BuyerServer
+from tests.punchout.support import create_order_connection, place_order
 
 SENDERS = {"cxml": "apps.punchout.outbound"}
 
 
 @pytest.fixture
 def connection(db):
-    customer = CustomerFactory(account_number="ACME-001", credit_limit=Decimal("100000"))
-    contract = ContractFactory(customer=customer, valid_from=dt.date(2020, 1, 1), valid_to=None)
-    product = ProductFactory(sku="CHAIR-1")
-    ContractPriceFactory(contract=contract, product=product, price=Decimal("99.50"))
-    StockLevelFactory(product=product, warehouse=WarehouseFactory(code="RTM"), on_hand=Decimal("50"))
-    return BuyerConnectionFactory(customer=customer, from_identity="AN01000000001")
-
-
-def place(connection, *, unit_price="99.50", quantity="2", document_id="po-doc-1@buyer"):
-    return order_intake(
-        request=OrderInput(
-            channel="cxml",
-            source=connection_source(connection),
-            customer=connection.customer,
-            document_id=document_id,
-            operation="new",
-            po_number="PO-77",
-            currency="EUR",
-            lines=(LineInput(line_number="1", sku="CHAIR-1", quantity=quantity, unit="EA", unit_price=unit_price),),
-        )
-    )
+    return create_order_connection()
 
 
 def endpoint(connection, url):
@@ -67,7 +37,7 @@ def test_every_step_sends_a_valid_document(connection, django_capture_on_commit_
 
         # when
         with django_capture_on_commit_callbacks(execute=True):
-            order = place(connection).order
+            order = place_order(connection).order
         with django_capture_on_commit_callbacks(execute=True):
             shipment_record(order=order, shipment_id="S-1", lines=[("1", "2")], carrier="DHL", tracking_number="JD 01")
         with django_capture_on_commit_callbacks(execute=True):
@@ -107,7 +77,7 @@ def test_changed_price_confirms_with_detail(connection, django_capture_on_commit
     with BuyerServer() as buyer:
         endpoint(connection, buyer.url)
         with django_capture_on_commit_callbacks(execute=True):
-            order = place(connection, unit_price="90.00").order
+            order = place_order(connection, unit_price="90.00").order
         case = ExceptionCase.objects.get(kind="price_mismatch")
 
         # when
@@ -134,7 +104,7 @@ def test_server_error_is_retried_with_same_payload(connection, django_capture_on
 
         # when
         with django_capture_on_commit_callbacks(execute=True):
-            place(connection)
+            place_order(connection)
 
     # then
     assert len(buyer.received) == 3
@@ -152,7 +122,7 @@ def test_buyer_4xx_rejects_without_retry_and_opens_case(connection, django_captu
 
         # when
         with django_capture_on_commit_callbacks(execute=True):
-            order = place(connection).order
+            order = place_order(connection).order
 
     # then
     assert len(buyer.received) == 1
@@ -172,7 +142,7 @@ def test_last_failed_try_opens_case(connection, django_capture_on_commit_callbac
 
         # when
         with django_capture_on_commit_callbacks(execute=True):
-            place(connection)
+            place_order(connection)
 
     # then
     assert len(buyer.received) == 2
@@ -187,7 +157,7 @@ def test_201_waits_for_buyer_status_update(connection, django_capture_on_commit_
     with BuyerServer(answers=[(200, "201")]) as buyer:
         endpoint(connection, buyer.url)
         with django_capture_on_commit_callbacks(execute=True):
-            place(connection)
+            place_order(connection)
     event = OutboxEvent.objects.get()
     assert event.status == OutboxStatus.AWAITING_STATUS
     update = parse_xml(
@@ -229,7 +199,7 @@ def test_same_row_sent_twice_sends_one_document(connection, django_capture_on_co
     with BuyerServer() as buyer:
         endpoint(connection, buyer.url)
         with django_capture_on_commit_callbacks(execute=True):
-            place(connection)
+            place_order(connection)
         event = OutboxEvent.objects.get()
 
         # when
@@ -245,7 +215,7 @@ def test_relay_sends_rows_whose_task_was_lost(connection, django_capture_on_comm
     # given
     with BuyerServer() as buyer:
         endpoint(connection, buyer.url)
-        place(connection)  # on-commit callbacks never run here, as if the process died after commit
+        place_order(connection)  # on-commit callbacks never run here, as if the process died after commit
         event = OutboxEvent.objects.get()
         assert event.status == OutboxStatus.PENDING
 
@@ -269,7 +239,7 @@ def test_no_endpoint_skips_event(connection, django_capture_on_commit_callbacks,
 
     # when
     with django_capture_on_commit_callbacks(execute=True):
-        place(connection)
+        place_order(connection)
 
     # then
     assert OutboxEvent.objects.get().status == OutboxStatus.SKIPPED

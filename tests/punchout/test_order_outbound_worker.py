@@ -4,13 +4,11 @@ The worker runs in its own process on the pytest PostgreSQL test database,
 so the test commits its data (``transaction=True``) for the worker to see.
 """
 
-import datetime as dt
 import os
 import signal
 import subprocess
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -20,20 +18,10 @@ from django.conf import settings
 from django.db import connection as db_connection
 
 from apps.orders import tasks
-from apps.orders.inputs import LineInput, OrderInput
 from apps.orders.models import OutboundEndpoint, OutboxEvent, OutboxStatus
-from apps.orders.services import order_intake
 from apps.punchout.order_request import connection_source
-from tests.factories import (
-    BuyerConnectionFactory,
-    ContractFactory,
-    ContractPriceFactory,
-    CustomerFactory,
-    ProductFactory,
-    StockLevelFactory,
-    WarehouseFactory,
-)
 from tests.orders.buyer_server import BuyerServer
+from tests.punchout.support import create_order_connection, place_order
 
 REDIS_URL = os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/12"
 CELERY = Path(sys.executable).parent / "celery"
@@ -95,27 +83,7 @@ def broker(monkeypatch):
 
 @pytest.fixture
 def connection(db):
-    customer = CustomerFactory(account_number="ACME-001", credit_limit=Decimal("100000"))
-    contract = ContractFactory(customer=customer, valid_from=dt.date(2020, 1, 1), valid_to=None)
-    product = ProductFactory(sku="CHAIR-1")
-    ContractPriceFactory(contract=contract, product=product, price=Decimal("99.50"))
-    StockLevelFactory(product=product, warehouse=WarehouseFactory(code="RTM"), on_hand=Decimal("50"))
-    return BuyerConnectionFactory(customer=customer, from_identity="AN01000000001")
-
-
-def place(connection):
-    return order_intake(
-        request=OrderInput(
-            channel="cxml",
-            source=connection_source(connection),
-            customer=connection.customer,
-            document_id="po-doc-1@buyer",
-            operation="new",
-            po_number="PO-77",
-            currency="EUR",
-            lines=(LineInput(line_number="1", sku="CHAIR-1", quantity="2", unit="EA", unit_price="99.50"),),
-        )
-    )
+    return create_order_connection()
 
 
 def wait_for_status(status: str, timeout: float = 60) -> OutboxEvent:
@@ -139,7 +107,7 @@ def test_worker_retries_after_server_error(worker, broker, connection):
         OutboundEndpoint.objects.create(source=connection_source(connection), url=buyer.url)
 
         # when
-        place(connection)
+        place_order(connection)
         event = wait_for_status(OutboxStatus.DELIVERED)
 
     # then
@@ -155,7 +123,7 @@ def test_worker_killed_mid_send_delivers_one_document(worker, broker, connection
         OutboundEndpoint.objects.create(source=connection_source(connection), url=buyer.url)
 
         # when
-        place(connection)
+        place_order(connection)
         assert buyer.first_arrived.wait(timeout=60)
         children = pool_children(worker)
         assert len(children) == 1
