@@ -11,10 +11,12 @@ from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from django.db import models
 
-from apps.catalog.models import Category, Product, StockLevel, UnitOfMeasure, Warehouse
+from apps.catalog.models import Category, HeldChange, Product, StockLevel, UnitOfMeasure, Warehouse
 from apps.contracts.models import Contract, ContractPrice, Customer
 from apps.contracts.pricing import PriceSource, UnpricedReason, price_product
 from apps.core.secrets import hash_secret, verify_secret
+from apps.exceptions.models import CaseKind, ExceptionCase
+from apps.orders.models import InboundDocument, Order, OrderStatus
 from apps.punchout.models import BuyerConnection
 
 pytestmark = pytest.mark.django_db
@@ -224,3 +226,81 @@ def test_seed_demo_missing_group_rolls_back():
         _seed()
     assert Product.objects.count() == 0
     assert Customer.objects.count() == 0
+
+
+def test_seed_demo_orders_open_every_kind():
+    _seed()
+
+    cases = ExceptionCase.objects.select_related("team")
+    kinds = sorted(case.kind for case in cases)
+
+    assert kinds == sorted([
+        CaseKind.PRICE_MISMATCH,
+        CaseKind.UNKNOWN_PRODUCT,
+        CaseKind.UNIT_OF_MEASURE,
+        CaseKind.OUT_OF_STOCK,
+        CaseKind.CREDIT,
+        CaseKind.TAX_MISMATCH,
+        CaseKind.DUPLICATE_ORDER,
+        CaseKind.CATALOG_ANOMALY,
+        CaseKind.INTEGRATION_FAILURE,
+    ])  # fmt: skip
+    assert {case.state for case in cases} == {"open"}
+
+
+def test_seed_demo_cases_routed_to_teams():
+    _seed()
+
+    teams = {case.kind: case.team.name for case in ExceptionCase.objects.select_related("team")}
+
+    for kind in ("price_mismatch", "unknown_product", "unit_of_measure", "out_of_stock", "duplicate_order"):
+        assert teams[kind] == "sales", kind
+    assert teams["credit"] == "finance"
+    assert teams["tax_mismatch"] == "finance"
+
+
+def test_seed_demo_orders_through_intake():
+    _seed()
+
+    orders = {order.po_number: order for order in Order.objects.select_related("customer")}
+
+    assert sorted(orders) == [f"DEMO-PO-{number}" for number in range(1001, 1008)]
+    assert {order.status for po, order in orders.items() if po != "DEMO-PO-1007"} == {OrderStatus.ON_HOLD}
+    assert orders["DEMO-PO-1007"].status == OrderStatus.ALLOCATED
+    assert orders["DEMO-PO-1005"].customer.account_number == "GLOBEX-002"
+    assert InboundDocument.objects.filter(source="seed_demo").count() == 8
+    assert InboundDocument.objects.get(document_id="DEMO-PO-1007-RESENT").result_code == "409:duplicate_po_number"
+
+
+def test_seed_demo_price_order_one_blocking_case():
+    _seed()
+    order = Order.objects.get(po_number="DEMO-PO-1001")
+
+    cases = list(ExceptionCase.objects.filter(object_id=str(order.pk), content_type__model="order"))
+
+    assert [(case.kind, case.blocking) for case in cases] == [(CaseKind.PRICE_MISMATCH, True)]
+
+
+def test_seed_demo_price_jump_held():
+    _seed()
+
+    held = HeldChange.objects.get()
+
+    assert (held.sku, held.reason, held.status) == ("CHR-0001", "price_jump", "pending")
+    assert Product.objects.get(sku="CHR-0001").list_price == Decimal("593.6600")
+
+
+def test_seed_demo_keeps_reserved_stock():
+    # Given: seeded demo data, where DEMO-PO-1007 reserved 5 mice
+    _seed()
+    level = StockLevel.objects.get(product__sku="MS-0001", warehouse__code="FRA")
+    assert level.reserved == Decimal("5.000")
+
+    # When
+    output = _seed()
+
+    # Then: the reservation stays, and so do the orders and cases
+    level.refresh_from_db()
+    assert level.reserved == Decimal("5.000")
+    assert "inbound documents: 0 created, 0 updated, 8 unchanged" in output
+    assert ExceptionCase.objects.count() == 9

@@ -1,4 +1,4 @@
-"""Demo data for a first look at the back office: catalog, customers, contracts, staff and buyer connections.
+"""Demo data for a first look at the back office: catalog, contracts, staff, buyer connections and orders.
 
 Like the URL configuration, the demo seeding sits above every app and so
 imports from all of them; no app imports it.
@@ -9,6 +9,7 @@ from django.db import transaction
 from apps.core.demo.catalog import seed_catalog
 from apps.core.demo.connections import seed_connections
 from apps.core.demo.contracts import seed_customers
+from apps.core.demo.orders import seed_orders
 from apps.core.demo.sync import SyncReport
 from apps.core.demo.users import seed_users
 
@@ -26,4 +27,5 @@ def seed_demo_data() -> SyncReport:
         acme = customers["ACME-001"]
         seed_connections(customer=acme, contract=acme.contracts.get(number="ACME-2026"), report=report)
         seed_users(report=report)
+        seed_orders(customers=customers, report=report)
     return report

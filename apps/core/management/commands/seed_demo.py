@@ -10,7 +10,8 @@ from apps.core.demo.users import DEMO_PASSWORD
 class Command(BaseCommand):
     help = (
         "Create the demo catalog, customers ACME-001, GLOBEX-002 and INITECH-003 with their contracts, "
-        "the staff users and the demo PunchOut connections. Running it again changes nothing."
+        "the staff users, the demo PunchOut connections, and demo orders DEMO-PO-1001 to 1007 with an open "
+        "exception case of each kind. Running it again changes nothing."
     )
 
     def handle(self, *args, **options):
