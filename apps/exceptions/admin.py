@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django_fsm import can_proceed
 
-from apps.core.admin import CheckedHistoryAdmin
+from apps.core.admin import CheckedHistoryAdmin, EstimatedCountPaginator
 from apps.exceptions import services
 from apps.exceptions.admin_display import concerning_html, facts_html, timeline_html
 from apps.exceptions.admin_filters import AssigneeFilter, CustomerAccountFilter, OverdueFilter, StateFilter, TeamFilter
@@ -76,6 +76,9 @@ class ExceptionCaseAdmin(CheckedHistoryAdmin):
     list_select_related = ["team", "assignee"]
     list_per_page = 50
     ordering = ["due_at", "id"]
+    # The count behind the page links is an estimate on big result sets, and
+    # the "of N in total" count, a second COUNT(*) over every visible case, is off.
+    paginator = EstimatedCountPaginator
     show_full_result_count = False
     # get_search_results below decides what the search box matches; this
     # entry only makes the admin show the box.
