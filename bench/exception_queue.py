@@ -10,7 +10,8 @@ only), migrates it and generates the data once (see
 ``bench.exception_queue_data``). Then it renders the queue as a ``sales``
 user through Django's test client with DEBUG off, for each of the queue
 views below, and prints the median, minimum and maximum wall time of the
-request and its number of SQL queries. ``--explain`` prints the plan of
+request and its number of SQL queries. ``--exact-counts`` measures the
+same pages with Django's own COUNT(*) queries. ``--explain`` prints the plan of
 the default queue's page query with EXPLAIN (ANALYZE, BUFFERS).
 """
 
@@ -54,10 +55,25 @@ def main() -> None:
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     settings.SECURE_SSL_REDIRECT = False
     settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": STATIC_STORAGE}}
+    if options.exact_counts:
+        _use_exact_counts()
     _time_views(data, runs=options.runs, explain=options.explain)
 
 
 STATIC_STORAGE = "django.contrib.staticfiles.storage.StaticFilesStorage"
+
+
+def _use_exact_counts() -> None:
+    """Give the queue Django's own paginator and full result count, to measure what the estimates save."""
+    from django.contrib import admin
+    from django.core.paginator import Paginator
+
+    from apps.exceptions.models import ExceptionCase
+
+    queue_admin = admin.site._registry[ExceptionCase]
+    queue_admin.paginator = Paginator
+    queue_admin.show_full_result_count = True
+    print("counting with Django's Paginator and the full result count (--exact-counts)")
 
 
 def _queue_views(data) -> list[tuple[str, dict[str, str]]]:
@@ -138,21 +154,27 @@ def _check_response(label: str, response) -> None:
 
 
 def _print_queue_plan(user) -> None:
-    from django.db import connection
+    from django.contrib import admin
 
-    from apps.exceptions.models import ACTIVE_STATES
+    from apps.exceptions.models import ACTIVE_STATES, ExceptionCase
     from apps.exceptions.selectors import cases_visible_to
 
-    queryset = (
-        cases_visible_to(user)
-        .filter(state__in=ACTIVE_STATES)
-        .select_related("team", "assignee")
-        .order_by("due_at", "id")[:50]
-    )
+    active = cases_visible_to(user).filter(state__in=ACTIVE_STATES).select_related("team", "assignee")
+    _print_plan("the default queue's page query", active.order_by("due_at", "id")[:50])
+
+    sample = _sample_active_case()
+    queue_admin = admin.site._registry[ExceptionCase]
+    searched, _ = queue_admin.get_search_results(None, active, sample["reference"][:8])
+    _print_plan(f"the search for {sample['reference'][:8]!r}", searched.order_by("due_at", "id")[:50])
+
+
+def _print_plan(title: str, queryset) -> None:
+    from django.db import connection
+
     sql, params = queryset.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)
-        print("\nplan of the default queue's page query:")
+        print(f"\nplan of {title}:")
         for (line,) in cursor.fetchall():
             print(line)
 
@@ -163,6 +185,11 @@ def _parse_arguments() -> argparse.Namespace:
     parser.add_argument("--cases", type=int, default=100_000, help="exception cases to generate (default 100000)")
     parser.add_argument("--customers", type=int, default=5_000, help="customers to generate (default 5000)")
     parser.add_argument("--runs", type=int, default=7, help="timed requests per view; the median is reported")
+    parser.add_argument(
+        "--exact-counts",
+        action="store_true",
+        help="time the queue with Django's Paginator and full result count instead of the estimates",
+    )
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the default queue query")
     options = parser.parse_args()
     if options.runs < 1 or options.customers < 10 or options.cases < 1000:
