@@ -220,7 +220,7 @@ def estimate_row_count(queryset: models.QuerySet) -> int | None:
     """
     connection = connections[queryset.db]
     query = queryset.query
-    if not query.where and not query.distinct and query.combinator is None:
+    if not query.where and not query.distinct and query.group_by is None and query.combinator is None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [queryset.model._meta.db_table])
             row = cursor.fetchone()
