@@ -215,8 +215,8 @@ class EstimatedCountPaginator(Paginator):
 def estimate_row_count(queryset: models.QuerySet) -> int | None:
     """Return PostgreSQL's estimate of the rows in ``queryset``, or None when the database has none yet.
 
-    An unfiltered queryset reads ``pg_class.reltuples`` (-1 before the first ANALYZE or VACUUM on
-    PostgreSQL 14 and later); a filtered one reads the top row count of ``EXPLAIN (FORMAT JSON)``.
+    An unfiltered, ungrouped queryset reads ``pg_class.reltuples``, which PostgreSQL 14 and later set to -1
+    until the first ANALYZE or VACUUM. Any other queryset reads the top row count of ``EXPLAIN (FORMAT JSON)``.
     """
     connection = connections[queryset.db]
     query = queryset.query

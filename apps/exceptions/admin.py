@@ -76,8 +76,8 @@ class ExceptionCaseAdmin(CheckedHistoryAdmin):
     list_select_related = ["team", "assignee"]
     list_per_page = 50
     ordering = ["due_at", "id"]
-    # The count behind the page links is an estimate on big result sets, and
-    # the "of N in total" count, a second COUNT(*) over every visible case, is off.
+    # Big result sets get an estimated count for the page links. The "of N in
+    # total" count is turned off because it runs a second COUNT(*) over every visible case.
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     # get_search_results below decides what the search box matches; this
