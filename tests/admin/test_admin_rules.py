@@ -365,3 +365,26 @@ def test_contract_price_page_title_names_contract_and_sku(client, sales_user):
     # then the breadcrumbs and title label it with contract number, SKU, tier and price
     assert response.status_code == 200
     assert "K-TITLE · SKU-TITLE from 10: 9.50 EUR" in response.content.decode()
+
+
+def _order_codenames(group_name: str) -> set[str]:
+    group = Group.objects.get(name=group_name)
+    return set(group.permissions.filter(content_type__app_label="orders").values_list("codename", flat=True))
+
+
+ORDER_VIEW = {"view_order", "view_inbounddocument", "view_shipment", "view_invoice"}
+
+
+def test_order_permissions_of_each_group():
+    assert _order_codenames("sales") == ORDER_VIEW | {"view_outboxevent", "hold_order", "confirm_order", "cancel_order"}
+    assert _order_codenames("sales-manager") == ORDER_VIEW | {
+        "view_outboxevent",
+        "view_outboundendpoint",
+        "hold_order",
+        "confirm_order",
+        "cancel_order",
+        "allocate_order",
+        "reject_order",
+        "revise_order",
+    }
+    assert _order_codenames("finance") == ORDER_VIEW | {"hold_order", "invoice_order", "mark_order_paid"}

@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 
 from apps.core.demo import seed_demo_data
 from apps.exceptions.models import CaseKind, ExceptionCase
@@ -78,10 +77,6 @@ def test_sales_clears_price_mismatch(live_server, chromium, demo_data):
     order = Order.objects.get(po_number="DEMO-PO-1001")
     case = ExceptionCase.objects.get(kind=CaseKind.PRICE_MISMATCH, object_id=str(order.pk))
     assert order.status == OrderStatus.ON_HOLD
-    # NOTE: the staff groups migration grants sales no order permission yet, so
-    # without this the order page behind the case's link returns 403.
-    Group.objects.get(name="sales").permissions.add(Permission.objects.get(codename="view_order"))
-
     # When: sales finds the case in the queue, takes it and accepts the buyer's price
     context, page = _log_in(chromium, live_server.url, "sales")
     _open_queue(page)
