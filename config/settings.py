@@ -177,6 +177,20 @@ CELERY_BEAT_SCHEDULE = {
     "orders-relay-outbox": {"task": "orders.relay_outbox_events", "schedule": 60.0},
 }
 
+# Mail: team notifications and escalations. Development prints mails to the
+# console; production sends them through the SMTP server configured here.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "backoffice@localhost")
+
 # XML: the largest request body the cXML endpoint parses, in bytes.
 XML_MAX_BYTES = env_int("XML_MAX_BYTES", 5 * 1024 * 1024)
 # A cxml-base64 form field is a third larger than the document it carries,

@@ -1,6 +1,7 @@
 """Mail to a team about a new urgent case or an escalation, sent through Django's mail backend."""
 
 import logging
+import smtplib
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -71,7 +72,16 @@ def _send(case: ExceptionCase, group, subject: str, intro: str, *, kind: str) ->
         "",
         f"Open the case: {link}",
     ]
-    send_mail(subject[:200], "\n".join(lines), None, recipients)
+    try:
+        send_mail(subject[:200], "\n".join(lines), None, recipients)
+    except (smtplib.SMTPException, OSError):
+        # The case itself is committed and waits in the queue; a mail server
+        # that is down must not turn the action that opened it into an error.
+        logger.exception(
+            "Case mail could not be sent; check EMAIL_HOST and the mail server",
+            extra={"case_id": case.pk, "group": group.name, "mail": kind},
+        )
+        return
     logger.info(
         "Case mail sent", extra={"case_id": case.pk, "group": group.name, "mail": kind, "recipients": len(recipients)}
     )

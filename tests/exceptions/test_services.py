@@ -124,6 +124,24 @@ def test_open_high_severity_mails_team_on_commit(open_case, sales_user, django_c
     assert f"/admin/exceptions/exceptioncase/{case.pk}/change/" in mail.outbox[0].body
 
 
+def test_open_high_severity_survives_mail_server_failure(
+    open_case, sales_user, django_capture_on_commit_callbacks, settings, caplog
+):
+    # given a mail server that refuses connections
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = 1
+    settings.EMAIL_TIMEOUT = 2
+
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        case = open_case(severity="high")
+
+    # then the case is open and the failure is logged, not raised
+    assert ExceptionCase.objects.get(pk=case.pk).state == CaseState.OPEN
+    assert "Case mail could not be sent" in caplog.text
+
+
 def test_open_normal_severity_sends_no_mail(open_case, sales_user, django_capture_on_commit_callbacks):
     # when
     with django_capture_on_commit_callbacks(execute=True):
