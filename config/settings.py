@@ -199,7 +199,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(XML_MAX_BYTES * 4 // 3, 2_621_440) + 1024 * 10
 
 # PunchOut: minutes the single-use StartPage URL works after the setup
 # request, minutes of inactivity after which a shop session expires, and the
-# failed logins per connection allowed within the window before it is locked.
+# failed logins per connection and client address allowed within the window
+# before that address is locked out.
 PUNCHOUT_START_PAGE_MINUTES = env_int("PUNCHOUT_START_PAGE_MINUTES", 5)
 PUNCHOUT_SESSION_IDLE_MINUTES = env_int("PUNCHOUT_SESSION_IDLE_MINUTES", 120)
 PUNCHOUT_LOGIN_MAX_FAILURES = env_int("PUNCHOUT_LOGIN_MAX_FAILURES", 10)
@@ -231,9 +232,9 @@ CXML_OUTBOUND_TIMEOUT_SECONDS = env_int("CXML_OUTBOUND_TIMEOUT_SECONDS", 30)
 CXML_OUTBOUND_SHARED_SECRETS = env_json("CXML_OUTBOUND_SHARED_SECRETS", {})
 
 # Catalog imports: the share a list price may move before the change is held
-# for review, the share of active products a full-catalog file may lack
-# before it counts as cut short, and where uploaded files wait for a worker
-# (a folder every worker can read).
+# for review, and the share of active products a full-catalog file may lack
+# before it counts as cut short. Uploaded files wait for a worker in a folder
+# that every worker must be able to read.
 CATALOG_PRICE_CHANGE_THRESHOLD = env_decimal("CATALOG_PRICE_CHANGE_THRESHOLD", "0.30")
 CATALOG_MISSING_SHARE_LIMIT = env_decimal("CATALOG_MISSING_SHARE_LIMIT", "0.10")
 CATALOG_IMPORT_UPLOAD_DIR = env_str("CATALOG_IMPORT_UPLOAD_DIR", str(VAR_DIR / "imports"))
