@@ -22,7 +22,6 @@ from apps.punchout.errors import (
 from apps.punchout.models import BuyerConnection, CartLine, PunchOutSession
 from apps.punchout.selectors import hash_session_token
 from apps.punchout.services.checks import (
-    MAX_LINE_QUANTITY,
     check_return_url,
     contract_for_connection,
     contract_id_for_connection,
@@ -235,7 +234,7 @@ def _add_items_out(session: PunchOutSession, items_out: Iterable[ItemOutLine]) -
             CartLine(
                 session=session,
                 product=product,
-                quantity=min(quantity, MAX_LINE_QUANTITY),
+                quantity=quantity,
                 line_number=len(lines) + 1,
                 previous_unit_price=_storable_price(item.unit_price),
                 previous_currency=(item.currency or "")[:3],
