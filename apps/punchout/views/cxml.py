@@ -77,7 +77,7 @@ def cxml_endpoint(request: HttpRequest, subpath: str | None = None) -> HttpRespo
 def _handle_cxml(request: HttpRequest) -> HttpResponse:
     try:
         data = _cxml_body(request)
-        root = parse_xml(data, max_bytes=settings.XML_MAX_BYTES)
+        root = parse_xml(data)
         header = read_header(root)
         kind = request_type(root)
     except _BadBody as error:
