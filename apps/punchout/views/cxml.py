@@ -178,9 +178,10 @@ def _cxml_body(request: HttpRequest) -> bytes:
             # re-encoded as UTF-8 under its original declaration.
             return _cxml_from_form(request.POST, lambda value: value.encode("utf-8"))
     except RequestDataTooBig:
-        # NOTE: DATA_UPLOAD_MAX_MEMORY_SIZE leaves 1 MiB above XML_MAX_BYTES
-        # for form encoding, but Base64 adds a third, so a cxml-base64 form
-        # holding a document just under the limit is rejected here too.
+        # NOTE: DATA_UPLOAD_MAX_MEMORY_SIZE allows for Base64's extra third
+        # plus 1 MiB, but percent-encoding turns each escaped byte into
+        # three, so a urlencoded cxml-urlencoded field holding a document
+        # under XML_MAX_BYTES may still be rejected here.
         raise _BadBody(
             f"The request body is more than the limit of {limit} bytes for a cXML document; send a smaller document."
         ) from None
