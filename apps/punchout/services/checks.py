@@ -16,11 +16,9 @@ from apps.punchout.models import BuyerConnection
 logger = logging.getLogger(__name__)
 
 # A cart line quantity has at most 3 decimals (the CartLine column and OCI's
-# QUANTITY format) and stays below one million: a bigger line is almost
+# QUANTITY format) and is at most one million: a bigger line is almost
 # surely a typing error, and such volumes go through a quote instead.
 MAX_QUANTITY_DECIMALS = 3
-
-
 MAX_LINE_QUANTITY = Decimal("1000000")
 # Plain decimal notation only, the way a person types a quantity and OCI
 # writes one: no exponent, sign, thousands separator or "NaN". The digits are
