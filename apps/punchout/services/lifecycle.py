@@ -21,9 +21,8 @@ logger = logging.getLogger(__name__)
 # Defaults of the settings read at call time: minutes a StartPage URL stays
 # usable, and minutes of inactivity after which a session expires.
 DEFAULT_START_PAGE_MINUTES = 5
-
-
 DEFAULT_SESSION_IDLE_MINUTES = 120
+
 # The idle deadline is written again only when it moved by more than this,
 # so that a user clicking through pages does not write on every request.
 _IDLE_WRITE_GRANULARITY = dt.timedelta(minutes=1)
