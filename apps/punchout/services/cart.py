@@ -54,9 +54,7 @@ def cart_set_quantity(
         # Lock the session so that concurrent requests number the lines one after another.
         locked = PunchOutSession.objects.select_for_update().filter(pk=session.pk).only("state").first()
         if locked is None or locked.state != PunchOutSession.State.OPEN:
-            raise CartAlreadyReturned(
-                "This cart was returned to your procurement system already; start a new session to change it."
-            )
+            raise _cart_already_returned()
         lines = session.lines.select_related("product").filter(product__sku=sku)
         line = lines.filter(line_number=number).first() if number is not None else lines.order_by("line_number").first()
         if number is not None and line is None:
@@ -101,9 +99,13 @@ def ensure_cart_changeable(*, session: PunchOutSession) -> None:
             "Start an edit session from your procurement system to change it."
         )
     if session.state == PunchOutSession.State.RETURNED:
-        raise CartAlreadyReturned(
-            "This cart was returned to your procurement system already; start a new session to change it."
-        )
+        raise _cart_already_returned()
+
+
+def _cart_already_returned() -> CartAlreadyReturned:
+    return CartAlreadyReturned(
+        "This cart was returned to your procurement system already; start a new session to change it."
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,9 +155,7 @@ def punchout_cart_return(*, session: PunchOutSession) -> ReturnForm:
     with transaction.atomic():
         locked = PunchOutSession.objects.select_for_update().get(pk=session.pk)
         if locked.state != PunchOutSession.State.OPEN:
-            raise CartAlreadyReturned(
-                "This cart was returned to your procurement system already; start a new session to change it."
-            )
+            raise _cart_already_returned()
         locked.return_cart()
         locked.save(update_fields=["state", "returned_at", "return_count", "updated_at"])
     session.refresh_from_db(fields=["state", "returned_at", "return_count", "updated_at"])
