@@ -2,11 +2,13 @@
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from apps.catalog.models import Category, Product
 from apps.contracts.models import Contract, ContractPrice, Customer
+from apps.core.demo.catalog import CURRENCY
 from apps.core.demo.sync import SyncReport, sync_row, sync_rows
+from apps.core.money import round_money
 
 CONTRACT_START = dt.date(2026, 1, 1)
 CONTRACT_END = dt.date(2028, 12, 31)
@@ -70,7 +72,7 @@ def seed_customers(*, products: dict[str, Product], report: SyncReport) -> dict[
             lookup={"account_number": demo.account_number},
             values={
                 "name": demo.name,
-                "currency": "EUR",
+                "currency": CURRENCY,
                 "payment_terms": demo.payment_terms,
                 "credit_limit": demo.credit_limit,
                 "credit_hold": False,
@@ -88,7 +90,7 @@ def seed_customers(*, products: dict[str, Product], report: SyncReport) -> dict[
                 "name": f"{demo.name} framework agreement",
                 "valid_from": CONTRACT_START,
                 "valid_to": CONTRACT_END,
-                "currency": "EUR",
+                "currency": CURRENCY,
                 "status": Contract.Status.ACTIVE,
                 "assortment": demo.assortment,
             },
@@ -161,7 +163,7 @@ def _family(products: dict[str, Product], *prefixes: str) -> list[Product]:
 
 
 def _fixed(product: Product, min_quantity: int, share_of_list: Decimal) -> dict:
-    price = (product.list_price * share_of_list).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    price = round_money(product.list_price * share_of_list, CURRENCY)
     return _tier(product, min_quantity, price=price, discount_percent=None)
 
 
