@@ -314,14 +314,19 @@ def _parse_quantity(raw: object) -> Decimal | None:
 
 
 def _answer_currency(customer: Customer, contract: Contract | None) -> str:
-    owner = f"contract {contract.number}" if contract else f"customer {customer.account_number}"
     code = contract.currency if contract else customer.currency
     try:
         return validate_currency(code)
     except InvalidCurrency:
+        owner = _currency_owner(customer, contract)
         raise InvalidPricingCurrency(
             f"The currency {code!r} of {owner} is not an ISO 4217 code; correct it before pricing."
         ) from None
+
+
+def _currency_owner(customer: Customer, contract: Contract | None) -> str:
+    """Name the contract or, without one, the customer whose currency the prices are in."""
+    return f"contract {contract.number}" if contract else f"customer {customer.account_number}"
 
 
 def _fetch_tiers(contract: Contract | None, products: dict[int, Product], on_date: dt.date) -> dict[int, list[_Tier]]:
@@ -478,7 +483,7 @@ def _unknown_reason(given: object) -> str:
 
 
 def _currency_mismatch_reason(context: _Context, product: Product, *, discounted: bool) -> str:
-    owner = f"contract {context.contract.number}" if context.contract else f"customer {context.customer.account_number}"
+    owner = _currency_owner(context.customer, context.contract)
     what = "the list price that the contract discount applies to" if discounted else "its list price"
     return (
         f"SKU {product.sku} has {what} in {product.currency}, but {owner} is priced in {context.currency}; "
