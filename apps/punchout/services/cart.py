@@ -83,9 +83,9 @@ def cart_set_quantity(
 
 
 def _parse_line_number(value: object) -> int | None:
-    if value is None or str(value).strip() == "":
+    text = "" if value is None else str(value).strip()
+    if not text:
         return None
-    text = str(value).strip()
     if not text.isdigit() or len(text) > 9:
         raise ProductNotAvailable(f"Cart line number {echo_value(value)} is invalid; reload the cart.")
     return int(text)
