@@ -226,6 +226,21 @@ def test_cart_set_quantity_numbers_lines_and_updates(connection):
     ]
 
 
+def test_cart_set_quantity_rejects_superscript_line_number(connection):
+    # Given a cart with one line
+    ProductFactory(sku="A-1")
+    session, _ = services.punchout_session_open(connection=connection, request=setup_for(connection))
+    services.cart_set_quantity(session=session, sku="A-1", quantity="1")
+
+    # When the line number is a digit that int() cannot read
+    with pytest.raises(ProductNotAvailable) as raised:
+        services.cart_set_quantity(session=session, sku="A-1", quantity="3", line_number="\u00b2")
+
+    # Then the request is rejected and the line keeps its quantity
+    assert raised.value.message == "Cart line number '\u00b2' is invalid; reload the cart."
+    assert list(CartLine.objects.values_list("quantity", flat=True)) == [Decimal("1.000")]
+
+
 def test_cart_set_quantity_rejects_inactive_product(connection):
     ProductFactory(sku="OLD-1", is_active=False)
     session, _ = services.punchout_session_open(connection=connection, request=setup_for(connection))

@@ -86,9 +86,14 @@ def _parse_line_number(value: object) -> int | None:
     text = "" if value is None else str(value).strip()
     if not text:
         return None
+    invalid = ProductNotAvailable(f"Cart line number {echo_value(value)} is invalid; reload the cart.")
     if not text.isdigit() or len(text) > 9:
-        raise ProductNotAvailable(f"Cart line number {echo_value(value)} is invalid; reload the cart.")
-    return int(text)
+        raise invalid
+    try:
+        return int(text)
+    except ValueError:
+        # isdigit() is also true for digits int() does not read, such as the superscript "²".
+        raise invalid from None
 
 
 def ensure_cart_changeable(*, session: PunchOutSession) -> None:
