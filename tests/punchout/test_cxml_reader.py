@@ -439,3 +439,17 @@ def test_header_timestamp_forms(timestamp, expected):
     header = read_header(parse_xml(data))
 
     assert header.timestamp == expected
+
+
+@pytest.mark.parametrize("quantity", ["1E999999999", "1E-999999999", "1E18"])
+def test_item_quantity_out_of_range_rejected(quantity):
+    # given a setup request whose ItemOut quantity has a huge exponent
+    root = parse_xml((SAMPLES / "cxml-posr-create-shipto-selecteditem-itemout.xml").read_bytes())
+    root.find(".//ItemOut").set("quantity", quantity)
+
+    # when
+    with pytest.raises(CXMLBadRequest) as error:
+        read_punchout_setup_request(root)
+
+    # then
+    assert "out of range" in str(error.value)

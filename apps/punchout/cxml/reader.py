@@ -302,6 +302,11 @@ def _item_out(element: etree._Element, position: int) -> ItemOutLine:
     )
 
 
+# Powers of ten a cXML quantity or amount may reach: up to 10^17 and down to 10^-18.
+_MAX_DECIMAL_EXPONENT = 17
+_MIN_DECIMAL_EXPONENT = -18
+
+
 def _decimal(raw: str | None, *, field_name: str) -> Decimal | None:
     """Parse a cXML number ("8.1", "1505.0", "3") as Decimal; None when absent, CXMLBadRequest when invalid."""
     if raw is None or not raw.strip():
@@ -312,6 +317,12 @@ def _decimal(raw: str | None, *, field_name: str) -> Decimal | None:
         raise CXMLBadRequest(f"The {field_name} is {raw!r}, which is not a decimal number such as 12.50.") from None
     if not value.is_finite():
         raise CXMLBadRequest(f"The {field_name} is {raw!r}, which is not a finite number.")
+    # Quantities and prices fit in 18 digits; "1E999999999" would otherwise
+    # expand to a gigabyte of digits wherever it is formatted.
+    if value and not _MIN_DECIMAL_EXPONENT <= value.adjusted() <= _MAX_DECIMAL_EXPONENT:
+        raise CXMLBadRequest(
+            f"The {field_name} is {raw!r}, which is out of range; send a plain decimal number such as 12.50."
+        )
     return value
 
 
