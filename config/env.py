@@ -30,14 +30,18 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use 1 or 0.")
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, *, minimum: int = 1) -> int:
+    """Read a whole number of at least ``minimum``; sizes, counts and timeouts are positive unless a caller says 0."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r} is below {minimum}; set a whole number of {minimum} or more.")
+    return value
 
 
 def env_list(name: str, default: list[str] | None = None) -> list[str]:

@@ -117,7 +117,7 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
         conn_health_checks=True,
     )
 }
@@ -208,7 +208,7 @@ PUNCHOUT_LOGIN_WINDOW_SECONDS = env_int("PUNCHOUT_LOGIN_WINDOW_SECONDS", 300)
 # Failed logins count per client address: the number of reverse proxies in
 # front that append to X-Forwarded-For (0 reads REMOTE_ADDR). A count above
 # the real number lets clients pick their own address.
-PUNCHOUT_TRUSTED_PROXY_COUNT = env_int("PUNCHOUT_TRUSTED_PROXY_COUNT", 0)
+PUNCHOUT_TRUSTED_PROXY_COUNT = env_int("PUNCHOUT_TRUSTED_PROXY_COUNT", 0, minimum=0)
 
 # Orders: the share a buyer's unit price may differ from the contract price
 # before a price-mismatch case opens, the tax rate our check computes, and
@@ -255,7 +255,7 @@ SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
-    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     # The preload directive only takes effect once the domain is submitted to
     # the browsers' preload list; set SECURE_HSTS_PRELOAD=0 for a domain whose
