@@ -15,7 +15,8 @@ import importlib
 
 from django.db import migrations
 
-_staff_groups = importlib.import_module("apps.core.migrations.0001_staff_groups")
+# Its grant and revoke helpers serve every later permission migration.
+_import_permissions = importlib.import_module("apps.core.migrations.0002_import_permissions")
 
 _SALES_VIEW = ["view_order", "view_inbounddocument", "view_outboxevent", "view_shipment", "view_invoice"]
 GRANTS = {
@@ -42,32 +43,12 @@ GRANTS = {
 }
 
 
-def _permissions(Permission, codenames):
-    found = list(Permission.objects.filter(content_type__app_label="orders", codename__in=codenames))
-    missing = set(codenames) - {permission.codename for permission in found}
-    if missing:
-        raise RuntimeError(f"Order permissions {sorted(missing)} were not created; check the orders models.")
-    return found
-
-
 def grant(apps, schema_editor):
-    _staff_groups._create_app_permissions(apps, schema_editor, "orders")
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for group_name, codenames in GRANTS.items():
-        group, _ = Group.objects.get_or_create(name=group_name)
-        group.permissions.add(*_permissions(Permission, codenames))
+    _import_permissions.grant_permissions(apps, schema_editor, "orders", GRANTS)
 
 
 def revoke(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for group_name, codenames in GRANTS.items():
-        group = Group.objects.filter(name=group_name).first()
-        if group is not None:
-            group.permissions.remove(
-                *Permission.objects.filter(content_type__app_label="orders", codename__in=codenames)
-            )
+    _import_permissions.revoke_permissions(apps, "orders", GRANTS)
 
 
 class Migration(migrations.Migration):
