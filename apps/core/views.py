@@ -21,7 +21,7 @@ def _database_state() -> str:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception:
-        logger.exception("Health check: database did not answer")
+        logger.exception("Health check failed: the database query raised an error")
         return "down"
     return "ok"
 
@@ -35,7 +35,7 @@ def _broker_state() -> str:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_SECONDS)
     except Exception:
-        logger.exception("Health check: broker did not answer")
+        logger.exception("Health check failed: the broker connection timed out or was refused")
         return "down"
     return "ok"
 
@@ -43,7 +43,7 @@ def _broker_state() -> str:
 @never_cache
 @require_GET
 def healthz(request):
-    """Return the database and broker state; 200 when both answer, 503 otherwise."""
+    """Return the database and broker state: 200 when both respond, 503 otherwise."""
     database = _database_state()
     broker = _broker_state()
     healthy = database == "ok" and broker in {"ok", "eager"}

@@ -75,7 +75,7 @@ def _send(case: ExceptionCase, group, subject: str, intro: str, *, kind: str) ->
     try:
         send_mail(subject[:200], "\n".join(lines), None, recipients)
     except (smtplib.SMTPException, OSError):
-        # The case itself is committed and waits in the queue; a mail server
+        # The case is already committed and waits in the queue. A mail server
         # that is down must not turn the action that opened it into an error.
         logger.exception(
             "Case mail could not be sent; check EMAIL_HOST and the mail server",

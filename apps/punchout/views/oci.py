@@ -263,10 +263,13 @@ _REDIRECTED_ERRORS = {
 }
 
 
+_REDIRECTED_ERROR_STATUS = {"too_many_failed_logins": 429, "unauthorized": 401}
+
+
 def _error_after_redirect(request: HttpRequest, code: str) -> HttpResponse:
     message = _REDIRECTED_ERRORS.get(code, "The catalog could not be opened.")
     error = PunchOutError(message, code=code if code in _REDIRECTED_ERRORS else "punchout_error")
-    status = 429 if code == "too_many_failed_logins" else 401 if code == "unauthorized" else 400
+    status = _REDIRECTED_ERROR_STATUS.get(code, 400)
     response = render(request, "punchout/oci_error.html", {"error": error}, status=status)
     response["Referrer-Policy"] = "no-referrer"
     return response
