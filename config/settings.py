@@ -175,6 +175,9 @@ CELERY_BEAT_SCHEDULE = {
     "exceptions-escalate-overdue": {"task": "exceptions.escalate_overdue_cases", "schedule": 60.0},
     # Send outbox events whose task was lost between commit and enqueue.
     "orders-relay-outbox": {"task": "orders.relay_outbox_events", "schedule": 60.0},
+    # Expire PunchOut sessions idle past PUNCHOUT_SESSION_IDLE_MINUTES, so that the
+    # admin and the reports see them expired even when nobody opens them again.
+    "punchout-expire-idle-sessions": {"task": "punchout.expire_idle_sessions", "schedule": 300.0},
 }
 
 # Mail: team notifications and escalations. Development prints mails to the

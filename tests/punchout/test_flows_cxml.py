@@ -745,6 +745,24 @@ def test_expire_command_reports_count(catalog):
     assert PunchOutSession.objects.get().state == PunchOutSession.State.EXPIRED
 
 
+def test_beat_task_expires_idle_sessions_only(catalog):
+    from django.conf import settings
+
+    from apps.punchout.tasks import expire_idle_sessions
+
+    idle, _ = services.punchout_session_open(connection=catalog.connection, request=_setup(catalog))
+    services.punchout_session_open(connection=catalog.connection, request=_setup(catalog))
+    PunchOutSession.objects.filter(pk=idle.pk).update(expires_at=timezone.now() - dt.timedelta(minutes=1))
+
+    assert expire_idle_sessions.delay().get() == 1
+
+    states = dict(PunchOutSession.objects.values_list("pk", "state"))
+    assert states.pop(idle.pk) == PunchOutSession.State.EXPIRED
+    assert list(states.values()) == [PunchOutSession.State.OPEN]
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "punchout.expire_idle_sessions" in scheduled
+
+
 def test_catalog_pages_by_sku_without_total_count(client, catalog):
     for number in range(30):
         ProductFactory(sku=f"PAGE-{number:02d}", category=catalog.chairs)
