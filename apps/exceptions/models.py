@@ -231,6 +231,8 @@ class ExceptionCase(ConcurrentTransitionMixin, TimeStampedModel):
             models.Index(
                 fields=["due_at", "id"], name="exc_case_active_due_idx", condition=models.Q(state__in=ACTIVE_STATES)
             ),
+            # Serves lists across all states (resolved and dismissed included) in due order.
+            models.Index(fields=["due_at", "id"], name="exc_case_due_idx"),
             models.Index(fields=["assignee", "state"], name="exc_case_assignee_idx"),
             models.Index(fields=["customer", "state"], name="exc_case_customer_idx"),
             models.Index(
