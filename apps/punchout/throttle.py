@@ -20,7 +20,6 @@ PUNCHOUT_LOGIN_WINDOW_SECONDS (default 300) and PUNCHOUT_TRUSTED_PROXY_COUNT
 """
 
 import datetime as dt
-import ipaddress
 import logging
 import math
 
@@ -29,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from apps.core import clients
 from apps.punchout.errors import LoginRateLimited
 from apps.punchout.models import BuyerConnection, LoginFailureWindow
 
@@ -36,9 +36,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_FAILURES = 10
 DEFAULT_WINDOW_SECONDS = 300
-# Prefix length by which IPv6 clients are counted: the usual size of one
-# site's or one host's allocation.
-IPV6_PREFIX_LENGTH = 64
 
 
 def _limits() -> tuple[int, dt.timedelta]:
@@ -50,27 +47,11 @@ def _limits() -> tuple[int, dt.timedelta]:
 def client_address(request: HttpRequest) -> str:
     """Return the key under which the request's client address counts failed logins, or "" when it is unknown.
 
-    With PUNCHOUT_TRUSTED_PROXY_COUNT = 0 (the default) the address is
-    REMOTE_ADDR. With N > 0, N reverse proxies are trusted to append the
-    address they received a request from to X-Forwarded-For, so the N-th
-    address from the right is the client's, and entries further left are
-    whatever the client sent. A missing or shorter header, or an entry that
-    is not an IP address, falls back to REMOTE_ADDR.
+    PUNCHOUT_TRUSTED_PROXY_COUNT says how many reverse proxies append to
+    X-Forwarded-For (see ``apps.core.clients.client_address``).
     """
     proxy_count = int(getattr(settings, "PUNCHOUT_TRUSTED_PROXY_COUNT", 0))
-    remote_address = request.META.get("REMOTE_ADDR", "")
-    if proxy_count > 0:
-        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        forwarded = [part for part in forwarded if part]
-        if len(forwarded) >= proxy_count:
-            key = _address_key(forwarded[-proxy_count])
-            if key:
-                return key
-            logger.warning(
-                "X-Forwarded-For entry is not an IP address; counting logins by REMOTE_ADDR",
-                extra={"forwarded_entry": forwarded[-proxy_count][:60], "remote_address": remote_address},
-            )
-    return _address_key(remote_address)
+    return clients.client_address(request, trusted_proxy_count=proxy_count)
 
 
 def check_login_allowed(*, connection: BuyerConnection, address: str) -> None:
@@ -136,17 +117,3 @@ def record_login_failure(*, connection: BuyerConnection, address: str) -> int:
 def clear_login_failures(*, connection: BuyerConnection, address: str) -> None:
     """Forget the connection's failed logins from ``address`` (after a successful one)."""
     LoginFailureWindow.objects.filter(connection=connection, client_address=address, failures__gt=0).delete()
-
-
-def _address_key(text: str) -> str:
-    """Return an IPv4 address, or an IPv6 address's /64 network, in normal form; "" for anything else."""
-    try:
-        address = ipaddress.ip_address(text.strip())
-    except ValueError:
-        return ""
-    if address.version == 6 and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    if address.version == 6:
-        network = ipaddress.IPv6Network((address, IPV6_PREFIX_LENGTH), strict=False)
-        return str(network)
-    return str(address)
