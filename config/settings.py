@@ -224,6 +224,9 @@ ORDER_REGION_WAREHOUSES = env_json("ORDER_REGION_WAREHOUSES", {})
 # attempts and retry delays (seconds), and the grace period before the relay
 # picks up an event whose task was lost.
 ORDER_OUTBOX_SENDERS = {"cxml": "apps.punchout.outbound"}
+# Modules told of every outbox event in its transaction, whatever the channel
+# (the partner API turns them into webhook deliveries).
+ORDER_EVENT_LISTENERS = ["apps.api.webhooks"]
 ORDER_OUTBOX_MAX_ATTEMPTS = env_int("ORDER_OUTBOX_MAX_ATTEMPTS", 6)
 ORDER_OUTBOX_RETRY_BASE_SECONDS = env_int("ORDER_OUTBOX_RETRY_BASE_SECONDS", 10)
 ORDER_OUTBOX_RETRY_MAX_SECONDS = env_int("ORDER_OUTBOX_RETRY_MAX_SECONDS", 900)
@@ -270,15 +273,59 @@ if not DEBUG:
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.api.throttling.PartnerRateThrottle",
+        "apps.api.throttling.ClientAddressRateThrottle",
+    ],
+    "EXCEPTION_HANDLER": "apps.api.errors.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Supplier back office partner API",
+    "DESCRIPTION": "Contract prices, availability, orders, quotes, ERP pushes and webhooks. See docs/api.md.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "apps.orders.models.OrderStatus",
+        "LineStatusEnum": "apps.orders.models.LineStatus",
+        "WebhookEventEnum": "apps.api.models.WebhookEvent",
+    },
+    "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# Cache: Redis when CACHE_URL is set (production, so that every web process
+# shares the API rate-limit counters), else memory local to each process.
+CACHE_URL = env_str("CACHE_URL")
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Partner API: requests per minute for all keys of one partner together
+# (a partner's own figure overrides it) and per client address for requests
+# without a valid key, the reverse proxies in front that append to
+# X-Forwarded-For, how often a key's last-used time is written (seconds),
+# and the most rows one ERP push may carry.
+API_PARTNER_REQUESTS_PER_MINUTE = env_int("API_PARTNER_REQUESTS_PER_MINUTE", 600)
+API_ANONYMOUS_REQUESTS_PER_MINUTE = env_int("API_ANONYMOUS_REQUESTS_PER_MINUTE", 60)
+API_TRUSTED_PROXY_COUNT = env_int("API_TRUSTED_PROXY_COUNT", PUNCHOUT_TRUSTED_PROXY_COUNT, minimum=0)
+API_KEY_LAST_USED_INTERVAL_SECONDS = env_int("API_KEY_LAST_USED_INTERVAL_SECONDS", 300)
+API_PUSH_MAX_ROWS = env_int("API_PUSH_MAX_ROWS", 10_000)
+# Webhooks: sends per delivery, the first retry delay (doubling up to the
+# maximum, seconds), the timeout of one send, and whether targets on this
+# machine or a private network are allowed (development and tests only: in
+# production a partner's URL must never reach the internal network).
+API_WEBHOOK_MAX_ATTEMPTS = env_int("API_WEBHOOK_MAX_ATTEMPTS", 6)
+API_WEBHOOK_RETRY_BASE_SECONDS = env_int("API_WEBHOOK_RETRY_BASE_SECONDS", 10)
+API_WEBHOOK_RETRY_MAX_SECONDS = env_int("API_WEBHOOK_RETRY_MAX_SECONDS", 900)
+API_WEBHOOK_TIMEOUT_SECONDS = env_int("API_WEBHOOK_TIMEOUT_SECONDS", 10)
+API_WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("API_WEBHOOK_ALLOW_PRIVATE_TARGETS", DEBUG)
+# Key of the webhook signing secrets, which are derived from it and a random
+# value per subscription; it falls back to CREDENTIAL_HASH_KEY when unset.
+API_WEBHOOK_SIGNING_KEY = env_str("API_WEBHOOK_SIGNING_KEY", CREDENTIAL_HASH_KEY)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {

@@ -13,4 +13,5 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("punchout/", include("apps.punchout.urls")),
+    path("api/", include("apps.api.urls")),
 ]

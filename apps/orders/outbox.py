@@ -63,6 +63,7 @@ def record_event(*, order: Order, event: str, payload: dict) -> OutboxEvent:
     """Write an outbox row in the caller's transaction and enqueue its delivery for after the commit.
 
     Without a sender for the order's channel the row is written as skipped and nothing is enqueued.
+    The modules in ORDER_EVENT_LISTENERS are told of the row either way.
     """
     now = timezone.now()
     has_sender = bool((getattr(settings, "ORDER_OUTBOX_SENDERS", {}) or {}).get(order.channel))
@@ -76,6 +77,7 @@ def record_event(*, order: Order, event: str, payload: dict) -> OutboxEvent:
     )
     if has_sender:
         tasks.enqueue_on_commit(row.pk)
+    _tell_listeners(row)
     return row
 
 
@@ -289,6 +291,17 @@ def _lock(event_id: int) -> OutboxEvent | None:
         .filter(pk=event_id)
         .first()
     )
+
+
+def _tell_listeners(row: OutboxEvent) -> None:
+    """Call ``on_order_event(row)`` of each module in ORDER_EVENT_LISTENERS, inside the caller's transaction.
+
+    A listener writes its own rows and schedules its own work on commit, so
+    an error in it rolls back the business change, like any other write of
+    that transaction.
+    """
+    for path in getattr(settings, "ORDER_EVENT_LISTENERS", ()) or ():
+        import_module(path).on_order_event(row)
 
 
 def _sender_for(order: Order):

@@ -1,4 +1,4 @@
-"""Demo data for a first look at the back office: catalog, contracts, staff, buyer connections and orders.
+"""Demo data for a first look at the back office: catalog, contracts, staff, connections, API partners and orders.
 
 Like the URL configuration, the demo seeding sits above every app and so
 imports from all of them; no app imports it.
@@ -10,6 +10,7 @@ from apps.core.demo.catalog import seed_catalog
 from apps.core.demo.connections import seed_connections
 from apps.core.demo.contracts import seed_customers
 from apps.core.demo.orders import seed_orders
+from apps.core.demo.partners import seed_partners
 from apps.core.demo.sync import SyncReport
 from apps.core.demo.users import seed_users
 
@@ -27,5 +28,6 @@ def seed_demo_data() -> SyncReport:
         acme = customers["ACME-001"]
         seed_connections(customer=acme, contract=acme.contracts.get(number="ACME-2026"), report=report)
         seed_users(report=report)
+        seed_partners(customers=customers, report=report)
         seed_orders(customers=customers, report=report)
     return report

@@ -1,0 +1,281 @@
+"""The API's reads: product rows with contract prices and stock, and orders with their lines and documents.
+
+Big lists are built from ``.values()`` rows and plain dicts, because DRF
+serializers cost about ten times as much per row; the pricing engine
+prices a whole page in one call with a constant number of queries.
+"""
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+from django.db.models import DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
+from django.db.models.functions import Greatest
+
+from apps.catalog.models import Category, Product, StockLevel
+from apps.contracts.models import Contract, Customer
+from apps.contracts.pricing import price_lines
+from apps.contracts.selectors import id_in, visible_products
+from apps.core.money import format_amount
+from apps.orders.models import Invoice, Order, OrderLine, Shipment, ShipmentLine
+
+PRODUCT_COLUMNS = (
+    "id",
+    "sku",
+    "name",
+    "manufacturer",
+    "manufacturer_part_number",
+    "unspsc",
+    "lead_time_days",
+    "is_configurable",
+    "updated_at",
+)
+
+_ZERO = Decimal(0)
+_AVAILABLE = ExpressionWrapper(
+    Greatest(F("on_hand") - F("reserved"), _ZERO), output_field=DecimalField(max_digits=14, decimal_places=3)
+)
+
+
+def product_queryset(
+    *,
+    customer: Customer,
+    contract: Contract | None,
+    search: str = "",
+    category: Category | None = None,
+    updated_since: dt.datetime | None = None,
+) -> QuerySet:
+    """Return the products the customer may buy, filtered, as ``.values()`` rows of PRODUCT_COLUMNS and codes."""
+    products = visible_products(customer=customer, contract=contract)
+    if search:
+        products = products.filter(Q(sku__icontains=search) | Q(name__icontains=search))
+    if category is not None:
+        products = products.filter(category__path__startswith=category.path)
+    if updated_since is not None:
+        products = products.filter(updated_at__gte=updated_since)
+    return products.values(*PRODUCT_COLUMNS, category_code=F("category__code"), unit_code=F("unit__code"))
+
+
+def product_rows(*, customer: Customer, rows: Sequence[dict], on_date: dt.date) -> list[dict]:
+    """Turn a page of product rows into the API's product dicts, priced for one unit and with their stock."""
+    if not rows:
+        return []
+    pricing = price_lines(customer=customer, lines=[(row["id"], 1) for row in rows], on_date=on_date)
+    available = available_by_product([row["id"] for row in rows])
+    result = []
+    for row, priced in zip(rows, pricing.lines, strict=True):
+        result.append(_product_dict(row, priced, pricing.currency, available.get(row["id"], _ZERO)))
+    return result
+
+
+def stock_by_warehouse(product_ids: Iterable[int]) -> dict[int, list[dict]]:
+    """Return each product's stock in active warehouses: on hand, reserved and available, with the count time."""
+    ids = list(product_ids)
+    if not ids:
+        return {}
+    levels = (
+        StockLevel.objects.filter(id_in("product_id", ids), warehouse__is_active=True)
+        .order_by("product_id", "warehouse__code")
+        .values("product_id", "on_hand", "reserved", "as_of", code=F("warehouse__code"), name=F("warehouse__name"))
+    )
+    stock: dict[int, list[dict]] = {}
+    for level in levels:
+        stock.setdefault(level["product_id"], []).append(
+            {
+                "warehouse": level["code"],
+                "name": level["name"],
+                "on_hand": quantity_text(level["on_hand"]),
+                "available": quantity_text(max(level["on_hand"] - level["reserved"], _ZERO)),
+                "as_of": level["as_of"],
+            }
+        )
+    return stock
+
+
+def available_by_product(product_ids: Iterable[int]) -> dict[int, Decimal]:
+    """Return each product's available stock (on hand less reserved, never below 0) over active warehouses."""
+    ids = list(product_ids)
+    if not ids:
+        return {}
+    totals = (
+        StockLevel.objects.filter(id_in("product_id", ids), warehouse__is_active=True)
+        .order_by()
+        .values("product_id")
+        .annotate(available=Sum(_AVAILABLE))
+        .values_list("product_id", "available")
+    )
+    return dict(totals)
+
+
+def order_summary(order: Order) -> dict:
+    """Return the order's header as the API shows it in lists and webhooks."""
+    return {
+        "number": order.number,
+        "customer": order.customer.account_number,
+        "po_number": order.po_number,
+        "status": order.status,
+        "status_reason": order.status_reason,
+        "channel": order.channel,
+        "currency": order.currency,
+        "subtotal": money_text(order.subtotal, order.currency),
+        "tax_total": money_text(order.tax_total, order.currency),
+        "total": money_text(order.total, order.currency),
+        "requested_delivery_date": order.requested_delivery_date,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+    }
+
+
+ORDER_LIST_COLUMNS = (
+    "id",
+    "number",
+    "po_number",
+    "status",
+    "status_reason",
+    "channel",
+    "currency",
+    "subtotal",
+    "tax_total",
+    "total",
+    "requested_delivery_date",
+    "created_at",
+    "updated_at",
+)
+
+
+def order_list_rows(rows: Sequence[dict]) -> list[dict]:
+    """Turn ``.values()`` rows of ORDER_LIST_COLUMNS plus ``customer_account`` into the API's order dicts."""
+    result = []
+    for row in rows:
+        currency = row["currency"]
+        result.append(
+            {
+                "number": row["number"],
+                "customer": row["customer_account"],
+                "po_number": row["po_number"],
+                "status": row["status"],
+                "status_reason": row["status_reason"],
+                "channel": row["channel"],
+                "currency": currency,
+                "subtotal": money_text(row["subtotal"], currency),
+                "tax_total": money_text(row["tax_total"], currency),
+                "total": money_text(row["total"], currency),
+                "requested_delivery_date": row["requested_delivery_date"],
+                "created_at": row["created_at"],
+                "updated_at": row["updated_at"],
+            }
+        )
+    return result
+
+
+def order_detail(order: Order) -> dict:
+    """Return the order with its lines, shipments and invoices; four queries after the order."""
+    currency = order.currency
+    lines = list(OrderLine.objects.filter(order=order).select_related("unit").order_by("position"))
+    numbers = {line.pk: line.line_number for line in lines}
+    shipments = list(Shipment.objects.filter(order=order).order_by("shipped_at", "id"))
+    shipment_lines: dict[int, list[dict]] = {}
+    for row in (
+        ShipmentLine.objects.filter(shipment__order=order)
+        .order_by("id")
+        .values("shipment_id", "order_line_id", "quantity")
+    ):
+        shipment_lines.setdefault(row["shipment_id"], []).append(
+            {"line_number": numbers.get(row["order_line_id"], ""), "quantity": quantity_text(row["quantity"])}
+        )
+    invoices = list(Invoice.objects.filter(order=order).order_by("invoice_date", "id"))
+
+    detail = order_summary(order)
+    detail.update(
+        {
+            "ship_to": order.ship_to,
+            "rejection_reasons": order.rejection_reasons,
+            "lines": [_line_dict(line, currency) for line in lines],
+            "shipments": [
+                {
+                    "shipment_id": shipment.shipment_id,
+                    "carrier": shipment.carrier,
+                    "tracking_number": shipment.tracking_number,
+                    "shipped_at": shipment.shipped_at,
+                    "expected_delivery_at": shipment.expected_delivery_at,
+                    "lines": shipment_lines.get(shipment.pk, []),
+                }
+                for shipment in shipments
+            ],
+            "invoices": [
+                {
+                    "number": invoice.number,
+                    "invoice_date": invoice.invoice_date,
+                    "currency": invoice.currency,
+                    "subtotal": money_text(invoice.subtotal, invoice.currency),
+                    "tax": money_text(invoice.tax, invoice.currency),
+                    "total": money_text(invoice.total, invoice.currency),
+                    "due_date": invoice.due_date,
+                    "paid_amount": money_text(invoice.paid_amount, invoice.currency),
+                    "paid_at": invoice.paid_at,
+                }
+                for invoice in invoices
+            ],
+        }
+    )
+    return detail
+
+
+def money_text(amount: Decimal | None, currency: str) -> str | None:
+    """Write an amount as a JSON string with the currency's minor units, or more where it has them."""
+    if amount is None:
+        return None
+    return format_amount(amount, currency)
+
+
+def quantity_text(quantity: Decimal | None) -> str | None:
+    """Write a quantity as a JSON string without trailing zeros or exponent, such as "2.5" or "100"."""
+    if quantity is None:
+        return None
+    text = f"{quantity:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _product_dict(row: dict, priced, currency: str, available: Decimal) -> dict:
+    price = priced.unit_price
+    return {
+        "sku": row["sku"],
+        "name": row["name"],
+        "manufacturer": row["manufacturer"],
+        "manufacturer_part_number": row["manufacturer_part_number"],
+        "category": row["category_code"],
+        "unspsc": row["unspsc"],
+        "unit": row["unit_code"],
+        "lead_time_days": row["lead_time_days"],
+        "configurable": row["is_configurable"],
+        "currency": currency,
+        "list_price": money_text(priced.list_price, currency),
+        "price": money_text(price, currency),
+        "price_source": priced.source.value if priced.source is not None else None,
+        "unpriced_reason": priced.reason_code.value if priced.reason_code is not None else None,
+        "available": quantity_text(available),
+        "updated_at": row["updated_at"],
+    }
+
+
+def _line_dict(line: OrderLine, currency: str) -> dict:
+    return {
+        "line_number": line.line_number,
+        "sku": line.sku,
+        "description": line.description,
+        "quantity": quantity_text(line.quantity),
+        "unit": line.unit.code if line.unit_id else line.unit_text,
+        "status": line.status,
+        "unit_price": money_text(line.unit_price, currency),
+        "buyer_unit_price": money_text(line.buyer_unit_price, currency),
+        "price_source": line.price_source,
+        "quantity_allocated": quantity_text(line.quantity_allocated),
+        "quantity_shipped": quantity_text(line.quantity_shipped),
+        "quantity_invoiced": quantity_text(line.quantity_invoiced),
+    }
+
+
+def product_ids_by_sku(skus: Iterable[str]) -> dict[str, int]:
+    return dict(Product.objects.filter(sku__in=set(skus)).values_list("sku", "id"))

@@ -1,0 +1,353 @@
+"""Input serializers that check the shape of request bodies, and output serializers that document responses.
+
+Responses are built as plain dicts (see ``selectors``); the output
+serializers here describe them in the OpenAPI document, and the schema
+tests hold the two together. Business rules stay in the services: these
+check types, lengths and formats only.
+"""
+
+from decimal import Decimal
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.api.models import WebhookEvent
+from apps.orders.inputs import InvalidNumber, parse_quantity
+from apps.orders.models import LineStatus, OrderStatus
+
+_DECIMAL_PATTERN = r"^\d+(\.\d+)?$"
+MAX_PRICE_LINES = 1000
+MAX_ORDER_LINES = 1000
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "pattern": _DECIMAL_PATTERN, "example": "2.5"},
+            {"type": "number", "minimum": 0, "example": 2.5},
+        ]
+    }
+)
+class DecimalTextField(serializers.Field):
+    """A number written as a JSON string or number in plain decimal notation, passed on as text or Decimal.
+
+    Strict reading (signs, exponents, decimal places) is left to the service that uses the value.
+    """
+
+    default_error_messages = {
+        "invalid": 'Send a number in decimal notation, as a JSON string such as "2.50" or a JSON number.',
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, str | int | Decimal):
+            self.fail("invalid")
+        if isinstance(data, str) and len(data) > 40:
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value):
+        return str(value)
+
+
+class QuantityField(DecimalTextField):
+    """A quantity above 0 with at most 3 decimals, checked here because pricing reads it as given."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            return parse_quantity(value)
+        except InvalidNumber as error:
+            raise serializers.ValidationError(f"The quantity {error}.") from None
+
+
+class PriceLineInput(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = QuantityField(required=False, default=Decimal(1))
+
+
+class PriceRequestInput(serializers.Serializer):
+    customer = serializers.CharField(
+        max_length=32, required=False, help_text="Account number; needed when the key serves several customers."
+    )
+    on_date = serializers.DateField(required=False, help_text="The pricing day; today in UTC by default.")
+    lines = PriceLineInput(many=True, allow_empty=False, max_length=MAX_PRICE_LINES)
+
+
+class ShipToInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    street = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    city = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    postal_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    country = serializers.CharField(max_length=2, required=False, allow_blank=True, help_text="ISO 3166-1 alpha-2.")
+    address_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
+
+
+class OrderLineInput(serializers.Serializer):
+    line_number = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    sku = serializers.CharField(max_length=64)
+    quantity = DecimalTextField()
+    unit = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    unit_price = DecimalTextField(required=False, help_text="The price the partner expects; a difference opens a case.")
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class OrderInput(serializers.Serializer):
+    customer = serializers.CharField(
+        max_length=32, required=False, help_text="Account number; needed when the key serves several customers."
+    )
+    po_number = serializers.CharField(max_length=64)
+    lines = OrderLineInput(many=True, allow_empty=False, max_length=MAX_ORDER_LINES)
+    ship_to = ShipToInput(required=False)
+    requested_delivery_date = serializers.DateField(required=False)
+    comments = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class CancelInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class PushInput(serializers.Serializer):
+    rows = serializers.ListField(child=serializers.DictField(), allow_empty=False)
+    dry_run = serializers.BooleanField(default=False, help_text="Check and count the rows without writing them.")
+
+
+class CatalogRowDoc(serializers.Serializer):
+    """One catalog row with the columns of the catalog CSV file."""
+
+    sku = serializers.CharField()
+    name = serializers.CharField(required=False)
+    description = serializers.CharField(required=False)
+    manufacturer = serializers.CharField(required=False)
+    manufacturer_part_number = serializers.CharField(required=False)
+    category_code = serializers.CharField(required=False)
+    category_name = serializers.CharField(required=False)
+    unspsc = serializers.CharField(required=False)
+    uom = serializers.CharField(required=False)
+    list_price = DecimalTextField(required=False)
+    currency = serializers.CharField(required=False)
+    lead_time_days = serializers.IntegerField(required=False)
+    active = serializers.BooleanField(required=False)
+    updated_at = serializers.DateTimeField(required=False)
+
+
+class CatalogPushInput(serializers.Serializer):
+    rows = CatalogRowDoc(many=True)
+    dry_run = serializers.BooleanField(default=False)
+
+
+class StockRowDoc(serializers.Serializer):
+    sku = serializers.CharField()
+    warehouse = serializers.CharField()
+    on_hand = DecimalTextField()
+    as_of = serializers.DateTimeField()
+
+
+class StockPushInput(serializers.Serializer):
+    rows = StockRowDoc(many=True)
+    dry_run = serializers.BooleanField(default=False)
+
+
+class WebhookInput(serializers.Serializer):
+    url = serializers.URLField(max_length=500)
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEvent.choices), allow_empty=False, max_length=20
+    )
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+# Output (documentation) -------------------------------------------------------------------------
+
+
+class ErrorDoc(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="For invalid input: each field's path, such as lines.0.quantity, with its messages.",
+    )
+    reasons = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class WarehouseStockDoc(serializers.Serializer):
+    warehouse = serializers.CharField()
+    name = serializers.CharField()
+    on_hand = serializers.CharField()
+    available = serializers.CharField()
+    as_of = serializers.DateTimeField()
+
+
+class ProductDoc(serializers.Serializer):
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    manufacturer = serializers.CharField()
+    manufacturer_part_number = serializers.CharField()
+    category = serializers.CharField(allow_null=True)
+    unspsc = serializers.CharField()
+    unit = serializers.CharField()
+    lead_time_days = serializers.IntegerField()
+    configurable = serializers.BooleanField()
+    currency = serializers.CharField()
+    list_price = serializers.CharField(allow_null=True, help_text="Null when listed in another currency.")
+    price = serializers.CharField(allow_null=True, help_text="The customer's unit price for one unit.")
+    price_source = serializers.ChoiceField(
+        choices=["list_price", "contract_price", "contract_discount", "quantity_break"], allow_null=True
+    )
+    unpriced_reason = serializers.CharField(allow_null=True)
+    available = serializers.CharField(help_text="Units available over all active warehouses.")
+    updated_at = serializers.DateTimeField()
+
+
+class ProductDetailDoc(ProductDoc):
+    warehouses = WarehouseStockDoc(many=True)
+
+
+class ProductPageDoc(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ProductDoc(many=True)
+
+
+class PricedLineDoc(serializers.Serializer):
+    sku = serializers.CharField()
+    quantity = serializers.CharField()
+    unit_price = serializers.CharField(allow_null=True)
+    line_total = serializers.CharField(allow_null=True)
+    price_source = serializers.CharField(allow_null=True)
+    reason_code = serializers.CharField(allow_null=True)
+    reason = serializers.CharField(allow_null=True)
+
+
+class PriceResultDoc(serializers.Serializer):
+    customer = serializers.CharField()
+    contract = serializers.CharField(allow_null=True)
+    on_date = serializers.DateField()
+    currency = serializers.CharField()
+    total = serializers.CharField()
+    lines = PricedLineDoc(many=True)
+
+
+class AvailabilityDoc(serializers.Serializer):
+    sku = serializers.CharField()
+    available = serializers.CharField()
+    warehouses = WarehouseStockDoc(many=True)
+
+
+class AvailabilityResultDoc(serializers.Serializer):
+    results = AvailabilityDoc(many=True)
+    not_found = serializers.ListField(child=serializers.CharField())
+
+
+class OrderSummaryDoc(serializers.Serializer):
+    number = serializers.CharField()
+    customer = serializers.CharField()
+    po_number = serializers.CharField()
+    status = serializers.ChoiceField(choices=OrderStatus.choices)
+    status_reason = serializers.CharField()
+    channel = serializers.CharField()
+    currency = serializers.CharField()
+    subtotal = serializers.CharField()
+    tax_total = serializers.CharField()
+    total = serializers.CharField()
+    requested_delivery_date = serializers.DateField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class OrderPageDoc(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = OrderSummaryDoc(many=True)
+
+
+class OrderLineDoc(serializers.Serializer):
+    line_number = serializers.CharField()
+    sku = serializers.CharField()
+    description = serializers.CharField()
+    quantity = serializers.CharField()
+    unit = serializers.CharField()
+    status = serializers.ChoiceField(choices=LineStatus.choices)
+    unit_price = serializers.CharField(allow_null=True)
+    buyer_unit_price = serializers.CharField(allow_null=True)
+    price_source = serializers.CharField()
+    quantity_allocated = serializers.CharField()
+    quantity_shipped = serializers.CharField()
+    quantity_invoiced = serializers.CharField()
+
+
+class ShipmentLineDoc(serializers.Serializer):
+    line_number = serializers.CharField()
+    quantity = serializers.CharField()
+
+
+class ShipmentDoc(serializers.Serializer):
+    shipment_id = serializers.CharField()
+    carrier = serializers.CharField()
+    tracking_number = serializers.CharField()
+    shipped_at = serializers.DateTimeField()
+    expected_delivery_at = serializers.DateTimeField(allow_null=True)
+    lines = ShipmentLineDoc(many=True)
+
+
+class InvoiceDoc(serializers.Serializer):
+    number = serializers.CharField()
+    invoice_date = serializers.DateTimeField()
+    currency = serializers.CharField()
+    subtotal = serializers.CharField()
+    tax = serializers.CharField()
+    total = serializers.CharField()
+    due_date = serializers.DateField()
+    paid_amount = serializers.CharField()
+    paid_at = serializers.DateTimeField(allow_null=True)
+
+
+class OrderDetailDoc(OrderSummaryDoc):
+    ship_to = serializers.DictField()
+    rejection_reasons = serializers.ListField(child=serializers.CharField())
+    lines = OrderLineDoc(many=True)
+    shipments = ShipmentDoc(many=True)
+    invoices = InvoiceDoc(many=True)
+
+
+class OrderRejectedDoc(ErrorDoc):
+    order = serializers.CharField(allow_null=True, required=False, help_text="Number of the rejected order kept.")
+
+
+class ImportRowErrorDoc(serializers.Serializer):
+    line = serializers.IntegerField(help_text="Position of the row in 'rows', from 1.")
+    column = serializers.CharField()
+    value = serializers.CharField()
+    message = serializers.CharField()
+    level = serializers.ChoiceField(choices=["rejected", "notice"])
+
+
+class PushResultDoc(serializers.Serializer):
+    job = serializers.IntegerField()
+    status = serializers.CharField()
+    dry_run = serializers.BooleanField()
+    rows = serializers.IntegerField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    stale = serializers.IntegerField(help_text="Rows older than the stored data, which changed nothing.")
+    rejected = serializers.IntegerField()
+    flagged = serializers.IntegerField(help_text="Rows held for review by staff.")
+    errors = ImportRowErrorDoc(many=True)
+
+
+class WebhookDoc(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.URLField()
+    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEvent.choices))
+    description = serializers.CharField()
+    active = serializers.BooleanField()
+    disabled_reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class WebhookCreatedDoc(WebhookDoc):
+    secret = serializers.CharField(help_text="The signing secret; shown only in this response.")
+
+
+class WebhookListDoc(serializers.Serializer):
+    results = WebhookDoc(many=True)

@@ -1,0 +1,59 @@
+"""Which customers a partner's key serves, and the querysets scoped to them.
+
+Every read and write of the API goes through these functions, because DRF's
+object permissions do not run on lists and creates. An object of a customer
+the key does not serve is reported exactly like one that does not exist
+(404), so that nothing tells whether it exists.
+"""
+
+from django.db.models import QuerySet
+
+from apps.api.authentication import PartnerClient
+from apps.api.errors import CustomerRequired, NotFound
+from apps.api.models import Partner
+from apps.contracts.models import Customer
+from apps.orders.models import Order
+
+
+def partner_customers(partner: Partner) -> QuerySet[Customer]:
+    """Return the customers the partner serves: every customer when ``all_customers`` is set, else its links."""
+    if partner.all_customers:
+        return Customer.objects.all()
+    return Customer.objects.filter(partners=partner)
+
+
+def customer_for(client: PartnerClient, account_number: str | None) -> Customer:
+    """Return the customer a request is about: the one it names, or the key's only customer.
+
+    Raises NotFound for a customer the partner does not serve and
+    CustomerRequired when the request names none and the partner serves several.
+    """
+    customers = partner_customers(client.partner)
+    if account_number:
+        customer = customers.filter(account_number=account_number).first()
+        if customer is None:
+            raise NotFound(f"Customer {account_number!r} not found.")
+        return customer
+    first_two = list(customers.order_by("account_number")[:2])
+    if not first_two:
+        raise NotFound("This API key serves no customer; ask the supplier to link its partner to one.")
+    if len(first_two) > 1:
+        raise CustomerRequired(
+            "This API key serves several customers; name one with the customer parameter (its account number)."
+        )
+    return first_two[0]
+
+
+def scoped_orders(client: PartnerClient) -> QuerySet[Order]:
+    """Return the orders of the customers the key serves."""
+    if client.partner.all_customers:
+        return Order.objects.all()
+    return Order.objects.filter(customer__partners=client.partner)
+
+
+def order_for(client: PartnerClient, number: str, *, queryset: QuerySet[Order] | None = None) -> Order:
+    """Return the order with this number among the key's customers' orders, or raise NotFound."""
+    order = (queryset if queryset is not None else scoped_orders(client)).filter(number=number).first()
+    if order is None:
+        raise NotFound(f"Order {number!r} not found.")
+    return order

@@ -1,0 +1,24 @@
+"""URLs of the partner REST API, version 1, and of its OpenAPI document and interactive documentation."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.api.views import catalog, erp, orders, webhooks
+
+app_name = "api"
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("v1/products/", catalog.ProductListView.as_view(), name="product-list"),
+    path("v1/products/<str:sku>/", catalog.ProductDetailView.as_view(), name="product-detail"),
+    path("v1/prices/", catalog.PriceView.as_view(), name="prices"),
+    path("v1/availability/", catalog.AvailabilityView.as_view(), name="availability"),
+    path("v1/orders/", orders.OrderListView.as_view(), name="order-list"),
+    path("v1/orders/<str:number>/", orders.OrderDetailView.as_view(), name="order-detail"),
+    path("v1/orders/<str:number>/cancel/", orders.OrderCancelView.as_view(), name="order-cancel"),
+    path("v1/catalog/updates/", erp.CatalogPushView.as_view(), name="catalog-updates"),
+    path("v1/stock/updates/", erp.StockPushView.as_view(), name="stock-updates"),
+    path("v1/webhooks/", webhooks.WebhookListView.as_view(), name="webhook-list"),
+    path("v1/webhooks/<int:subscription_id>/", webhooks.WebhookDetailView.as_view(), name="webhook-detail"),
+]

@@ -1,0 +1,94 @@
+"""The base of every partner API view: key authentication, scopes, limits, JSON in and out, and ETags."""
+
+import hashlib
+
+from django.utils.cache import get_conditional_response
+from django.utils.dateparse import parse_datetime
+from rest_framework import exceptions
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
+
+from apps.api.authentication import ApiKeyAuthentication, HasScope, PartnerClient
+from apps.api.errors import ApiError
+from apps.api.parsers import DecimalJSONParser
+from apps.api.throttling import ClientAddressRateThrottle, PartnerRateThrottle
+
+
+class InvalidFilter(ApiError):
+    code = "invalid_filter"
+
+
+class PartnerView(APIView):
+    """A view that a partner calls with its key; subclasses set ``required_scopes`` per HTTP method."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasScope]
+    throttle_classes = [PartnerRateThrottle, ClientAddressRateThrottle]
+    parser_classes = [DecimalJSONParser]
+    renderer_classes = [JSONRenderer]
+    required_scopes: dict[str, str] = {}
+
+    @property
+    def client(self) -> PartnerClient:
+        return self.request.user
+
+    def initial(self, request, *args, **kwargs):
+        # DRF checks permissions before limits; here limits come first, so that requests without a
+        # valid key are limited per client address too, instead of getting 401 at full speed.
+        self.format_kwarg = self.get_format_suffix(**kwargs)
+        negotiated = self.perform_content_negotiation(request)
+        request.accepted_renderer, request.accepted_media_type = negotiated
+        version, scheme = self.determine_version(request, *args, **kwargs)
+        request.version, request.versioning_scheme = version, scheme
+        self.perform_authentication(request)
+        self.check_throttles(request)
+        self.check_permissions(request)
+
+    def perform_authentication(self, request):
+        try:
+            request.user  # noqa: B018 - reading it runs the authentication
+        except exceptions.AuthenticationFailed:
+            # A wrong key counts against the client address, so that keys cannot be guessed at full speed.
+            throttle = ClientAddressRateThrottle()
+            if not throttle.allow_address(request):
+                self.throttled(request, throttle.wait())
+            raise
+
+
+class ETagMixin:
+    """Add an ETag of the body to GET responses, and return 304 Not Modified when If-None-Match matches it."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if request.method not in ("GET", "HEAD") or response.status_code != 200:
+            return response
+        response.render()
+        etag = f'"{hashlib.sha256(response.content).hexdigest()[:32]}"'
+        response["ETag"] = etag
+        conditional = get_conditional_response(request, etag=etag, response=response)
+        if conditional is not response:
+            conditional["ETag"] = etag
+            return conditional
+        return response
+
+
+def validated(serializer_class, data) -> dict:
+    """Return the request body checked by the input serializer; invalid input raises a 400 naming each field."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def parse_filter_datetime(text: str | None, name: str):
+    """Read a query parameter as an aware ISO 8601 date and time; None when it is empty."""
+    if not text:
+        return None
+    try:
+        value = parse_datetime(text)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise InvalidFilter(
+            f"{name} {text!r} is not an ISO 8601 date and time with a UTC offset, such as 2026-12-01T00:00:00Z."
+        )
+    return value

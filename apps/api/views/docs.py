@@ -1,0 +1,48 @@
+"""OpenAPI descriptions shared by the API's views: the error responses and their examples."""
+
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+
+from apps.api.serializers import ErrorDoc
+
+
+def _error(description: str, detail: str, code: str) -> OpenApiResponse:
+    return OpenApiResponse(
+        ErrorDoc, description=description, examples=[OpenApiExample(code, value={"detail": detail, "code": code})]
+    )
+
+
+ERROR_RESPONSES = {
+    400: OpenApiResponse(
+        ErrorDoc,
+        description="Invalid request; 'fields' names each invalid field.",
+        examples=[
+            OpenApiExample(
+                "invalid",
+                value={
+                    "detail": "lines.0.quantity: The quantity '0' is not greater than zero.",
+                    "code": "invalid",
+                    "fields": {"lines.0.quantity": ["The quantity '0' is not greater than zero."]},
+                },
+            )
+        ],
+    ),
+    401: _error("No API key, or an invalid, revoked or expired one.", "The API key is invalid.", "invalid_api_key"),
+    403: _error(
+        "The key lacks the scope for this request.",
+        "This API key lacks the scope orders:write for POST /api/v1/orders/.",
+        "permission_denied",
+    ),
+    404: _error(
+        "Not found, or it belongs to a customer the key does not serve.", "Order 'SO-1' not found.", "not_found"
+    ),
+    409: _error(
+        "Conflict with the object's state or an earlier request.",
+        "Idempotency key 'k-1' was used for another request; use a new key for a new order.",
+        "idempotency_key_reused",
+    ),
+    413: _error("Too many rows in one request.", "20001 rows sent; send at most 10000.", "too_many_rows"),
+    429: _error("Too many requests; wait for the seconds in Retry-After.", "Request was throttled.", "throttled"),
+}
+
+# The responses every authenticated endpoint may return.
+COMMON_ERRORS = {code: ERROR_RESPONSES[code] for code in (400, 401, 403, 429)}

@@ -1,0 +1,48 @@
+"""Demo partners of the REST API with their documented keys: ACME's and Globex's resellers, and the ERP."""
+
+from apps.api.models import ApiKey, Partner, Scope
+from apps.contracts.models import Customer
+from apps.core.demo.sync import CHANGE_REASON, SyncReport, sync_row
+from apps.core.secrets import hash_secret, verify_secret
+
+# The documented demo keys. Only seed_demo stores them, and only as keyed hashes.
+DEMO_KEYS = {
+    "demo-partner-key-acme": ("Acme procurement portal", ["ACME-001"], list(Scope.values)),
+    "demo-partner-key-globex": ("Globex marketplace", ["GLOBEX-002"], list(Scope.values)),
+    "demo-erp-key": (
+        "Supplier ERP and CRM",
+        None,
+        [Scope.ERP_WRITE, Scope.CRM_WRITE, Scope.CATALOG_READ, Scope.ORDERS_READ],
+    ),
+}
+DEMO_KEY_NAME = "demo key"
+DEMO_KEY_PREFIX_LENGTH = 10
+
+
+def seed_partners(*, customers: dict[str, Customer], report: SyncReport) -> None:
+    """Create or update the demo partners and their keys; a key is re-hashed only when its hash does not match."""
+    for raw_key, (name, accounts, scopes) in DEMO_KEYS.items():
+        partner = sync_row(
+            Partner,
+            lookup={"name": name},
+            values={"all_customers": accounts is None, "is_active": True, "requests_per_minute": None},
+            report=report,
+        )
+        if accounts is not None:
+            wanted = {customers[account].pk for account in accounts}
+            if set(partner.customers.values_list("pk", flat=True)) != wanted:
+                partner._change_reason = CHANGE_REASON
+                partner.customers.set(wanted)
+
+        lookup = {"partner": partner, "name": DEMO_KEY_NAME}
+        existing = ApiKey.objects.filter(**lookup).first()
+        values = {
+            "prefix": raw_key[:DEMO_KEY_PREFIX_LENGTH],
+            "scopes": sorted(str(scope) for scope in scopes),
+            "expires_at": None,
+            "revoked_at": None,
+            "revoked_by": None,
+        }
+        if existing is None or not verify_secret(raw_key, existing.key_hash):
+            values["key_hash"] = hash_secret(raw_key)
+        sync_row(ApiKey, lookup=lookup, values=values, report=report, existing=existing, known=True)
