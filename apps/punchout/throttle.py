@@ -47,7 +47,7 @@ def _limits() -> tuple[int, dt.timedelta]:
 def client_address(request: HttpRequest) -> str:
     """Return the key under which the request's client address counts failed logins, or "" when it is unknown.
 
-    PUNCHOUT_TRUSTED_PROXY_COUNT says how many reverse proxies append to
+    PUNCHOUT_TRUSTED_PROXY_COUNT sets how many reverse proxies append to
     X-Forwarded-For (see ``apps.core.clients.client_address``).
     """
     proxy_count = int(getattr(settings, "PUNCHOUT_TRUSTED_PROXY_COUNT", 0))
