@@ -13,10 +13,12 @@ from apps.orders.errors import OrderError
 from apps.orders.models import (
     InboundDocument,
     Invoice,
+    InvoiceLine,
     Order,
     OrderLine,
     OutboundEndpoint,
     OutboxEvent,
+    Payment,
     Shipment,
 )
 
@@ -30,7 +32,9 @@ class OrderLineInline(admin.TabularInline):
         "sku",
         "product",
         "quantity",
+        "unit",
         "unit_text",
+        "conversion",
         "buyer_unit_price",
         "contract_unit_price",
         "unit_price",
@@ -152,11 +156,46 @@ class ShipmentAdmin(CheckedHistoryAdmin):
     readonly_fields = [field.name for field in Shipment._meta.fields]
 
 
+class InvoiceLineInline(admin.TabularInline):
+    model = InvoiceLine
+    extra = 0
+    can_delete = False
+    fields = ("order_line", "quantity", "unit_price", "amount")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order_line__order")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class PaymentInline(admin.TabularInline):
+    model = Payment
+    extra = 0
+    can_delete = False
+    fields = ("payment_id", "amount", "currency", "paid_on")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(CheckedHistoryAdmin):
-    list_display = ("number", "order", "total", "currency", "due_date", "paid_amount")
-    list_select_related = ("order",)
-    readonly_fields = [field.name for field in Invoice._meta.fields]
+    list_display = ("number", "customer", "total", "currency", "due_date", "paid_amount")
+    list_select_related = ("customer",)
+    search_fields = ("number", "customer__account_number", "orders__number")
+    inlines = [InvoiceLineInline, PaymentInline]
+    readonly_fields = [*(field.name for field in Invoice._meta.fields), "orders"]
+
+
+@admin.register(Payment)
+class PaymentAdmin(CheckedHistoryAdmin):
+    list_display = ("payment_id", "invoice", "amount", "currency", "paid_on")
+    list_select_related = ("invoice",)
+    search_fields = ("payment_id", "invoice__number")
+    readonly_fields = [field.name for field in Payment._meta.fields]
 
 
 @admin.register(OutboundEndpoint)

@@ -60,6 +60,20 @@ class IdempotencyKeyReused(OrderError):
     status = 409
 
 
+class UnknownInvoice(OrderError):
+    """A payment for an invoice number that was never recorded."""
+
+    code = "unknown_invoice"
+    status = 404
+
+
+class PaymentConflict(OrderError):
+    """A payment id that was recorded before for another invoice or amount."""
+
+    code = "payment_conflict"
+    status = 409
+
+
 class InvalidFulfilmentInput(OrderError):
     """A shipment, invoice or payment that does not fit the order (unknown line, too much quantity)."""
 

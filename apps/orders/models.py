@@ -1,4 +1,4 @@
-"""Orders and their lines, allocations, shipments, invoices, the inbound documents and the outbox."""
+"""Orders and their lines, allocations, shipments, invoices and payments, the inbound documents and the outbox."""
 
 from decimal import Decimal
 
@@ -34,6 +34,9 @@ OPEN_STATES = (
     OrderStatus.PARTIALLY_SHIPPED,
     OrderStatus.SHIPPED,
 )
+
+# States in which an order's shipped lines may be invoiced.
+INVOICEABLE_STATES = (OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED)
 
 
 class Channel(models.TextChoices):
@@ -281,7 +284,9 @@ class OrderLine(TimeStampedModel):
     sku = models.CharField("SKU as received", max_length=64)
     supplier_part_auxiliary_id = models.CharField(max_length=250, blank=True)
     description = models.TextField(blank=True)
-    quantity = models.DecimalField(max_digits=14, decimal_places=3)
+    quantity = models.DecimalField(
+        max_digits=14, decimal_places=3, help_text="In the line's unit: the product's once a conversion applied."
+    )
     unit_text = models.CharField("unit as received", max_length=40, blank=True)
     unit = models.ForeignKey(
         "catalog.UnitOfMeasure", null=True, blank=True, on_delete=models.PROTECT, related_name="order_lines"
@@ -296,6 +301,21 @@ class OrderLine(TimeStampedModel):
         max_digits=18, decimal_places=4, null=True, blank=True, help_text="The agreed unit price the order uses."
     )
     buyer_tax = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    # A line ordered in a unit convertible to the product's keeps what the buyer sent in these
+    # three fields; quantity, unit and buyer_unit_price then hold the converted values.
+    ordered_quantity = models.DecimalField(
+        max_digits=14, decimal_places=3, null=True, blank=True, help_text="The quantity as the buyer sent it."
+    )
+    ordered_unit_price = models.DecimalField(
+        max_digits=18, decimal_places=4, null=True, blank=True, help_text="The buyer's price per unit it sent."
+    )
+    unit_factor = models.DecimalField(
+        max_digits=24,
+        decimal_places=12,
+        null=True,
+        blank=True,
+        help_text="Product units per unit the buyer sent; empty when the buyer used the product's unit.",
+    )
     requested_delivery_date = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=12, choices=LineStatus.choices, default=LineStatus.OPEN)
     quantity_allocated = models.DecimalField(max_digits=14, decimal_places=3, default=Decimal("0"))
@@ -325,6 +345,14 @@ class OrderLine(TimeStampedModel):
     @property
     def is_active(self) -> bool:
         return self.status != LineStatus.CANCELLED
+
+    @property
+    def conversion(self) -> str:
+        """The unit conversion applied to the line, such as "24 EA = 2 XBX"; empty when none applied."""
+        if self.unit_factor is None or self.ordered_quantity is None:
+            return ""
+        unit = self.unit.code if self.unit_id else "?"
+        return f"{self.ordered_quantity.normalize():f} {self.unit_text} = {self.quantity.normalize():f} {unit}"
 
 
 class LineAllocation(TimeStampedModel):
@@ -387,23 +415,32 @@ class ShipmentLine(models.Model):
 
 
 class Invoice(TimeStampedModel):
-    """An invoice for an order, reported by the ERP under its own invoice number."""
+    """An invoice reported by the ERP under its own number; its lines may bill several orders of one customer.
 
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="invoices")
+    ``orders`` lists the orders whose lines the invoice bills; it is written
+    together with the lines. ``paid_amount`` is the sum of the invoice's
+    payments, recomputed whenever one is recorded.
+    """
+
     number = models.CharField(max_length=64, unique=True)
+    customer = models.ForeignKey("contracts.Customer", on_delete=models.PROTECT, related_name="invoices")
+    orders = models.ManyToManyField(Order, related_name="invoices")
     invoice_date = models.DateTimeField()
     currency = models.CharField(max_length=3)
     subtotal = models.DecimalField(max_digits=18, decimal_places=4)
     tax = models.DecimalField(max_digits=18, decimal_places=4)
     total = models.DecimalField(max_digits=18, decimal_places=4)
     due_date = models.DateField()
-    paid_amount = models.DecimalField(max_digits=18, decimal_places=4, default=Decimal("0"))
-    paid_at = models.DateTimeField(null=True, blank=True)
+    paid_amount = models.DecimalField(
+        max_digits=18, decimal_places=4, default=Decimal("0"), help_text="The sum of the invoice's payments."
+    )
+    paid_at = models.DateTimeField(null=True, blank=True, help_text="When the payments first covered the total.")
 
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["-invoice_date"]
+        indexes = [models.Index(fields=["customer", "currency"], name="invoice_customer_currency_idx")]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(total=models.F("subtotal") + models.F("tax")), name="invoice_total_adds_up"
@@ -417,8 +454,15 @@ class Invoice(TimeStampedModel):
     def is_paid(self) -> bool:
         return self.paid_amount >= self.total
 
+    @property
+    def open_amount(self) -> Decimal:
+        """The amount still to be paid; never below zero when the payments exceed the total."""
+        return max(self.total - self.paid_amount, Decimal(0))
+
 
 class InvoiceLine(models.Model):
+    """A quantity of one order line billed by an invoice, at the line's agreed unit price."""
+
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     order_line = models.ForeignKey(OrderLine, on_delete=models.PROTECT, related_name="invoice_lines")
     quantity = models.DecimalField(max_digits=14, decimal_places=3)
@@ -426,10 +470,39 @@ class InvoiceLine(models.Model):
     amount = models.DecimalField(max_digits=18, decimal_places=4)
 
     class Meta:
-        ordering = ["invoice", "order_line"]
+        ordering = ["invoice", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "order_line"], name="invoiceline_invoice_line_uniq"),
+            models.CheckConstraint(condition=models.Q(quantity__gt=0), name="invoiceline_quantity_positive"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.invoice_id}/{self.order_line_id}: {self.quantity}"
+
+
+class Payment(TimeStampedModel):
+    """A payment of an invoice reported by the ERP, unique per the ERP's ``payment_id``.
+
+    The unique id makes a repeated report of the same payment find its row
+    instead of counting the amount again.
+    """
+
+    payment_id = models.CharField("payment ID", max_length=64, unique=True)
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    amount = models.DecimalField(max_digits=18, decimal_places=4)
+    currency = models.CharField(max_length=3)
+    paid_on = models.DateField()
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["invoice", "paid_on", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id}: {self.amount} {self.currency} on {self.invoice_id}"
 
 
 class DocumentOperation(models.TextChoices):

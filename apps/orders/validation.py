@@ -28,7 +28,16 @@ from apps.contracts.pricing import price_lines
 from apps.core.money import minor_units, round_money
 from apps.exceptions.models import CaseKind
 from apps.exceptions.services import case_open
-from apps.orders.models import OPEN_STATES, Channel, Invoice, LineStatus, Order, OrderLine, OrderStatus
+from apps.orders.models import (
+    INVOICEABLE_STATES,
+    OPEN_STATES,
+    Channel,
+    Invoice,
+    InvoiceLine,
+    LineStatus,
+    Order,
+    OrderLine,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -286,24 +295,41 @@ def _check_credit(order: Order) -> list:
 
 
 def _exposure(order: Order) -> Decimal:
-    """Sum the customer's other open orders and unpaid invoices in the customer's currency.
+    """Sum what the customer owes or will owe apart from this order, in the customer's currency.
+
+    That is the open amount of every invoice, plus the value of each other
+    open order that no invoice has billed yet. An open order that is partly
+    invoiced counts only its share that is not invoiced (the invoiced
+    subtotal scaled by the order's total to subtotal ratio, so its tax too),
+    because the invoice counts the rest.
 
     NOTE: amounts in other currencies are left out, because no exchange rates exist here.
     """
     customer = order.customer
-    open_orders = (
-        Order.objects.filter(customer=customer, status__in=OPEN_STATES, is_test=False, currency=customer.currency)
-        .exclude(pk=order.pk)
-        .aggregate(total=Sum("total"))["total"]
+    currency = customer.currency
+    open_orders = Order.objects.filter(
+        customer=customer, status__in=OPEN_STATES, is_test=False, currency=currency
+    ).exclude(pk=order.pk)
+    open_total = open_orders.aggregate(total=Sum("total"))["total"] or _ZERO
+    invoiced_share = (
+        InvoiceLine.objects.filter(
+            order_line__order__customer=customer,
+            order_line__order__status__in=INVOICEABLE_STATES,
+            order_line__order__is_test=False,
+            order_line__order__currency=currency,
+            order_line__order__subtotal__gt=0,
+        )
+        .exclude(order_line__order=order)
+        .aggregate(total=Sum(F("amount") * F("order_line__order__total") / F("order_line__order__subtotal")))["total"]
         or _ZERO
     )
     unpaid = (
-        Invoice.objects.filter(
-            order__customer=customer, currency=customer.currency, order__status=OrderStatus.INVOICED
-        ).aggregate(total=Sum(F("total") - F("paid_amount")))["total"]
+        Invoice.objects.filter(customer=customer, currency=currency, paid_amount__lt=F("total")).aggregate(
+            total=Sum(F("total") - F("paid_amount"))
+        )["total"]
         or _ZERO
     )
-    return round_money(open_orders + unpaid, customer.currency)
+    return round_money(max(open_total - invoiced_share, _ZERO) + unpaid, currency)
 
 
 def _check_tax(order: Order) -> list:

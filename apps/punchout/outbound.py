@@ -8,7 +8,8 @@ The orders app calls ``build_document`` and ``send_document`` through its
   from the buyer's order;
 - ``order.cancelled``, ``order.rejected``: ConfirmationRequest ``reject``;
 - ``order.shipped``: ShipNoticeRequest with the carrier and tracking number;
-- ``order.invoiced``: InvoiceDetailRequest with the lines and tax at summary;
+- ``order.invoiced``: InvoiceDetailRequest with an InvoiceDetailOrder per
+  order the event names, their lines, and the tax at summary;
 - ``order.on_hold``, ``order.paid``: StatusUpdateRequest about the order.
 
 Documents go to the URL in the ``OutboundEndpoint`` row for the order's
@@ -30,7 +31,7 @@ from lxml import etree
 
 from apps.core.money import minor_units, round_money
 from apps.core.xml import XMLRejected, parse_xml
-from apps.orders.models import Invoice, LineStatus, OutboundEndpoint, OutboxEvent, Shipment
+from apps.orders.models import Invoice, InvoiceLine, LineStatus, Order, OutboundEndpoint, OutboxEvent, Shipment
 from apps.orders.outbox import DeliveryResult, Outcome, result_for_status
 from apps.punchout.cxml.documents import XML_LANG, Credential, add_header, new_document_root, serialize_document
 from apps.punchout.cxml.validation import dtd_name_for
@@ -265,8 +266,23 @@ def _ship_notice(request: etree._Element, event: OutboxEvent) -> None:
 
 
 def _invoice(request: etree._Element, event: OutboxEvent) -> None:
-    order = event.order
-    invoice = Invoice.objects.prefetch_related("lines__order_line__unit").get(pk=event.payload["invoice_id"])
+    """Write an InvoiceDetailRequest with one InvoiceDetailOrder per order of the event's source.
+
+    An invoice that bills orders of several sources (a cXML buyer and the
+    partner API, say) reaches each source with only its own orders. The
+    summary then carries those lines' subtotal and a share of the tax in
+    proportion to it.
+    """
+    invoice = Invoice.objects.get(pk=event.payload["invoice_id"])
+    order_ids = event.payload.get("order_ids") or [event.order_id]
+    orders = {order.pk: order for order in Order.objects.filter(pk__in=order_ids)}
+    invoice_lines = list(
+        InvoiceLine.objects.filter(invoice=invoice)
+        .select_related("order_line__unit")
+        .order_by("order_line__order_id", "order_line__position")
+    )
+    lines = [line for line in invoice_lines if line.order_line.order_id in orders]
+
     detail = etree.SubElement(request, "InvoiceDetailRequest")
     header = etree.SubElement(
         detail,
@@ -281,29 +297,46 @@ def _invoice(request: etree._Element, event: OutboxEvent) -> None:
     days = max((invoice.due_date - invoice.invoice_date.date()).days, 0)
     etree.SubElement(header, "PaymentTerm", payInNumberOfDays=str(days))
 
-    order_block = etree.SubElement(detail, "InvoiceDetailOrder")
-    info = etree.SubElement(order_block, "InvoiceDetailOrderInfo")
-    _order_reference(info, order)
-    for number, invoiced in enumerate(invoice.lines.all(), start=1):
-        line = invoiced.order_line
-        item = etree.SubElement(
-            order_block, "InvoiceDetailItem", invoiceLineNumber=str(number), quantity=_quantity(invoiced.quantity)
-        )
-        _text(item, "UnitOfMeasure", line.unit.code if line.unit_id else (line.unit_text or "EA"))
-        _unit_price(item, invoiced.unit_price, invoice.currency)
-        reference = etree.SubElement(item, "InvoiceDetailItemReference", lineNumber=_line_number(line))
-        item_id = etree.SubElement(reference, "ItemID")
-        _text(item_id, "SupplierPartID", line.sku)
-        if line.supplier_part_auxiliary_id:
-            _text(item_id, "SupplierPartAuxiliaryID", line.supplier_part_auxiliary_id)
-        _money(item, "SubtotalAmount", invoiced.amount, invoice.currency)
+    number = 0
+    for order_id in sorted({line.order_line.order_id for line in lines}):
+        order_block = etree.SubElement(detail, "InvoiceDetailOrder")
+        info = etree.SubElement(order_block, "InvoiceDetailOrderInfo")
+        _order_reference(info, orders[order_id])
+        for invoiced in (line for line in lines if line.order_line.order_id == order_id):
+            number += 1
+            _invoice_item(order_block, invoiced, number, invoice.currency)
 
+    subtotal, tax, total = _invoice_share(invoice, lines, invoice_lines)
     summary = etree.SubElement(detail, "InvoiceDetailSummary")
-    _money(summary, "SubtotalAmount", invoice.subtotal, invoice.currency)
-    tax = _money(summary, "Tax", invoice.tax, invoice.currency)
-    _text(tax, "Description", "total tax", **{XML_LANG: "en"})
-    _money(summary, "NetAmount", invoice.total, invoice.currency)
-    _money(summary, "DueAmount", invoice.total - invoice.paid_amount, invoice.currency)
+    _money(summary, "SubtotalAmount", subtotal, invoice.currency)
+    tax_element = _money(summary, "Tax", tax, invoice.currency)
+    _text(tax_element, "Description", "total tax", **{XML_LANG: "en"})
+    _money(summary, "NetAmount", total, invoice.currency)
+    _money(summary, "DueAmount", max(total - invoice.paid_amount, Decimal(0)), invoice.currency)
+
+
+def _invoice_item(order_block: etree._Element, invoiced: InvoiceLine, number: int, currency: str) -> None:
+    line = invoiced.order_line
+    item = etree.SubElement(
+        order_block, "InvoiceDetailItem", invoiceLineNumber=str(number), quantity=_quantity(invoiced.quantity)
+    )
+    _text(item, "UnitOfMeasure", line.unit.code if line.unit_id else (line.unit_text or "EA"))
+    _unit_price(item, invoiced.unit_price, currency)
+    reference = etree.SubElement(item, "InvoiceDetailItemReference", lineNumber=_line_number(line))
+    item_id = etree.SubElement(reference, "ItemID")
+    _text(item_id, "SupplierPartID", line.sku)
+    if line.supplier_part_auxiliary_id:
+        _text(item_id, "SupplierPartAuxiliaryID", line.supplier_part_auxiliary_id)
+    _money(item, "SubtotalAmount", invoiced.amount, currency)
+
+
+def _invoice_share(invoice: Invoice, lines: list, all_lines: list) -> tuple[Decimal, Decimal, Decimal]:
+    """Return the subtotal, tax and total of the document: the invoice's own, or the share of the listed lines."""
+    if len(lines) == len(all_lines):
+        return invoice.subtotal, invoice.tax, invoice.total
+    subtotal = sum((line.amount for line in lines), Decimal(0))
+    tax = round_money(invoice.tax * subtotal / invoice.subtotal, invoice.currency) if invoice.subtotal else invoice.tax
+    return subtotal, tax, subtotal + tax
 
 
 def _status_update(request: etree._Element, event: OutboxEvent) -> None:

@@ -203,7 +203,14 @@ def create_order_connection() -> BuyerConnection:
     return BuyerConnectionFactory(customer=customer, from_identity="AN01000000001")
 
 
-def place_order(connection: BuyerConnection, *, unit_price="99.50", quantity="2", document_id="po-doc-1@buyer"):
+def place_order(
+    connection: BuyerConnection,
+    *,
+    unit_price="99.50",
+    quantity="2",
+    document_id="po-doc-1@buyer",
+    po_number="PO-77",
+):
     """Take in a one-line cXML order for CHAIR-1 from the connection, as OrderRequest intake does."""
     return order_intake(
         request=OrderInput(
@@ -212,7 +219,7 @@ def place_order(connection: BuyerConnection, *, unit_price="99.50", quantity="2"
             customer=connection.customer,
             document_id=document_id,
             operation="new",
-            po_number="PO-77",
+            po_number=po_number,
             currency="EUR",
             lines=(LineInput(line_number="1", sku="CHAIR-1", quantity=quantity, unit="EA", unit_price=unit_price),),
         )

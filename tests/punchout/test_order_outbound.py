@@ -69,6 +69,51 @@ def test_every_step_sends_a_valid_document(connection, django_capture_on_commit_
 
 
 @override_settings(ORDER_OUTBOX_SENDERS=SENDERS)
+def test_invoice_over_two_orders_sends_one_document(connection, django_capture_on_commit_callbacks):
+    # given two shipped orders of the same buyer connection
+    first = place_order(connection).order
+    second = place_order(connection, document_id="po-doc-2@buyer", po_number="PO-78").order
+    for order in (first, second):
+        shipment_record(order=order, shipment_id=f"S-{order.po_number}", lines=[("1", "2")])
+
+    with BuyerServer() as buyer:
+        endpoint(connection, buyer.url)
+
+        # when
+        with django_capture_on_commit_callbacks(execute=True):
+            invoice_record(
+                number="INV-9",
+                lines=[(first.number, "1", "2"), (second.number, "1", "1")],
+                tax="37.82",
+                due_date=dt.date(2027, 1, 31),
+            )
+
+    # then
+    assert buyer.payload_names() == ["InvoiceDetailRequest"]
+    validate_document(buyer.received[0])
+    document = parse_xml(buyer.received[0])
+    blocks = document.findall(".//InvoiceDetailOrder")
+    assert [block.find("InvoiceDetailOrderInfo/OrderReference").get("orderID") for block in blocks] == [
+        "PO-77",
+        "PO-78",
+    ]
+    assert [
+        block.find("InvoiceDetailOrderInfo/OrderReference/DocumentReference").get("payloadID") for block in blocks
+    ] == [
+        "po-doc-1@buyer",
+        "po-doc-2@buyer",
+    ]
+    assert [item.get("invoiceLineNumber") for item in document.iterfind(".//InvoiceDetailItem")] == ["1", "2"]
+    assert [item.get("quantity") for item in document.iterfind(".//InvoiceDetailItem")] == ["2", "1"]
+    assert document.find(".//InvoiceDetailSummary/SubtotalAmount/Money").text == "298.50"
+    assert document.find(".//InvoiceDetailSummary/NetAmount/Money").text == "336.32"
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == OrderStatus.INVOICED
+    assert second.status == OrderStatus.SHIPPED
+
+
+@override_settings(ORDER_OUTBOX_SENDERS=SENDERS)
 def test_changed_price_confirms_with_detail(connection, django_capture_on_commit_callbacks):
     # given
     from apps.exceptions.services import case_resolve
