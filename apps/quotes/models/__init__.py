@@ -7,11 +7,17 @@ from apps.quotes.models.configuration import (
     OptionGroup,
     ProductCost,
 )
+from apps.quotes.models.quotes import EDITABLE_STATES, Quote, QuoteEvent, QuoteLine, QuoteStatus
 
 __all__ = [
+    "EDITABLE_STATES",
     "ConfigurableProduct",
     "ConfigurationOption",
     "ConfigurationRule",
     "OptionGroup",
     "ProductCost",
+    "Quote",
+    "QuoteEvent",
+    "QuoteLine",
+    "QuoteStatus",
 ]
