@@ -5,6 +5,7 @@ Production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY, ALLOWED_HOSTS and
 PUBLIC_BASE_URL; the README lists every variable.
 """
 
+import datetime as dt
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -62,7 +63,8 @@ if _public.hostname and _public.hostname not in ALLOWED_HOSTS and "*" not in ALL
 CSRF_TRUSTED_ORIGINS = [f"{_public.scheme}://{_public.netloc}"]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the project's site (apps.core.admin_site): a second factor when required.
+    "apps.core.admin_apps.BackOfficeAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -73,6 +75,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_fsm",
     "simple_history",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "apps.core",
     "apps.catalog",
     "apps.contracts",
@@ -90,9 +95,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "apps.core.middleware.StaffSessionExpiryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -127,6 +136,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# django-axes checks every login for a lockout before Django's own backend
+# checks the password; it needs the request, so authenticate() without one
+# (the test client's login(), for example) raises.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -200,6 +217,13 @@ XML_MAX_BYTES = env_int("XML_MAX_BYTES", 5 * 1024 * 1024)
 # plus room for the other form fields.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(XML_MAX_BYTES * 4 // 3, 2_621_440) + 1024 * 1024
 
+# Reverse proxies in front of the web processes that append the address they
+# received a request from to X-Forwarded-For (0: none, REMOTE_ADDR is the
+# client). Staff login lockouts read the client address through it, and the
+# PunchOut and API counts below default to it. Production must set it, even
+# to 0: the deploy check fails while it is unset.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0) if env_str("TRUSTED_PROXY_COUNT") else None
+
 # PunchOut: minutes the single-use StartPage URL works after the setup
 # request, minutes of inactivity after which a shop session expires, and the
 # failed logins per connection and client address allowed within the window
@@ -211,7 +235,7 @@ PUNCHOUT_LOGIN_WINDOW_SECONDS = env_int("PUNCHOUT_LOGIN_WINDOW_SECONDS", 300)
 # Failed logins count per client address: the number of reverse proxies in
 # front that append to X-Forwarded-For (0 reads REMOTE_ADDR). A count above
 # the real number lets clients pick their own address.
-PUNCHOUT_TRUSTED_PROXY_COUNT = env_int("PUNCHOUT_TRUSTED_PROXY_COUNT", 0, minimum=0)
+PUNCHOUT_TRUSTED_PROXY_COUNT = env_int("PUNCHOUT_TRUSTED_PROXY_COUNT", TRUSTED_PROXY_COUNT or 0, minimum=0)
 
 # Orders: the share a buyer's unit price may differ from the contract price
 # before a price-mismatch case opens, the tax rate our check computes, and
@@ -246,6 +270,25 @@ CATALOG_MISSING_SHARE_LIMIT = env_decimal("CATALOG_MISSING_SHARE_LIMIT", "0.10")
 CATALOG_IMPORT_UPLOAD_DIR = env_str("CATALOG_IMPORT_UPLOAD_DIR", str(VAR_DIR / "imports"))
 CATALOG_CIF_SUPPLIER_ID = env_str("CATALOG_CIF_SUPPLIER_ID", "")
 CATALOG_CIF_SUPPLIER_ID_DOMAIN = env_str("CATALOG_CIF_SUPPLIER_ID_DOMAIN", "DUNS")
+
+# Staff logins (django-axes): after STAFF_LOGIN_MAX_FAILURES failed logins of
+# one user name from one client address, that pair is locked out for
+# STAFF_LOGIN_COOLOFF_MINUTES. Locking the pair, not the address, means one
+# person guessing cannot lock out a whole office behind one address, and a
+# guesser cannot lock a colleague out from elsewhere. The address is read
+# through TRUSTED_PROXY_COUNT. `manage.py axes_reset_username NAME` unlocks.
+AXES_FAILURE_LIMIT = env_int("STAFF_LOGIN_MAX_FAILURES", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("STAFF_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "apps.core.clients.staff_login_address"
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+# Staff sessions end after this many minutes without a request, and
+# SESSION_COOKIE_AGE seconds after login whatever the activity.
+STAFF_SESSION_IDLE_MINUTES = env_int("STAFF_SESSION_IDLE_MINUTES", 30)
+# Require a TOTP code (django-otp) at the admin login; README: "Two-factor login".
+ADMIN_REQUIRE_OTP = env_bool("ADMIN_REQUIRE_OTP", False)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Supplier back office")
 
 # Reverse proxy: set to 1 when a proxy in front sets X-Forwarded-Proto.
 if env_bool("TRUST_X_FORWARDED_PROTO", False):

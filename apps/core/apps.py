@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class CoreConfig(AppConfig):
     name = "apps.core"
     label = "core"
+
+    def ready(self) -> None:
+        # Connects the receiver that records the login time for the staff session expiry.
+        from apps.core import middleware  # noqa: F401

@@ -7,6 +7,7 @@ whole /64 and could otherwise rotate addresses to reset its count.
 import ipaddress
 import logging
 
+from django.conf import settings
 from django.http import HttpRequest
 
 logger = logging.getLogger(__name__)
@@ -53,3 +54,15 @@ def address_key(text: str) -> str:
         network = ipaddress.IPv6Network((address, IPV6_PREFIX_LENGTH), strict=False)
         return str(network)
     return str(address)
+
+
+def staff_login_address(request: HttpRequest) -> str | None:
+    """Return the client address under which django-axes counts failed staff logins, or None when it is unknown.
+
+    The address is read through TRUSTED_PROXY_COUNT like every other client
+    address in the project. An IPv6 client is keyed by the first address of
+    its /64 network, because django-axes stores the key in an IP address
+    column that has no room for a prefix length.
+    """
+    key = client_address(request, trusted_proxy_count=settings.TRUSTED_PROXY_COUNT or 0)
+    return key.split("/", 1)[0] or None
