@@ -86,9 +86,12 @@ INSTALLED_APPS = [
     "apps.orders",
     "apps.punchout",
     "apps.api",
+    "apps.integrations",
 ]
 
 MIDDLEWARE = [
+    # First, so that every log line of the request, redirects included, carries its id.
+    "apps.core.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -187,6 +190,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 3600)}
 CELERY_TIMEZONE = TIME_ZONE
+# Workers log through LOGGING below (JSON outside debug, with the request id), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     # Mark exception cases overdue and escalate them; each case and level escalates once.
     "exceptions-escalate-overdue": {"task": "exceptions.escalate_overdue_cases", "schedule": 60.0},
@@ -195,7 +200,17 @@ CELERY_BEAT_SCHEDULE = {
     # Expire PunchOut sessions idle past PUNCHOUT_SESSION_IDLE_MINUTES, so that the
     # admin and the reports see them expired even when nobody opens them again.
     "punchout-expire-idle-sessions": {"task": "punchout.expire_idle_sessions", "schedule": 300.0},
+    # Delete document log rows past their retention period, in batches.
+    "integrations-prune-document-log": {"task": "integrations.prune_document_log", "schedule": 3600.0},
 }
+
+# Document log of integration messages: days a row is kept, body size in bytes
+# above which a body is stored compressed, largest body kept (the rest is
+# cut), and rows deleted per pruning batch.
+INTEGRATION_LOG_RETENTION_DAYS = env_int("INTEGRATION_LOG_RETENTION_DAYS", 90)
+INTEGRATION_LOG_COMPRESS_BYTES = env_int("INTEGRATION_LOG_COMPRESS_BYTES", 16 * 1024, minimum=0)
+INTEGRATION_LOG_MAX_BODY_BYTES = env_int("INTEGRATION_LOG_MAX_BODY_BYTES", 5 * 1024 * 1024)
+INTEGRATION_LOG_PRUNE_BATCH_SIZE = env_int("INTEGRATION_LOG_PRUNE_BATCH_SIZE", 5000)
 
 # Mail: team notifications and escalations. Development prints mails to the
 # console; production sends them through the SMTP server configured here.
@@ -371,13 +386,21 @@ API_WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("API_WEBHOOK_ALLOW_PRIVATE_TARGETS"
 API_WEBHOOK_SIGNING_KEY = env_str("API_WEBHOOK_SIGNING_KEY", CREDENTIAL_HASH_KEY)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+# JSON lines outside debug, for log collectors; plain text in debug, for people reading a terminal.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not a log format; use json or plain.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"context": {"()": "apps.core.log_context.ContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"()": "apps.core.json_logging.TextFormatter"},
+        "json": {"()": "apps.core.json_logging.JSONFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.catalog.imports.errors import CatalogImportError
-from apps.catalog.imports.service import ImportOptions, import_file
+from apps.catalog.imports.service import ImportOptions, import_file, log_import_job
 from apps.catalog.models import ImportJob
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ def run_import_job(job_id: int) -> str:
 
 def _mark_failed_if_running(job_id: int, error: str) -> None:
     """Record a failure the service could not record itself (bad stored options, a missing upload)."""
-    ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING).update(
+    marked = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING).update(
         status=ImportJob.Status.FAILED, error=error, finished_at=timezone.now()
     )
+    if marked:
+        log_import_job(ImportJob.objects.get(pk=job_id))

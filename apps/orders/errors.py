@@ -78,3 +78,9 @@ class InvalidFulfilmentInput(OrderError):
     """A shipment, invoice or payment that does not fit the order (unknown line, too much quantity)."""
 
     code = "invalid_fulfilment"
+
+
+class DocumentNotResendable(OrderError):
+    """An outbound order document cannot be sent again: it was never built, or no sender handles its channel."""
+
+    code = "document_not_resendable"

@@ -17,7 +17,9 @@ two workers that got the same event do not send it at the same time.
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from functools import partial
 from importlib import import_module
 
 from django.conf import settings
@@ -26,7 +28,11 @@ from django.utils import timezone
 
 from apps.exceptions.models import CaseKind, Severity
 from apps.exceptions.services import case_open
+from apps.integrations.models import Channel, Direction
+from apps.integrations.models import Outcome as LogOutcome
+from apps.integrations.services import DocumentExchange, record_exchange
 from apps.orders import tasks
+from apps.orders.errors import DocumentNotResendable
 from apps.orders.models import Order, OutboxEvent, OutboxStatus
 
 logger = logging.getLogger(__name__)
@@ -52,11 +58,22 @@ class Outcome:
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """The result of one send: one of ``Outcome``, the receiver's status code and its message."""
+    """The result of one send: one of ``Outcome``, the receiver's status code and its message.
+
+    The sender may add what the document log shows: the HTTP status, the
+    receiver's answer, the URL, the document's type and its body format, and
+    in ``log_fields`` more fields of the log row (such as ``connection_id``).
+    """
 
     outcome: str
     code: str = ""
     message: str = ""
+    http_status: int | None = None
+    answer: bytes = b""
+    url: str = ""
+    document_type: str = ""
+    document_format: str = ""
+    log_fields: dict = field(default_factory=dict)
 
 
 def record_event(*, order: Order, event: str, payload: dict) -> OutboxEvent:
@@ -116,13 +133,59 @@ def deliver(*, event_id: int) -> str:
         event = _lock(event_id)
         if event is None or event.status != OutboxStatus.PENDING:
             return "done"
-        sender = _sender_for(event.order)
-        try:
-            result = sender.send_document(event)
-        except Exception as error:  # any failure of a send is retried, then becomes a case
-            logger.exception("Outbox send failed", extra={"event_id": event.pk, "order_id": event.order_id})
-            result = DeliveryResult(outcome=Outcome.RETRY, code="error", message=f"{type(error).__name__}: {error}")
+        result = _send(event, _sender_for(event.order))
         return _apply(event, result)
+
+
+def resend(*, event_id: int) -> DeliveryResult:
+    """Send an event's stored document again, with the same payloadID, and record the answer.
+
+    For a document the buyer missed or that failed after the last try. A
+    failed or rejected event that the buyer now accepts becomes delivered
+    (or waits for the buyer's status); any other answer leaves its state as
+    it was and opens no new case. Raises DocumentNotResendable when the event
+    has no stored document or its channel no sender.
+    """
+    with transaction.atomic():
+        event = (
+            OutboxEvent.objects.select_for_update(of=("self",))
+            .select_related("order", "order__customer")
+            .filter(pk=event_id)
+            .first()
+        )
+        if event is None or not event.document:
+            raise DocumentNotResendable(
+                f"Outbox event {event_id} has no stored document to send again; it was never built or sent."
+            )
+        sender = _sender_for(event.order)
+        if sender is None:
+            raise DocumentNotResendable(
+                f"No sender handles channel {event.order.channel!r} of order {event.order.number}; nothing was sent."
+            )
+        event.attempts += 1
+        result = _send(event, sender)
+
+        event.response_code = result.code[:16]
+        event.sent_at = timezone.now()
+        fields = ["attempts", "response_code", "sent_at", "updated_at"]
+        if result.outcome in (Outcome.DELIVERED, Outcome.ACCEPTED):
+            event.last_error = ""
+            fields.append("last_error")
+            if event.status in (OutboxStatus.FAILED, OutboxStatus.REJECTED, OutboxStatus.PENDING):
+                event.status = (
+                    OutboxStatus.DELIVERED if result.outcome == Outcome.DELIVERED else OutboxStatus.AWAITING_STATUS
+                )
+                event.finished_at = event.sent_at if result.outcome == Outcome.DELIVERED else None
+                fields += ["status", "finished_at"]
+        else:
+            event.last_error = f"Resend: {result.code} {result.message}"[:2000]
+            fields.append("last_error")
+        event.save(update_fields=fields)
+    logger.info(
+        "Outbox document sent again",
+        extra={"event_id": event_id, "payload_id": event.document_id, "outcome": result.outcome},
+    )
+    return result
 
 
 def retry_delay(attempts: int) -> int:
@@ -282,6 +345,62 @@ def _open_case(event: OutboxEvent, reason: str) -> None:
         reference=order.number,
         po_number=order.po_number[:64],
     )
+
+
+def resend_logged_document(row) -> str:
+    """Check that a logged order document can be sent again and queue its send for after the commit.
+
+    ``row`` is a document log row about an outbox event. Returns what was
+    queued, for staff; raises DocumentNotResendable as ``resend`` does.
+    """
+    event = OutboxEvent.objects.select_related("order").filter(pk=row.outbox_event_id).first()
+    if event is None or not event.document:
+        raise DocumentNotResendable(
+            f"The outbox event of document {row.payload_id or row.pk} is gone or has no stored document to send."
+        )
+    if _sender_for(event.order) is None:
+        raise DocumentNotResendable(
+            f"No sender handles channel {event.order.channel!r} of order {event.order.number}; nothing was queued."
+        )
+    transaction.on_commit(partial(tasks.resend_outbox_event.delay, event.pk), robust=True)
+    return f"{event.event} document {event.document_id} of order {event.order.number} is queued to be sent again."
+
+
+def _send(event: OutboxEvent, sender) -> DeliveryResult:
+    """Send the event's stored document through ``sender`` and record the exchange in the document log."""
+    exchange = DocumentExchange(
+        direction=Direction.OUTBOUND,
+        channel=Channel.ORDER_STATUS,
+        document_type=event.event,
+        payload_id=event.document_id,
+        order_id=event.order_id,
+        order_number=event.order.number,
+        po_number=event.order.po_number,
+        customer_id=event.order.customer_id,
+        outbox_event_id=event.pk,
+        attempts=event.attempts,
+        request_body=event.document,
+        started=time.monotonic(),
+    )
+    try:
+        result = sender.send_document(event)
+    except Exception as error:  # any failure of a send is retried, then becomes a case
+        logger.exception("Outbox send failed", extra={"event_id": event.pk, "order_id": event.order_id})
+        result = DeliveryResult(outcome=Outcome.RETRY, code="error", message=f"{type(error).__name__}: {error}")
+    exchange.note(
+        outcome=LogOutcome.SUCCEEDED if result.outcome in (Outcome.DELIVERED, Outcome.ACCEPTED) else LogOutcome.FAILED,
+        document_type=result.document_type or event.event,
+        url=result.url,
+        http_status=result.http_status,
+        cxml_status=result.code if result.code.isdigit() else "",
+        message=result.message,
+        request_format=result.document_format,
+        response_body=result.answer,
+        response_format=result.document_format,
+        **result.log_fields,
+    )
+    record_exchange(exchange)
+    return result
 
 
 def _lock(event_id: int) -> OutboxEvent | None:

@@ -1,4 +1,4 @@
-"""Celery tasks of the orders app: send an outbox event, and relay the events whose task was lost."""
+"""Celery tasks of the orders app: send an outbox event, send one again, and relay the events whose task was lost."""
 
 import logging
 
@@ -59,3 +59,18 @@ def relay_outbox_events() -> int:
     from apps.orders import outbox
 
     return outbox.relay_pending()
+
+
+@shared_task(name="orders.resend_outbox_event", ignore_result=True)
+def resend_outbox_event(event_id: int) -> str:
+    """Send an outbox event's stored document again, once, as staff asked; no retry follows a failure."""
+    # Imported here because outbox imports this module to enqueue.
+    from apps.orders import outbox
+    from apps.orders.errors import DocumentNotResendable
+
+    try:
+        result = outbox.resend(event_id=event_id)
+    except DocumentNotResendable as error:
+        logger.warning("Outbox document not sent again: %s", error.message, extra={"event_id": event_id})
+        return error.code
+    return result.outcome

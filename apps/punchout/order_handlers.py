@@ -25,11 +25,14 @@ logger = logging.getLogger(__name__)
 _CART_LINE_REFERENCE = re.compile(r"^cartline-(\d{1,18})$")
 
 
-def handle_order_request(*, root: etree._Element, header: Header, connection, body: bytes | None = None) -> bytes:
+def handle_order_request(
+    *, root: etree._Element, header: Header, connection, body: bytes | None = None, exchange=None
+) -> bytes:
     """Take in an OrderRequest (new, update or delete) for the connection's customer; return the response.
 
     ``body`` is the request body as received, which the order keeps; without
-    it the parsed document is serialised instead.
+    it the parsed document is serialised instead. ``exchange`` (a document
+    log DocumentExchange) is given the PO number and the order when known.
     """
     if body is not None:
         stored = body.decode(root.getroottree().docinfo.encoding or "utf-8", errors="replace")
@@ -37,6 +40,8 @@ def handle_order_request(*, root: etree._Element, header: Header, connection, bo
         stored = etree.tostring(root.getroottree(), encoding="unicode")
     try:
         request = read_order_request(root=root, header=header, connection=connection, body=stored)
+        if exchange is not None:
+            exchange.note(po_number=request.po_number)
         cart = returned_cart_for(request=request, connection=connection)
         if cart is not None:
             request = dataclasses.replace(request, cart=cart)
@@ -52,6 +57,8 @@ def handle_order_request(*, root: etree._Element, header: Header, connection, bo
         )
         return answer_document(status=error.status, message=error.message)
 
+    if exchange is not None and result.order is not None:
+        exchange.note(order_id=result.order.pk, order_number=result.order.number, po_number=result.order.po_number)
     message = result.message
     if result.reasons:
         message = f"{message} Problems: " + " | ".join(result.reasons)

@@ -20,7 +20,9 @@ ours (the connection's To credential), with the shared secret from
 even with HTTP 200, because cXML carries the outcome in its Status.
 """
 
+import dataclasses
 import logging
+import re
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -43,6 +45,8 @@ DEFAULT_TIMEOUT_SECONDS = 30
 USER_AGENT = "Supplier back office"
 # Largest response read from the buyer, because a cXML status response is a few hundred bytes.
 MAX_ANSWER_BYTES = 1024 * 1024
+# The element inside Request names the document for the log (ConfirmationRequest, ShipNoticeRequest…).
+_REQUEST_NAME = re.compile(r"<Request\b[^>]*>\s*<([A-Za-z]+)")
 
 
 def build_document(event: OutboxEvent) -> tuple[str, bytes]:
@@ -81,6 +85,14 @@ def send_document(event: OutboxEvent) -> DeliveryResult:
     endpoint = _endpoint(event.order.source)
     if endpoint is None:
         return DeliveryResult(outcome=Outcome.REJECTED, code="no_endpoint", message="The endpoint was removed.")
+    name = _REQUEST_NAME.search(event.document)
+    connection = _connection(event.order.source)
+    described = {
+        "url": endpoint.url,
+        "document_type": name.group(1) if name else "",
+        "document_format": "xml",
+        "log_fields": {"connection_id": connection.pk if connection is not None else None},
+    }
     timeout = float(getattr(settings, "CXML_OUTBOUND_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS))
     http_request = urllib.request.Request(  # noqa: S310 - the URL is an http(s) URL validated by the URLField
         endpoint.url,
@@ -97,8 +109,9 @@ def send_document(event: OutboxEvent) -> DeliveryResult:
         body = error.read(MAX_ANSWER_BYTES)
     except (urllib.error.URLError, TimeoutError, OSError) as error:
         logger.warning("cXML send failed", extra={"event_id": event.pk, "error": str(error)})
-        return DeliveryResult(outcome=Outcome.RETRY, code="network", message=f"Sending failed: {error}")
-    return read_answer(http_status=http_status, body=body)
+        return DeliveryResult(outcome=Outcome.RETRY, code="network", message=f"Sending failed: {error}", **described)
+    result = read_answer(http_status=http_status, body=body)
+    return dataclasses.replace(result, http_status=http_status, answer=body, **described)
 
 
 def read_answer(*, http_status: int, body: bytes) -> DeliveryResult:

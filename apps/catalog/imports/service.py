@@ -33,6 +33,8 @@ from apps.catalog.imports.readers import (
 )
 from apps.catalog.imports.writers import write_orm, write_postgresql
 from apps.catalog.models import HeldChange, ImportJob, ImportKind, ImportRowError, Product
+from apps.integrations.models import BodyFormat, Channel, Direction, Outcome
+from apps.integrations.services import DocumentExchange, record_exchange
 
 logger = logging.getLogger(__name__)
 
@@ -523,6 +525,40 @@ def _finish(job: ImportJob, status: str, error: str) -> None:
             "created_count",
             "updated_count",
         ]
+    )
+    log_import_job(job)
+
+
+def log_import_job(job: ImportJob) -> None:
+    """Write the finished job to the integration document log, with its counts as the body."""
+    duration = job.duration_seconds
+    record_exchange(
+        DocumentExchange(
+            direction=Direction.INBOUND,
+            channel=Channel.CATALOG_IMPORT,
+            document_type=f"{job.kind} import ({job.source})",
+            import_job_id=job.pk,
+            outcome=Outcome.SUCCEEDED if job.status == ImportJob.Status.SUCCEEDED else Outcome.FAILED,
+            message=job.error,
+            url=job.file_name,
+            duration_ms=None if duration is None else int(duration * 1000),
+            request_format=BodyFormat.JSON,
+            request_body={
+                "kind": job.kind,
+                "source": job.source,
+                "file_name": job.file_name,
+                "dry_run": job.dry_run,
+                "status": job.status,
+                "rows_read": job.rows_read,
+                "created": job.created_count,
+                "updated": job.updated_count,
+                "unchanged": job.unchanged_count,
+                "stale": job.stale_count,
+                "rejected": job.rejected_count,
+                "flagged": job.flagged_count,
+                "error": job.error,
+            },
+        )
     )
 
 

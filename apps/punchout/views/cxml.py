@@ -20,6 +20,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.core.xml import XMLRejected, parse_xml
+from apps.integrations.models import BodyFormat, Channel, Direction
+from apps.integrations.services import (
+    DocumentExchange,
+    cxml_status_of,
+    outcome_for_cxml_status,
+    record_after_response,
+)
 from apps.punchout import order_handlers, services
 from apps.punchout.cxml.documents import build_profile_response, build_punchout_setup_response, build_status_response
 from apps.punchout.cxml.reader import (
@@ -58,7 +65,25 @@ class _BadBody(Exception):
 @csrf_exempt
 @never_cache
 def cxml_endpoint(request: HttpRequest, subpath: str | None = None) -> HttpResponse:
-    """Handle an inbound cXML request and return a cXML document whose Status carries the outcome."""
+    """Handle an inbound cXML request and return a cXML document whose Status carries the outcome.
+
+    Every request is written to the document log after the response is sent.
+    """
+    exchange = DocumentExchange(
+        direction=Direction.INBOUND,
+        channel=Channel.CXML,
+        document_type="cXML",
+        url=request.path,
+        request_format=BodyFormat.XML,
+        response_format=BodyFormat.XML,
+    )
+    response = _answer(request, subpath, exchange)
+    code = cxml_status_of(response.content)
+    exchange.note(cxml_status=code, outcome=outcome_for_cxml_status(code))
+    return record_after_response(response, exchange)
+
+
+def _answer(request: HttpRequest, subpath: str | None, exchange: DocumentExchange) -> HttpResponse:
     if (subpath or "").strip("/"):
         return cxml_status(
             404, f"There is no cXML endpoint at {request.path[:100]!r}; post cXML documents to {_endpoint_url()}."
@@ -68,15 +93,16 @@ def cxml_endpoint(request: HttpRequest, subpath: str | None = None) -> HttpRespo
         response["Allow"] = "POST"
         return response
     try:
-        return _handle_cxml(request)
+        return _handle_cxml(request, exchange)
     except Exception:
         logger.exception("cXML request failed unexpectedly")
         return cxml_status(500, "The request could not be processed; try again later or contact the supplier.")
 
 
-def _handle_cxml(request: HttpRequest) -> HttpResponse:
+def _handle_cxml(request: HttpRequest, exchange: DocumentExchange) -> HttpResponse:
     try:
         data = _cxml_body(request)
+        exchange.request_body = data
         root = parse_xml(data)
         header = read_header(root)
         kind = request_type(root)
@@ -90,6 +116,7 @@ def _handle_cxml(request: HttpRequest) -> HttpResponse:
         logger.info("cXML request rejected: %s", error)
         return cxml_status(400, _message_of(error))
 
+    exchange.note(document_type=kind or "cXML", payload_id=header.payload_id)
     oddities = inbound_oddities(root)
     if oddities:
         # Real buyers' documents often break the DTD in harmless ways; they are read anyway.
@@ -102,7 +129,9 @@ def _handle_cxml(request: HttpRequest) -> HttpResponse:
     try:
         connection = services.authenticate_cxml_sender(header=header, client_address=client_address(request))
     except PunchOutError as error:
+        exchange.message = error.message
         return cxml_status(error.cxml_status, error.message)
+    exchange.note(connection_id=connection.pk, customer_id=connection.customer_id)
 
     if kind == "PunchOutSetupRequest":
         return _handle_setup_request(root, connection)
@@ -110,7 +139,9 @@ def _handle_cxml(request: HttpRequest) -> HttpResponse:
         return _profile_response(connection)
     if kind == "OrderRequest":
         # The raw body goes along so that the order keeps the document exactly as received.
-        document = order_handlers.handle_order_request(root=root, header=header, connection=connection, body=data)
+        document = order_handlers.handle_order_request(
+            root=root, header=header, connection=connection, body=data, exchange=exchange
+        )
         return HttpResponse(document, content_type=CXML_CONTENT_TYPE)
     if kind == "StatusUpdateRequest":
         document = order_handlers.handle_status_update_request(root=root, header=header, connection=connection)

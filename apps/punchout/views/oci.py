@@ -24,7 +24,9 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.contracts.pricing import price_lines
+from apps.integrations.services import record_after_response
 from apps.punchout import oci, selectors, services
+from apps.punchout.document_log import note_connection, oci_exchange
 from apps.punchout.errors import ProductNotAvailable, PunchOutError
 from apps.punchout.models import BuyerConnection, PunchOutSession
 from apps.punchout.throttle import client_address
@@ -61,6 +63,12 @@ def oci_entry(request: HttpRequest) -> HttpResponse:
 
     if request.method == "GET" and set(request.GET) == {"error"}:
         return _error_after_redirect(request, request.GET["error"])
+    # _error marks the exchange failed; every other answer is a success.
+    request.document_exchange = oci_exchange(request, params)
+    return record_after_response(_answer(request, params), request.document_exchange)
+
+
+def _answer(request: HttpRequest, params: dict[str, str]) -> HttpResponse:
     function = (params.get("FUNCTION") or "").strip().upper()
     if function and function not in FUNCTIONS:
         return _error(
@@ -74,8 +82,10 @@ def oci_entry(request: HttpRequest) -> HttpResponse:
         )
     except PunchOutError as error:
         if function == "QUANTITYCHECK":
+            request.document_exchange.fail(error.message)
             return JsonResponse({"ERROR": error.message, "CODE": error.code}, status=error.http_status)
         return _error(request, error)
+    note_connection(request.document_exchange, connection)
 
     try:
         if function == "QUANTITYCHECK":
@@ -90,6 +100,7 @@ def oci_entry(request: HttpRequest) -> HttpResponse:
         _session, token = services.oci_session_open(connection=connection, params=params, operation=operation)
     except PunchOutError as error:
         if function == "QUANTITYCHECK":
+            request.document_exchange.fail(error.message)
             return JsonResponse({"ERROR": error.message, "CODE": error.code}, status=error.http_status)
         logger.info("OCI request rejected: %s", error.message, extra={"connection_id": connection.pk})
         return _error(request, error)
@@ -242,6 +253,9 @@ def _items_fields(connection, contract, products_quantities, *, skip_unpriced: b
 
 def _error(request: HttpRequest, error: PunchOutError) -> HttpResponse:
     """Show an OCI error page; after a GET login, first redirect to a URL without the credentials."""
+    exchange = getattr(request, "document_exchange", None)
+    if exchange is not None:
+        exchange.fail(error.message)
     if request.method == "GET" and "PASSWORD" in request.GET:
         response = HttpResponseRedirect(reverse("punchout:oci") + "?" + urlencode({"error": error.code}))
         response.status_code = 303

@@ -29,6 +29,7 @@ from apps.contracts.pricing import price_lines
 from apps.contracts.selectors import today_utc
 from apps.core.money import round_money
 from apps.punchout import selectors, services
+from apps.punchout.document_log import record_cart_return
 from apps.punchout.errors import PunchOutError, SessionGone, SessionNotFound
 from apps.punchout.models import PunchOutSession
 
@@ -326,9 +327,10 @@ def session_return(request: HttpRequest, session: PunchOutSession) -> HttpRespon
     except PunchOutError as error:
         if isinstance(error, SessionGone):
             raise
-        return _render_cart(request, session, error=error.message, status=error.http_status)
+        response = _render_cart(request, session, error=error.message, status=error.http_status)
+        return record_cart_return(response, session=session, error=error.message)
 
-    return render_return_form(request, form, auto_submit=True)
+    return record_cart_return(render_return_form(request, form, auto_submit=True), session=session, form=form)
 
 
 def render_return_form(request: HttpRequest, form, *, auto_submit: bool, title: str = "") -> HttpResponse:
