@@ -183,7 +183,7 @@ def order_detail(order: Order) -> dict:
         shipment_lines.setdefault(row["shipment_id"], []).append(
             {"line_number": numbers.get(row["order_line_id"], ""), "quantity": quantity_text(row["quantity"])}
         )
-    invoices = list(Invoice.objects.filter(order=order).order_by("invoice_date", "id"))
+    invoices = list(Invoice.objects.filter(orders=order).order_by("invoice_date", "id"))
 
     detail = order_summary(order)
     detail.update(

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
-from apps.api.models import ApiKey
+from apps.api.authentication import PartnerClient
 from apps.core.clients import client_address
 
 logger = logging.getLogger(__name__)
@@ -54,10 +54,10 @@ class PartnerRateThrottle(_WindowThrottle):
     """Limit the requests of all keys of one partner together."""
 
     def allow_request(self, request, view) -> bool:
-        api_key = request.auth
-        if not isinstance(api_key, ApiKey):
+        client = request.auth
+        if not isinstance(client, PartnerClient):
             return True
-        partner = api_key.partner
+        partner = client.partner
         limit = partner.requests_per_minute or settings.API_PARTNER_REQUESTS_PER_MINUTE
         return self.hit(f"partner:{partner.pk}", limit)
 
@@ -66,7 +66,7 @@ class ClientAddressRateThrottle(_WindowThrottle):
     """Limit requests without a valid key per client address, read through API_TRUSTED_PROXY_COUNT proxies."""
 
     def allow_request(self, request, view) -> bool:
-        if isinstance(request.auth, ApiKey):
+        if isinstance(request.auth, PartnerClient):
             return True
         return self.allow_address(request)
 

@@ -256,12 +256,15 @@ def _event_details(row) -> dict:
     if row.event == "order.invoiced" and payload.get("invoice_id"):
         invoice = Invoice.objects.filter(pk=payload["invoice_id"]).first()
         if invoice is not None:
+            # One invoice may bill several orders of the customer; the event names each of them.
+            numbers = invoice.orders.order_by("id").values_list("number", flat=True)
             return {
                 "invoice": {
                     "number": invoice.number,
                     "total": money_text(invoice.total, invoice.currency),
                     "currency": invoice.currency,
                     "due_date": invoice.due_date,
+                    "orders": list(numbers),
                 }
             }
     if payload.get("reason"):

@@ -30,7 +30,7 @@ class PartnerView(APIView):
 
     @property
     def client(self) -> PartnerClient:
-        return self.request.user
+        return self.request.auth
 
     def initial(self, request, *args, **kwargs):
         # DRF checks permissions before limits; here limits come first, so that requests without a
