@@ -1,0 +1,118 @@
+"""Request limits: per partner for keyed requests, per client address for the others, with 429 and Retry-After."""
+
+import os
+
+import pytest
+from django.core.cache import caches
+from django.test import override_settings
+
+from apps.api.keys import api_key_create
+from apps.api.models import ApiKey, Partner
+
+pytestmark = pytest.mark.django_db
+
+PATH = "/api/v1/availability/?sku=CHAIR-1"
+
+
+def test_partner_limit_returns_429(api, catalog, acme_key, settings):
+    # given
+    settings.API_PARTNER_REQUESTS_PER_MINUTE = 3
+    statuses = [api.call("GET", PATH, acme_key).status_code for _ in range(3)]
+
+    # when
+    response = api.call("GET", PATH, acme_key)
+
+    # then
+    assert statuses == [200, 200, 200]
+    assert response.status_code == 429
+    assert response.json()["code"] == "throttled"
+    assert 1 <= int(response["Retry-After"]) <= 60
+
+
+def test_partner_limit_counts_all_its_keys(api, catalog, acme_key, settings):
+    # given
+    settings.API_PARTNER_REQUESTS_PER_MINUTE = 2
+    partner = ApiKey.objects.get(prefix=acme_key[:10]).partner
+    _, second_key = api_key_create(partner=partner, name="second", scopes=["catalog:read"])
+    api.call("GET", PATH, acme_key)
+    api.call("GET", PATH, second_key)
+
+    # when
+    response = api.call("GET", PATH, second_key)
+
+    # then
+    assert response.status_code == 429
+
+
+def test_partner_own_rate_overrides_default(api, catalog, acme_key, globex_key, settings):
+    # given
+    settings.API_PARTNER_REQUESTS_PER_MINUTE = 100
+    Partner.objects.filter(api_keys__prefix=acme_key[:10]).update(requests_per_minute=1)
+    api.call("GET", PATH, acme_key)
+
+    # when
+    limited = api.call("GET", PATH, acme_key)
+    other = api.call("GET", "/api/v1/products/", globex_key)
+
+    # then
+    assert limited.status_code == 429
+    assert other.status_code == 200
+
+
+def test_wrong_keys_limited_per_address(api, catalog, settings):
+    # given
+    settings.API_ANONYMOUS_REQUESTS_PER_MINUTE = 2
+    first = [api.call("GET", PATH, f"bo_guess-{number}").status_code for number in range(2)]
+
+    # when
+    response = api.call("GET", PATH, "bo_guess-3")
+
+    # then
+    assert first == [401, 401]
+    assert response.status_code == 429
+    assert "Retry-After" in response
+
+
+def test_forged_forwarded_for_does_not_reset_limit(api, catalog, settings):
+    # given: one proxy appends the real client address, so only the last entry counts
+    settings.API_ANONYMOUS_REQUESTS_PER_MINUTE = 2
+    settings.API_TRUSTED_PROXY_COUNT = 1
+    for forged in ("1.1.1.1", "2.2.2.2"):
+        api.call("GET", PATH, HTTP_X_FORWARDED_FOR=f"{forged}, 203.0.113.7")
+
+    # when
+    same_client = api.call("GET", PATH, HTTP_X_FORWARDED_FOR="3.3.3.3, 203.0.113.7")
+    other_client = api.call("GET", PATH, HTTP_X_FORWARDED_FOR="203.0.113.8")
+
+    # then
+    assert same_client.status_code == 429
+    assert other_client.status_code == 401
+
+
+def test_schema_limited_per_address(api, settings):
+    settings.API_ANONYMOUS_REQUESTS_PER_MINUTE = 1
+    api.get("/api/schema/")
+
+    response = api.get("/api/schema/")
+
+    assert response.status_code == 429
+
+
+REDIS_URL = os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/15"
+
+
+@pytest.mark.redis
+def test_partner_limit_counted_in_redis(api, catalog, acme_key, settings):
+    """With the cache on Redis, the count lives in Redis, where every web process shares it."""
+    redis_cache = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    with override_settings(CACHES=redis_cache, API_PARTNER_REQUESTS_PER_MINUTE=2):
+        caches["default"].clear()
+        try:
+            statuses = [api.call("GET", PATH, acme_key).status_code for _ in range(3)]
+            partner_id = ApiKey.objects.get(prefix=acme_key[:10]).partner_id
+            counters = caches["default"]._cache.get_client().keys(f"*api-rate:partner:{partner_id}:*")
+        finally:
+            caches["default"].clear()
+
+    assert statuses == [200, 200, 429]
+    assert len(counters) == 1
