@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_decimal, env_int, env_json, env_list, env_str, env_url
@@ -76,6 +77,7 @@ INSTALLED_APPS = [
     "django_fsm",
     "simple_history",
     "axes",
+    "csp",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "apps.core",
@@ -93,6 +95,7 @@ MIDDLEWARE = [
     # First, so that every log line of the request, redirects included, carries its id.
     "apps.core.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -327,6 +330,32 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # The __Host- prefix makes browsers accept the cookies only with Secure,
+    # Path=/ and no Domain, so a sibling subdomain cannot set or shadow them.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+
+# Content-Security-Policy (django-csp) for every HTML page: scripts, styles
+# and images only from our own origin, no plugins, no <base>, forms posting
+# only to us, and no framing. The PunchOut shop replaces frame-ancestors with
+# its buyer connection's hosts, and its cart return page adds the buyer's
+# return URL to form-action (apps/punchout/views/shop.py). A page that needs
+# an inline script uses {{ request.csp_nonce }} on it.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        # data: for the SVG icons that the admin and the Swagger UI draw inline.
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -14,6 +14,7 @@ import logging
 from decimal import Decimal
 from urllib.parse import urlencode
 
+from csp.decorators import csp_replace
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.http.multipartparser import MultiPartParserError
@@ -48,6 +49,9 @@ class _BadParameter(PunchOutError):
 @csrf_exempt
 @never_cache
 @xframe_options_exempt
+# The OCI pages open inside the procurement system's frame before the
+# connection is known, so any site may frame them, as the shop's error page.
+@csp_replace({"frame-ancestors": ["*"]})
 def oci_entry(request: HttpRequest) -> HttpResponse:
     """Log an OCI user in and open the shop, or answer the requested OCI FUNCTION."""
     if request.method not in {"GET", "POST"}:

@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import logging
 from decimal import Decimal
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -44,8 +44,9 @@ def _shop_page(view):
     """Resolve the session from the URL token, render errors as pages and set the framing headers.
 
     The pages are shown inside the procurement system's frame, so they are
-    exempt from X-Frame-Options and send a CSP frame-ancestors list of the
-    connection's allowed return hosts instead.
+    exempt from X-Frame-Options, and the project's Content-Security-Policy
+    gets a frame-ancestors list of the connection's allowed return hosts
+    instead of 'none'.
     """
 
     @functools.wraps(view)
@@ -62,7 +63,8 @@ def _shop_page(view):
                 response, session = _use_start_token(request, token)
         except PunchOutError as error:
             response = _error_page(request, error)
-        response["Content-Security-Policy"] = _frame_ancestors(session)
+        replace = getattr(response, "_csp_replace", None) or {}
+        response._csp_replace = {**replace, "frame-ancestors": _frame_ancestors(session)}
         return response
 
     return csrf_exempt(xframe_options_exempt(never_cache(wrapper)))
@@ -96,17 +98,18 @@ def _use_start_token(request: HttpRequest, token: str):
     return response, session
 
 
-def _frame_ancestors(session: PunchOutSession | None) -> str:
+def _frame_ancestors(session: PunchOutSession | None) -> list[str]:
+    """Return the CSP frame-ancestors sources of a shop page: the connection's allowed return hosts."""
     if session is None:
         # An error page for an unknown token has no controls and shows
         # nothing of any session, so any procurement system may frame it.
-        return "frame-ancestors *"
+        return ["*"]
     sources = ["'self'"]
     try:
         sources += [pattern.as_csp_source() for pattern in session.connection.return_host_patterns()]
     except ValueError:
         logger.warning("Buyer connection has an invalid allowed host", extra={"connection_id": session.connection_id})
-    return "frame-ancestors " + " ".join(sources)
+    return sources
 
 
 def _catalog_home(request: HttpRequest, session: PunchOutSession) -> HttpResponse:
@@ -344,6 +347,10 @@ def render_return_form(request: HttpRequest, form, *, auto_submit: bool, title: 
         html.encode(form.charset, errors="xmlcharrefreplace"), content_type=f"text/html; charset={form.charset}"
     )
     response["Referrer-Policy"] = "no-referrer"
+    # The form posts to the procurement system, whose URL the services checked
+    # against the connection's allowed hosts; CSP form-action must allow it.
+    action = urlsplit(form.action)
+    response._csp_update = {"form-action": [f"{action.scheme}://{action.netloc}"]}
     return response
 
 
