@@ -5,7 +5,8 @@ finds every problem; ``facts["line_position"]`` names the line of a line-level c
 The cause key (``line:<position>:<check>`` or ``order:<check>``) makes a check
 that fails again on the same line find its case instead of opening another.
 
-Checks, in order: unknown, inactive or not-offered product; unit of measure;
+Checks, in order: unit of measure (a unit convertible to the product's is
+converted, see ``_check_units``); unknown, inactive or not-offered product;
 the buyer's price against ours beyond ``ORDER_PRICE_TOLERANCE_PERCENT``;
 stock across active warehouses; credit hold and credit limit (the exposure
 counts the customer's other open orders and unpaid invoices); the buyer's tax
@@ -15,13 +16,15 @@ never reach allocation.
 """
 
 import logging
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
 from django.conf import settings
 from django.db.models import F, Sum
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
+from apps.catalog.conversions import is_counted, pack_size_of, unit_conversion
 from apps.catalog.models import StockLevel, UnitAlias
 from apps.catalog.units import match_units
 from apps.contracts.pricing import price_lines
@@ -44,10 +47,23 @@ logger = logging.getLogger(__name__)
 _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
 _QUANTITY_STEP = Decimal("0.001")
+_UNIT_PRICE_STEP = Decimal("0.0001")
+_FACTOR_STEP = Decimal("0.000000000001")
 
 _UNIT_CONTEXTS = {Channel.CXML: UnitAlias.Context.CXML, Channel.OCI: UnitAlias.Context.OCI}
 
-_PRICED_FIELDS = ["contract_unit_price", "price_source", "unit_price", "unit", "updated_at"]
+_PRICED_FIELDS = [
+    "contract_unit_price",
+    "price_source",
+    "unit_price",
+    "unit",
+    "quantity",
+    "buyer_unit_price",
+    "ordered_quantity",
+    "ordered_unit_price",
+    "unit_factor",
+    "updated_at",
+]
 
 
 def validate_order(*, order: Order, lines: list[OrderLine] | None = None) -> list:
@@ -61,8 +77,9 @@ def validate_order(*, order: Order, lines: list[OrderLine] | None = None) -> lis
     active = [line for line in lines if line.status != LineStatus.CANCELLED]
     cases = []
 
-    cases += _check_products_and_prices(order, active)
+    # Units first, because a converted line is priced at its quantity in the product's unit.
     cases += _check_units(order, active)
+    cases += _check_products_and_prices(order, active)
     _set_totals(order, active)
     if not order.is_test:
         cases += _check_stock(order, active)
@@ -189,19 +206,35 @@ def _price_case(order, line, *, reason, ours, currency):
 
 
 def _check_units(order: Order, lines: list[OrderLine]) -> list:
+    """Resolve each line's unit; convert a line in another convertible unit to the product's, else open a case.
+
+    A converted line keeps what the buyer sent in ``ordered_quantity`` and
+    ``ordered_unit_price``, and its quantity, unit and buyer's price are then
+    in the product's unit, which stock, pricing and the documents use. A
+    conversion applies only when it is exact: at most 3 decimals, and whole
+    numbers for items and packages.
+    """
     cases = []
     known = [line for line in lines if line.product_id is not None]
     context = _UNIT_CONTEXTS.get(order.channel, UnitAlias.Context.ERP)
     matches = match_units({line.unit_text for line in known if line.unit_text}, context=context)
     for line in known:
+        _undo_conversion(line)
+        product_unit = line.product.unit
         if not line.unit_text:
-            line.unit = line.product.unit
+            line.unit = product_unit
             continue
         unit = matches.units.get(line.unit_text)
         line.unit = unit
-        if unit is not None and unit.pk == line.product.unit_id:
+        if unit is not None and unit.pk == product_unit.pk:
             continue
-        error = matches.errors.get(line.unit_text)
+        if unit is None:
+            error = matches.errors.get(line.unit_text)
+            reason = str(error) if error else "the unit is unknown"
+        else:
+            reason = _convert_line(line, unit, product_unit)
+            if not reason:
+                continue
         cases.append(
             _open(
                 order,
@@ -209,16 +242,63 @@ def _check_units(order: Order, lines: list[OrderLine]) -> list:
                 line=line,
                 check="unit",
                 summary=f"{line.sku} line {line.line_number}: unit {line.unit_text!r}, product sold in "
-                f"{line.product.unit.code}",
+                f"{product_unit.code}",
                 facts={
                     "unit_received": line.unit_text,
                     "unit_resolved": unit.code if unit is not None else None,
-                    "product_unit": line.product.unit.code,
-                    "reason": str(error) if error else "no conversion between these units is known",
+                    "product_unit": product_unit.code,
+                    "reason": reason,
                 },
             )
         )
     return cases
+
+
+def _undo_conversion(line: OrderLine) -> None:
+    """Put back what the buyer sent on a line converted by an earlier check, so that it converts afresh."""
+    if line.unit_factor is None:
+        return
+    line.quantity = line.ordered_quantity
+    line.buyer_unit_price = line.ordered_unit_price
+    line.ordered_quantity = None
+    line.ordered_unit_price = None
+    line.unit_factor = None
+
+
+def _convert_line(line: OrderLine, unit, product_unit) -> str:
+    """Convert the line from ``unit`` to the product's unit; return why it cannot be converted, or "" when done."""
+    conversion = unit_conversion(unit.code, product_unit.code, pack_size=pack_size_of(line.product.attributes))
+    if conversion is None:
+        return f"no conversion from {unit.code} to {product_unit.code} is known"
+    converted = conversion.convert(line.quantity)
+    if is_counted(product_unit.code) and converted.denominator != 1:
+        return (
+            f"{line.quantity.normalize():f} {unit.code} is {float(converted):.4g} {product_unit.code} "
+            f"({conversion.basis}), and {product_unit.code} is sold in whole numbers"
+        )
+    if (converted * 1000).denominator != 1:
+        return (
+            f"{line.quantity.normalize():f} {unit.code} is {float(converted):.6g} {product_unit.code} "
+            f"({conversion.basis}), which has more than 3 decimals"
+        )
+
+    line.ordered_quantity = line.quantity
+    line.ordered_unit_price = line.buyer_unit_price
+    line.unit_factor = _as_decimal(conversion.factor, _FACTOR_STEP)
+    line.quantity = _as_decimal(converted, _QUANTITY_STEP)
+    if line.buyer_unit_price is not None:
+        line.buyer_unit_price = _as_decimal(Fraction(line.buyer_unit_price) / conversion.factor, _UNIT_PRICE_STEP)
+    line.unit = product_unit
+    logger.info(
+        "Order line unit converted",
+        extra={"order_id": line.order_id, "line": line.line_number, "conversion": line.conversion},
+    )
+    return ""
+
+
+def _as_decimal(value: Fraction, step: Decimal) -> Decimal:
+    """Round an exact fraction half up to ``step``."""
+    return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(step, rounding=ROUND_HALF_UP)
 
 
 def recompute_totals(order: Order) -> None:

@@ -203,6 +203,7 @@ def _confirmation(request: etree._Element, event: OutboxEvent, *, reject: bool =
         line
         for line in lines
         if line.status != LineStatus.OPEN
+        or line.unit_factor is not None
         or (
             line.buyer_unit_price is not None
             and line.unit_price is not None
@@ -229,11 +230,15 @@ def _confirmation(request: etree._Element, event: OutboxEvent, *, reject: bool =
     if kind != "detail":
         return
     for line in lines:
-        item = etree.SubElement(
-            confirmation, "ConfirmationItem", quantity=_quantity(line.quantity), lineNumber=_line_number(line)
-        )
+        # The item repeats the line as ordered; a converted line's status states it in the product's unit.
+        converted = line.unit_factor is not None
         unit = line.unit.code if line.unit_id else (line.unit_text or "EA")
-        _text(item, "UnitOfMeasure", unit)
+        ordered_unit = (line.unit_text or unit) if converted else unit
+        ordered_quantity = line.ordered_quantity if converted else line.quantity
+        item = etree.SubElement(
+            confirmation, "ConfirmationItem", quantity=_quantity(ordered_quantity), lineNumber=_line_number(line)
+        )
+        _text(item, "UnitOfMeasure", ordered_unit)
         line_kind = {LineStatus.CANCELLED: "reject", LineStatus.BACKORDERED: "backordered"}.get(line.status, "accept")
         if line_kind == "accept" and line in changed:
             line_kind = "detail"
@@ -241,6 +246,8 @@ def _confirmation(request: etree._Element, event: OutboxEvent, *, reject: bool =
         _text(status, "UnitOfMeasure", unit)
         if line_kind == "detail" and line.unit_price is not None:
             _unit_price(status, line.unit_price, line.currency)
+        if converted and line_kind == "detail":
+            _text(status, "Comments", f"Converted: {line.conversion}.", **{XML_LANG: "en"})
 
 
 def _reject(request: etree._Element, event: OutboxEvent) -> None:
