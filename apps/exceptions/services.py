@@ -219,6 +219,33 @@ def case_dismiss(*, case: ExceptionCase, reason: str, actor) -> ExceptionCase:
         return case
 
 
+def case_supersede(*, case: ExceptionCase, reason: str) -> ExceptionCase:
+    """Dismiss an active case as the system because a newer document replaced what it was about.
+
+    No user acts, so no permission is checked, and the close handlers do not
+    run: the caller owns the concerned object, has just checked it again, and
+    moves it on itself. A case that is no longer active is returned unchanged.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise DismissReasonMissing("Give a reason to dismiss a case; it is kept in the case's history.")
+    with transaction.atomic():
+        case = _lock(case)
+        if not case.is_active:
+            return case
+
+        case.dismiss(reason=reason, by=None, at=timezone.now())
+
+        _save(
+            case,
+            None,
+            f"Superseded: {reason}",
+            ["state", "resolution_action", "resolution_note", "resolved_by", "resolved_at", "updated_at"],
+        )
+        logger.info("Exception case superseded", extra={"case_id": case.pk, "cause": case.cause_key})
+        return case
+
+
 def cases_escalate_overdue(*, now: dt.datetime | None = None) -> int:
     """Mark active cases past their due time overdue and escalate those past their escalation time.
 

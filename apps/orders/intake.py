@@ -9,7 +9,8 @@ A new document whose PO number the customer already used (under another
 document id) is refused with ``duplicate_po_number``; when its content
 differs from the existing order, a duplicate-order case is opened on that
 order as well. An update replaces the whole order image (lines left out are
-cancelled) and a delete cancels, both only while nothing has shipped. A
+cancelled), runs the checks again and dismisses the cases that no longer
+apply; a delete cancels. Both work only while nothing has shipped. A
 test-mode document makes a test order: its PO numbers are kept apart, and
 it is never allocated or fulfilled.
 """
@@ -28,8 +29,8 @@ from simple_history.utils import bulk_create_with_history
 
 from apps.catalog.models import Product
 from apps.exceptions.models import CaseKind
-from apps.exceptions.selectors import has_blocking_open_cases
-from apps.exceptions.services import case_open
+from apps.exceptions.selectors import has_blocking_open_cases, open_cases_for
+from apps.exceptions.services import case_open, case_supersede
 from apps.orders import allocation, outbox, transitions, validation
 from apps.orders.errors import (
     DuplicatePurchaseOrder,
@@ -52,6 +53,9 @@ from apps.orders.models import (
 )
 
 logger = logging.getLogger(__name__)
+
+# Checks that validation runs again on every update, named as in the cases' cause keys.
+_RECHECKED = frozenset({"product", "unit", "price", "stock", "credit_hold", "credit_limit", "tax"})
 
 
 @dataclass(frozen=True)
@@ -213,6 +217,7 @@ def _update(request: OrderInput, parsed: ParsedOrder, actor) -> tuple[Order, int
             f"The update carries PO number {request.po_number!r}, but the order it refers to has "
             f"{order.po_number!r}; an update cannot change the PO number."
         )
+    previous_cases = list(open_cases_for(order))
     allocation.release(order=order, actor=actor)
     if order.status != OrderStatus.RECEIVED:
         transitions.check_transition(order, "revise", None)
@@ -253,7 +258,18 @@ def _update(request: OrderInput, parsed: ParsedOrder, actor) -> tuple[Order, int
     transitions.save_order(order, actor=actor, reason=f"Changed by document {request.document_id}")
 
     lines = list(order.lines.select_related("product", "product__unit"))
-    _validate_and_continue(order, lines, actor)
+    failing = validation.validate_order(order=order, lines=lines)
+    if request.cart is not None:
+        active = [line for line in lines if line.status != LineStatus.CANCELLED]
+        failing += validation.reconcile_cart(order=order, lines=active, cart=request.cart)
+    _supersede_stale_cases(
+        previous_cases,
+        still_failing={case.pk for case in failing},
+        lines=lines,
+        document_id=request.document_id,
+        cart_checked=request.cart is not None,
+    )
+    _continue(order, actor, lines)
     return order, 200, f"Order {order.number} changed; status {order.get_status_display()}."
 
 
@@ -269,10 +285,46 @@ def _delete(request: OrderInput, actor) -> tuple[Order, int, str]:
     return order, 200, f"Order {order.number} cancelled."
 
 
-def _validate_and_continue(order: Order, lines: list[OrderLine], actor) -> None:
-    """Run the checks, then hold or confirm the order."""
-    validation.validate_order(order=order, lines=lines)
-    _continue(order, actor, lines)
+def _supersede_stale_cases(
+    previous_cases, *, still_failing: set[int], lines: list[OrderLine], document_id: str, cart_checked: bool
+) -> None:
+    """Dismiss the cases an update made stale: about lines it removed, or checks that now pass on its image.
+
+    A check case (product, unit, price, stock, credit, tax) that the checks
+    on the new image did not return again is stale, and so is every case
+    about a line the update cancelled. A duplicate-order case is stale too,
+    because the update is the change the buyer was asked to send. Cart cases
+    are stale only when the update was compared with its cart again. Other
+    cases (a late change, a failed document) stay.
+    """
+    active_positions = {line.position for line in lines if line.status != LineStatus.CANCELLED}
+    for case in previous_cases:
+        if case.pk in still_failing:
+            continue
+        reason = _stale_reason(case.cause_key, active_positions, cart_checked)
+        if reason:
+            case_supersede(case=case, reason=f"Superseded by the buyer's update {document_id}: {reason}")
+
+
+def _stale_reason(cause_key: str, active_positions: set[int], cart_checked: bool) -> str:
+    """Return why the case with this cause key no longer applies after an update, or "" when it still may."""
+    scope, _, rest = cause_key.partition(":")
+    if scope == "duplicate":
+        return "the update replaces the order, as the buyer was asked to do."
+    if scope == "line":
+        position, _, check = rest.partition(":")
+        if not position.isdigit() or int(position) not in active_positions:
+            return "the line is no longer in the order."
+        return _stale_check_reason(check, cart_checked)
+    if scope == "order":
+        return _stale_check_reason(rest, cart_checked)
+    return ""
+
+
+def _stale_check_reason(check: str, cart_checked: bool) -> str:
+    if check in _RECHECKED or (cart_checked and check.startswith("cart_")):
+        return "the checks on the changed order no longer find this problem."
+    return ""
 
 
 def _continue(order: Order, actor, lines: list[OrderLine] | None = None) -> None:
@@ -439,6 +491,10 @@ def _fill_line(line: OrderLine, parsed: ParsedLine, products: dict[str, Product]
     line.unit = None
     line.currency = parsed.currency
     line.buyer_unit_price = parsed.unit_price
+    # Validation converts a line in another unit again and sets these.
+    line.ordered_quantity = None
+    line.ordered_unit_price = None
+    line.unit_factor = None
     line.buyer_tax = parsed.tax
     line.requested_delivery_date = source.requested_delivery_date
     line.classification = source.classification
@@ -481,14 +537,15 @@ def _lines_signature(parsed: ParsedOrder) -> list:
 
 
 def _order_signature(order: Order) -> list:
-    return sorted(
-        (
-            line.sku,
-            str(line.quantity.normalize()),
-            str(line.buyer_unit_price.normalize()) if line.buyer_unit_price is not None else "",
-        )
-        for line in order.lines.exclude(status=LineStatus.CANCELLED)
-    )
+    return sorted(_sent_signature(line) for line in order.lines.exclude(status=LineStatus.CANCELLED))
+
+
+def _sent_signature(line: OrderLine) -> tuple[str, str, str]:
+    """Return the line's SKU, quantity and price as the buyer sent them, before any unit conversion."""
+    converted = line.unit_factor is not None
+    quantity = line.ordered_quantity if converted else line.quantity
+    price = line.ordered_unit_price if converted else line.buyer_unit_price
+    return line.sku, str(quantity.normalize()), str(price.normalize()) if price is not None else ""
 
 
 def _content_hash(request: OrderInput) -> str:
