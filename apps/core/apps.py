@@ -6,5 +6,5 @@ class CoreConfig(AppConfig):
     label = "core"
 
     def ready(self) -> None:
-        # Connects the receiver that records the login time for the staff session expiry.
-        from apps.core import middleware  # noqa: F401
+        # Registers the deploy checks, and the receiver that records the login time for the staff session expiry.
+        from apps.core import checks, middleware  # noqa: F401
