@@ -101,11 +101,16 @@ def route_case(
     currency: str | None,
     region: str | None,
     now: dt.datetime,
+    team: Group | None = None,
 ) -> Route:
-    """Choose the rule (or the fallback) for a case and compute its due and escalation times."""
+    """Choose the rule (or the fallback) for a case and compute its due and escalation times.
+
+    A given ``team`` replaces the team the rule or the fallback names, and
+    is the escalation group unless the rule names one.
+    """
     rule = match_rule(kind=kind, customer=customer, order_value=order_value, currency=currency, region=region)
     if rule is None:
-        team = fallback_team()
+        team = team or fallback_team()
         severity = severity or Severity.NORMAL
         due_at = now + dt.timedelta(minutes=FALLBACK_DUE_MINUTES[severity])
         logger.warning(
@@ -125,13 +130,14 @@ def route_case(
 
     severity = severity or rule.default_severity
     due_at = now + dt.timedelta(minutes=rule.due_minutes_for(severity))
+    team = team or rule.team
     return Route(
         rule=rule,
-        team=rule.team,
+        team=team,
         blocking=rule.blocking,
         severity=severity,
         due_at=due_at,
-        escalation_group=rule.escalation_group or rule.team,
+        escalation_group=rule.escalation_group or team,
         escalate_at=due_at + dt.timedelta(minutes=rule.escalation_delay_minutes),
         assignment_mode=rule.assignment_mode,
     )

@@ -63,6 +63,7 @@ def case_open(
     order_value: Decimal | None = None,
     currency: str | None = None,
     region: str | None = None,
+    team=None,
     actor=None,
 ) -> ExceptionCase:
     """Open a case, or return the active case of the same kind and cause on the object, or reopen a closed one.
@@ -70,6 +71,9 @@ def case_open(
     A new or reopened case is routed by the rules (or to the fallback team),
     assigned as the rule says, given its due and escalation times, and, when
     its severity is high or critical, mailed to its team after commit.
+    ``team`` (a Group) sends the case to that team whatever the rule names,
+    for callers that know who must act, such as the group a quote approval
+    needs; the matching rule still sets the due time, severity and escalation.
     """
     _validate_open_input(
         kind=kind,
@@ -106,6 +110,7 @@ def case_open(
             currency=currency,
             region=region,
             now=now,
+            team=team,
         )
         assignee = choose_assignee(route)
         if existing is None:

@@ -7,7 +7,8 @@ that fails again on the same line find its case instead of opening another.
 
 Checks, in order: unit of measure (a unit convertible to the product's is
 converted, see ``_check_units``); unknown, inactive or not-offered product;
-the buyer's price against ours beyond ``ORDER_PRICE_TOLERANCE_PERCENT``;
+the buyer's price against ours beyond ``ORDER_PRICE_TOLERANCE_PERCENT``
+(an order from an accepted quote keeps the quoted price);
 stock across active warehouses; credit hold and credit limit (the exposure
 counts the customer's other open orders and unpaid invoices); the buyer's tax
 against ours (``ORDER_TAX_RATE_PERCENT`` of the subtotal unless the customer
@@ -51,6 +52,9 @@ _UNIT_PRICE_STEP = Decimal("0.0001")
 _FACTOR_STEP = Decimal("0.000000000001")
 
 _UNIT_CONTEXTS = {Channel.CXML: UnitAlias.Context.CXML, Channel.OCI: UnitAlias.Context.OCI}
+
+# The price source of an order line that takes an accepted quote's price.
+QUOTED_PRICE_SOURCE = "quote"
 
 _PRICED_FIELDS = [
     "contract_unit_price",
@@ -172,6 +176,11 @@ def _check_products_and_prices(order: Order, lines: list[OrderLine]) -> list:
                     currency=priced.currency,
                 )
             )
+            continue
+        if order.channel == Channel.QUOTE and line.buyer_unit_price is not None:
+            # An accepted quote's net price is the agreed price: its approvals already covered the discount.
+            line.unit_price = line.buyer_unit_price
+            line.price_source = QUOTED_PRICE_SOURCE
             continue
         if line.buyer_unit_price is None or not _differs(line.buyer_unit_price, priced.unit_price, tolerance):
             # Within the tolerance the order keeps the buyer's price, which the buyer's invoice check expects.

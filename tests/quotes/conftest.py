@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import pytest
 from django.contrib.auth.models import Group
 
-from apps.quotes.models import ConfigurationRule
+from apps.quotes.models import ApprovalRule, ApprovalRuleKind, ApprovalRuleStep, ConfigurationRule
+from apps.quotes.services import LineRequest, quote_create
 from tests.factories import ContractFactory, ContractPriceFactory, CustomerFactory, ProductFactory, UserFactory
 from tests.quotes.factories import (
     ConfigurableProductFactory,
@@ -162,3 +163,49 @@ def manager(db):
 @pytest.fixture
 def finance(db):
     return _staff("quote-finance", "finance")
+
+
+@pytest.fixture
+def chair(contract):
+    """A plain product at a contract price of 99.50 (list 120.00) with a cost of 60.00."""
+    product = ProductFactory(sku="CHAIR-1", name="Desk chair", list_price=Decimal("120.00"))
+    ContractPriceFactory(contract=contract, product=product, price=Decimal("99.50"))
+    ProductCostFactory(product=product, unit_cost=Decimal("60.00"))
+    return product
+
+
+@pytest.fixture
+def approval_rules(db):
+    """The approval rules the tests use; each is a row an admin user could have entered."""
+    groups = {group.name: group for group in Group.objects.filter(name__in=["sales-manager", "finance"])}
+
+    def rule(name, kind, threshold, *steps, currency=""):
+        created = ApprovalRule.objects.create(name=name, kind=kind, threshold=Decimal(threshold), currency=currency)
+        for position, group_name in enumerate(steps, start=1):
+            ApprovalRuleStep.objects.create(rule=created, position=position, group=groups[group_name])
+        return created
+
+    return {
+        "line_discount": rule("Line discount", ApprovalRuleKind.LINE_DISCOUNT_ABOVE, "10", "sales-manager"),
+        "quote_discount": rule(
+            "Quote discount", ApprovalRuleKind.QUOTE_DISCOUNT_ABOVE, "20", "sales-manager", "finance"
+        ),
+        "quote_margin": rule("Quote margin", ApprovalRuleKind.QUOTE_MARGIN_BELOW, "15", "finance"),
+        "total": rule("Large total", ApprovalRuleKind.TOTAL_ABOVE, "50000", "sales-manager", "finance", currency="EUR"),
+    }
+
+
+@pytest.fixture
+def make_quote(customer, contract, sales):
+    """Create a draft quote as ``sales`` from (product, quantity, discount, configuration) tuples."""
+
+    def _make(*lines, actor=None, **fields):
+        requests = [
+            LineRequest(product=line[0], quantity=line[1], discount_percent=line[2] if len(line) > 2 else 0,
+                        configuration=line[3] if len(line) > 3 else None)
+            for line in lines
+        ]  # fmt: skip
+        fields.setdefault("contact_email", "buyer@acme.example")
+        return quote_create(actor=actor or sales, customer=customer, lines=requests, **fields)
+
+    return _make

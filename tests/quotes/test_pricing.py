@@ -11,18 +11,10 @@ from apps.quotes.errors import InvalidConfiguration, InvalidQuoteInput, QuoteLin
 from apps.quotes.models import Quote
 from apps.quotes.pricing import LineRequest, price_quote_lines
 from apps.quotes.services import quote_add_line, quote_change_line, quote_create, quote_remove_line
-from tests.factories import ContractPriceFactory, CustomerFactory, ProductFactory
-from tests.quotes.factories import OptionFactory, ProductCostFactory
+from tests.factories import CustomerFactory, ProductFactory
+from tests.quotes.factories import OptionFactory
 
 CONFIGURATION = {"cpu-16c": 1, "mem-32g": 4, "sup-3y": 1}
-
-
-@pytest.fixture
-def chair(contract):
-    product = ProductFactory(sku="CHAIR-1", name="Desk chair", list_price=Decimal("120.00"))
-    ContractPriceFactory(contract=contract, product=product, price=Decimal("99.50"))
-    ProductCostFactory(product=product, unit_cost=Decimal("60.00"))
-    return product
 
 
 def test_plain_line_waterfall(customer, chair, sales):

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django_fsm import ConcurrentTransitionMixin, FSMField
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from simple_history.models import HistoricalRecords
 
 from apps.core.models import TimeStampedModel
@@ -26,6 +26,23 @@ class QuoteStatus(models.TextChoices):
 
 # States in which sales may change lines and prices; anything later is a new version.
 EDITABLE_STATES = (QuoteStatus.DRAFT, QuoteStatus.APPROVED)
+
+
+def _is_current_version(quote: "Quote") -> bool:
+    """Condition: only the newest version of a quote moves on; older ones are kept as they were."""
+    return quote.is_current_version
+
+
+def _has_lines(quote: "Quote") -> bool:
+    """Condition of submitting: a quote without lines offers nothing."""
+    return quote.lines.exists()
+
+
+def _within_validity(quote: "Quote") -> bool:
+    """Condition of sending and accepting: the valid-until date has not passed (in UTC)."""
+    from apps.contracts.selectors import today_utc
+
+    return quote.valid_until >= today_utc()
 
 
 class Quote(ConcurrentTransitionMixin, TimeStampedModel):
@@ -133,6 +150,118 @@ class Quote(ConcurrentTransitionMixin, TimeStampedModel):
     @property
     def is_editable(self) -> bool:
         return self.is_current_version and self.status in EDITABLE_STATES
+
+    # Transitions change only this row's fields; the services check
+    # permissions and approvers, lock, save, and write the events.
+
+    @transition(
+        field=status,
+        source=QuoteStatus.DRAFT,
+        target=QuoteStatus.PENDING_APPROVAL,
+        conditions=[_is_current_version, _has_lines],
+        permission="quotes.submit_quote",
+        custom={"label": "Submit"},
+    )
+    def submit(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=QuoteStatus.DRAFT,
+        target=QuoteStatus.APPROVED,
+        conditions=[_is_current_version, _has_lines],
+        permission="quotes.submit_quote",
+        custom={"admin": False},
+    )
+    def approve_without_rules(self) -> None:
+        pass
+
+    @transition(field=status, source=QuoteStatus.APPROVED, target=QuoteStatus.PENDING_APPROVAL, custom={"admin": False})
+    def require_approval(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=QuoteStatus.PENDING_APPROVAL,
+        target=QuoteStatus.APPROVED,
+        permission="quotes.approve_quote",
+        custom={"label": "Approve"},
+    )
+    def approve(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=QuoteStatus.PENDING_APPROVAL,
+        target=QuoteStatus.REJECTED,
+        permission="quotes.approve_quote",
+        custom={"label": "Reject", "reason": True},
+    )
+    def reject(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=QuoteStatus.APPROVED,
+        target=QuoteStatus.SENT,
+        conditions=[_is_current_version, _within_validity],
+        permission="quotes.send_quote",
+        custom={"label": "Send"},
+    )
+    def send(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=QuoteStatus.SENT,
+        target=QuoteStatus.ACCEPTED,
+        conditions=[_within_validity],
+        permission="quotes.record_quote_answer",
+        custom={"label": "Mark accepted"},
+    )
+    def accept(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=QuoteStatus.SENT,
+        target=QuoteStatus.DECLINED,
+        permission="quotes.record_quote_answer",
+        custom={"label": "Mark declined", "reason": True},
+    )
+    def decline(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=[QuoteStatus.APPROVED, QuoteStatus.SENT],
+        target=QuoteStatus.EXPIRED,
+        custom={"admin": False},
+    )
+    def expire(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=[QuoteStatus.REJECTED, QuoteStatus.EXPIRED],
+        target=None,
+        conditions=[_is_current_version],
+        permission="quotes.revise_quote",
+        custom={"label": "Revise"},
+    )
+    def revise(self) -> None:
+        """Retire this version; the service creates the next one as a draft. The state stays as it was."""
+        self.is_current_version = False
+
+    @transition(
+        field=status,
+        source=QuoteStatus.ACCEPTED,
+        target=QuoteStatus.CONVERTED,
+        permission="quotes.convert_quote",
+        custom={"label": "Convert to order"},
+    )
+    def convert(self) -> None:
+        pass
 
 
 class QuoteLine(TimeStampedModel):
