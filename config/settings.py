@@ -205,6 +205,9 @@ CELERY_BEAT_SCHEDULE = {
     "punchout-expire-idle-sessions": {"task": "punchout.expire_idle_sessions", "schedule": 300.0},
     # Delete document log rows past their retention period, in batches.
     "integrations-prune-document-log": {"task": "integrations.prune_document_log", "schedule": 3600.0},
+    # Expire approved and sent quotes past their valid-until date; hourly, so a
+    # quote expires within an hour after its last day ends (UTC).
+    "quotes-expire-due": {"task": "quotes.expire_due_quotes", "schedule": 3600.0},
 }
 
 # Document log of integration messages: days a row is kept, body size in bytes
