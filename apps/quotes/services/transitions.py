@@ -304,7 +304,7 @@ def quote_convert(*, quote: Quote, actor, check_permission: bool = True):
             return quote.order
         check_transition(quote, "convert", actor if check_permission else None)
 
-        order = take_in_order(quote, actor)
+        order = take_in_order(quote)
         quote.convert()
         quote.order = order
         quote.status_reason = f"Converted to order {order.number}"
