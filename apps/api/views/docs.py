@@ -44,5 +44,5 @@ ERROR_RESPONSES = {
     429: _error("Too many requests; wait for the seconds in Retry-After.", "Request was throttled.", "throttled"),
 }
 
-# The responses every authenticated endpoint may return.
-COMMON_ERRORS = {code: ERROR_RESPONSES[code] for code in (400, 401, 403, 429)}
+# The responses every authenticated endpoint may return; 404 also where a customer named in the request is not served.
+COMMON_ERRORS = {code: ERROR_RESPONSES[code] for code in (400, 401, 403, 404, 429)}

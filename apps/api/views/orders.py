@@ -56,6 +56,7 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     "Idempotency-Key",
     str,
     location=OpenApiParameter.HEADER,
+    pattern=ordering.IDEMPOTENCY_KEY_PATTERN.pattern,
     description=(
         "A unique key per order, such as a UUID. Sending the same key and body again returns the first result; "
         "the same key with another body is answered 409."
