@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint clean
+.PHONY: run test install install-dev lint clean prodlike prodlike-stop smoke
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,19 @@ run: install
 test: install-dev
 	SECRET_KEY=$${SECRET_KEY:-test-only-$$(date +%s%N)} PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://testserver} SECURE_SSL_REDIRECT=0 \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The production-like stack (gunicorn, Celery worker, Celery beat) on the local PostgreSQL and Redis,
+# with demo data, for smoke testing; bin/prodlike lists its settings. Stop it with make prodlike-stop.
+prodlike: install
+	bin/prodlike start --demo
+
+prodlike-stop:
+	bin/prodlike stop
+
+# Start that stack on a fresh database, complete a PunchOut round trip and an order through the real
+# worker, then stop it (.ci/run runs this too).
+smoke: install-dev
+	$(BIN)/python .ci/smoke.py
 
 lint: install-dev
 	$(BIN)/ruff check .

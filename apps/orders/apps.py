@@ -7,6 +7,10 @@ class OrdersConfig(AppConfig):
     verbose_name = "orders"
 
     def ready(self) -> None:
+        from apps.integrations.models import Channel
+        from apps.integrations.resend import register_resender
+        from apps.orders.outbox import resend_logged_document
         from apps.orders.resolutions import register
 
         register()
+        register_resender(Channel.ORDER_STATUS, resend_logged_document)
