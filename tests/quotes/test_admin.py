@@ -1,0 +1,188 @@
+"""The quote admin: building a quote through the services, the line editor's guide, transitions and views."""
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from apps.exceptions.models import CaseKind, ExceptionCase
+from apps.quotes.models import Quote, QuoteStatus
+from apps.quotes.services import quote_reject, quote_revise, quote_submit
+from tests.admin.forms import change_form_data
+
+SERVER_CONFIGURATION = {"cpu-16c": 1, "mem-32g": 4, "sup-3y": 1}
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings):
+    # With DEBUG off the manifest storage needs collectstatic, which tests do not run.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def sales_client(client, sales):
+    client.force_login(sales)
+    return client
+
+
+def _change_url(quote):
+    return reverse("admin:quotes_quote_change", args=[quote.pk])
+
+
+def _line_data(response, **values):
+    data = change_form_data(response)
+    for name, value in values.items():
+        data[f"lines-0-{name}"] = value
+    return data
+
+
+def test_sales_builds_quote_in_admin(sales_client, sales, customer, contract, contract_prices, server):
+    # When: sales creates the header, then adds a configured line with a discount
+    response = sales_client.post(
+        reverse("admin:quotes_quote_add"),
+        {"customer": customer.pk, "valid_until": "2099-12-31", "contact_email": "buyer@acme.example",
+         "crm_opportunity": "OPP-1", "notes": "", "terms": "Net 30", "contact_name": "", "_continue": "1"},
+    )  # fmt: skip
+    quote = Quote.objects.get()
+    page = sales_client.get(_change_url(quote))
+    data = _line_data(
+        page,
+        product=server.product.pk,
+        quantity="2",
+        discount_percent="12.5",
+        configuration=json.dumps(SERVER_CONFIGURATION),
+    )
+    saved = sales_client.post(_change_url(quote), data)
+
+    # Then: the quote belongs to sales and its line carries the waterfall
+    assert response.status_code == 302
+    assert saved.status_code == 302, saved.context["errors"] if saved.context else saved
+    quote.refresh_from_db()
+    assert (quote.sales_person, quote.crm_opportunity, quote.terms) == (sales, "OPP-1", "Net 30")
+    line = quote.lines.get()
+    assert (str(line.net_price), str(line.line_total)) == ("2735.2500", "5470.5000")
+    page = sales_client.get(_change_url(quote))
+    assert "Configuration adders" in page.content.decode()
+
+
+def test_invalid_configuration_is_a_form_error(sales_client, make_quote, chair, server):
+    quote = make_quote((chair, 1))
+    page = sales_client.get(_change_url(quote))
+    data = change_form_data(page)
+    data.update(
+        {
+            "lines-TOTAL_FORMS": "2",
+            "lines-1-product": server.product.pk,
+            "lines-1-quantity": "1",
+            "lines-1-discount_percent": "0",
+            "lines-1-configuration": json.dumps({"cpu-8c": 1, "mem-16g": 3, "sup-1y": 1}),
+        }
+    )
+
+    response = sales_client.post(_change_url(quote), data)
+
+    assert response.status_code == 200
+    errors = " ".join(str(error) for error in response.context["inline_admin_formsets"][0].formset.errors)
+    assert "the quantity must be a multiple of 2; 3 is chosen" in errors
+    assert quote.lines.count() == 1
+
+
+def test_guide_view_lists_allowed_options(sales_client, server):
+    url = reverse("admin:quotes_quote_configuration_guide")
+
+    response = sales_client.get(url, {"product": server.product.pk, "configuration": json.dumps({"cpu-8c": 1})})
+
+    data = response.json()
+    options = {option["code"]: option for group in data["groups"] for option in group["options"]}
+    assert data["configurable"] is True
+    assert options["gpu-a"]["allowed"] is False
+    assert options["cpu-16c"]["allowed"] is True
+    assert [violation["code"] for violation in data["violations"]] == ["too_few_choices", "too_few_choices"]
+
+
+def test_guide_view_needs_staff_login(client, server):
+    response = client.get(reverse("admin:quotes_quote_configuration_guide"), {"product": server.product.pk})
+
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_transition_buttons_follow_permissions(approval_rules, make_quote, chair, sales, manager, client):
+    quote = quote_submit(quote=make_quote((chair, 1, "15")), actor=sales)
+
+    client.force_login(sales)
+    sales_page = client.get(_change_url(quote)).context["transition_buttons"]
+    client.force_login(manager)
+    manager_page = client.get(_change_url(quote)).context["transition_buttons"]
+
+    assert [button["name"] for button in sales_page] == []
+    assert [button["name"] for button in manager_page] == ["approve", "reject"]
+
+
+def test_submit_and_approve_buttons(approval_rules, make_quote, chair, sales, manager, client):
+    quote = make_quote((chair, 1, "15"))
+    client.force_login(sales)
+
+    client.post(reverse("admin:quotes_quote_transition", args=[quote.pk, "submit"]))
+    client.force_login(manager)
+    client.post(reverse("admin:quotes_quote_transition", args=[quote.pk, "approve"]))
+
+    quote.refresh_from_db()
+    assert quote.status == QuoteStatus.APPROVED
+    assert ExceptionCase.objects.get(kind=CaseKind.QUOTE_APPROVAL).state == "resolved"
+
+
+def test_reject_needs_reason_page(approval_rules, make_quote, chair, sales, manager, client):
+    quote = quote_submit(quote=make_quote((chair, 1, "15")), actor=sales)
+    client.force_login(manager)
+    url = reverse("admin:quotes_quote_transition", args=[quote.pk, "reject"])
+
+    page = client.get(url)
+    client.post(url, {"reason": "Margin too thin"})
+
+    quote.refresh_from_db()
+    assert page.status_code == 200
+    assert quote.status == QuoteStatus.REJECTED
+    assert quote.status_reason.endswith("Margin too thin")
+
+
+def test_inbox_filters(approval_rules, make_quote, chair, sales, manager, client):
+    mine = make_quote((chair, 1))
+    waiting = quote_submit(quote=make_quote((chair, 1, "15")), actor=sales)
+    url = reverse("admin:quotes_quote_changelist")
+
+    client.force_login(sales)
+    sales_mine = client.get(url, {"inbox": "mine"}).context["cl"].result_list
+    client.force_login(manager)
+    manager_waiting = client.get(url, {"inbox": "approval"}).context["cl"].result_list
+
+    assert {quote.pk for quote in sales_mine} == {mine.pk, waiting.pk}
+    assert [quote.pk for quote in manager_waiting] == [waiting.pk]
+
+
+def test_old_version_is_read_only_and_comparable(approval_rules, make_quote, chair, sales, manager, sales_client):
+    quote = quote_reject(
+        quote=quote_submit(quote=make_quote((chair, 1, "15")), actor=sales), actor=manager, reason="No"
+    )
+    revision = quote_revise(quote=quote, actor=sales)
+
+    old_page = sales_client.get(_change_url(quote))
+    post = sales_client.post(_change_url(quote), change_form_data(old_page))
+    compare = sales_client.get(reverse("admin:quotes_quote_compare", args=[quote.pk, revision.pk]))
+
+    assert old_page.context["has_change_permission"] is False
+    assert post.status_code == 403
+    assert compare.status_code == 200
+    assert ("status", "rejected", "draft") in compare.context["changes"]["header"]
+
+
+def test_pdf_view(make_quote, chair, sales_client):
+    quote = make_quote((chair, 1))
+
+    response = sales_client.get(reverse("admin:quotes_quote_pdf", args=[quote.pk]))
+
+    assert response["Content-Type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF-")
