@@ -1,5 +1,6 @@
 """Demo partners of the REST API with their documented keys: ACME's and Globex's resellers, and the ERP."""
 
+from apps.api.keys import PREFIX_LENGTH
 from apps.api.models import ApiKey, Partner, Scope
 from apps.contracts.models import Customer
 from apps.core.demo.sync import CHANGE_REASON, SyncReport, sync_row
@@ -16,7 +17,6 @@ DEMO_KEYS = {
     ),
 }
 DEMO_KEY_NAME = "demo key"
-DEMO_KEY_PREFIX_LENGTH = 10
 
 
 def seed_partners(*, customers: dict[str, Customer], report: SyncReport) -> None:
@@ -37,7 +37,7 @@ def seed_partners(*, customers: dict[str, Customer], report: SyncReport) -> None
         lookup = {"partner": partner, "name": DEMO_KEY_NAME}
         existing = ApiKey.objects.filter(**lookup).first()
         values = {
-            "prefix": raw_key[:DEMO_KEY_PREFIX_LENGTH],
+            "prefix": raw_key[:PREFIX_LENGTH],
             "scopes": sorted(str(scope) for scope in scopes),
             "expires_at": None,
             "revoked_at": None,
