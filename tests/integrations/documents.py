@@ -7,6 +7,7 @@ the documented demo setup request (the demo connection's credentials).
 
 import copy
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 from lxml import etree
@@ -24,6 +25,7 @@ DEMO_SECRETS = (
     "demo-erp-key",
     "demo-pass-2026",
 )
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _DTD = '<!DOCTYPE cXML SYSTEM "http://xml.cxml.org/schemas/cXML/1.2.069/cXML.dtd">'
 
 
@@ -57,7 +59,7 @@ def order_request_from_cart(cart_document: bytes, *, po_number: str, payload_id:
     header = etree.SubElement(order, "OrderRequestHeader", orderID=po_number, orderDate=_now(), type="new")
     header.append(copy.deepcopy(message.find("PunchOutOrderMessageHeader/Total")))
     bill_to = etree.SubElement(etree.SubElement(header, "BillTo"), "Address")
-    etree.SubElement(bill_to, "Name", {"{http://www.w3.org/XML/1998/namespace}lang": "en"}).text = "Acme Industrial"
+    etree.SubElement(bill_to, "Name", {_XML_LANG: "en"}).text = "Acme Industrial"
     for number, item_in in enumerate(message.iterfind("ItemIn"), start=1):
         item = etree.SubElement(order, "ItemOut", quantity=item_in.get("quantity"), lineNumber=str(number))
         item.append(copy.deepcopy(item_in.find("ItemID")))
@@ -73,11 +75,33 @@ def staff_login(client, username: str):
     return client
 
 
-def _document(payload_id: str) -> etree._Element:
+def order_request(lines: list[tuple[str, str, str]], *, po_number: str, payload_id: str, shared_secret: str) -> bytes:
+    """Return an OrderRequest in EUR for (SupplierPartID, quantity, unit price) lines, units EA."""
+    root = _document(payload_id, shared_secret=shared_secret)
+    order = etree.SubElement(etree.SubElement(root, "Request"), "OrderRequest")
+    header = etree.SubElement(order, "OrderRequestHeader", orderID=po_number, orderDate=_now(), type="new")
+    total = sum(Decimal(quantity) * Decimal(price) for _sku, quantity, price in lines)
+    etree.SubElement(etree.SubElement(header, "Total"), "Money", currency="EUR").text = str(total)
+    bill_to = etree.SubElement(etree.SubElement(header, "BillTo"), "Address")
+    etree.SubElement(bill_to, "Name", {_XML_LANG: "en"}).text = "Buyer"
+    for number, (sku, quantity, price) in enumerate(lines, start=1):
+        item = etree.SubElement(order, "ItemOut", quantity=quantity, lineNumber=str(number))
+        etree.SubElement(etree.SubElement(item, "ItemID"), "SupplierPartID").text = sku
+        detail = etree.SubElement(item, "ItemDetail")
+        etree.SubElement(etree.SubElement(detail, "UnitPrice"), "Money", currency="EUR").text = price
+        etree.SubElement(detail, "Description", {_XML_LANG: "en"}).text = sku
+        etree.SubElement(detail, "UnitOfMeasure").text = "EA"
+    return _serialise(root)
+
+
+def _document(payload_id: str, *, shared_secret: str | None = None) -> etree._Element:
     setup = parse_xml(SETUP_EXAMPLE.read_bytes())
     root = etree.Element("cXML", payloadID=payload_id, timestamp=_now())
-    root.set("{http://www.w3.org/XML/1998/namespace}lang", "en-US")
-    root.append(copy.deepcopy(setup.find("Header")))
+    root.set(_XML_LANG, "en-US")
+    header = copy.deepcopy(setup.find("Header"))
+    if shared_secret is not None:
+        header.find("Sender/Credential/SharedSecret").text = shared_secret
+    root.append(header)
     return root
 
 
