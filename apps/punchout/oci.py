@@ -40,6 +40,11 @@ PRICE_UNITS = (1, 10, 100, 1000, 10000)
 DEFAULT_CHARSET = "utf-8"
 
 
+# A page's worth of markup, with a label longer than 63 characters and characters outside Latin-1.
+_CHARSET_PROBE = "<p>" + "a" * 80 + " \u20ac \u4e2d</p>"
+_ASCII_PROBE = '<form action="x">'
+
+
 def split_hook_url(url: str) -> tuple[str, list[tuple[str, str]]]:
     """Return the HOOK_URL without its query and fragment, and its query parameters as (name, value) pairs.
 
@@ -52,14 +57,24 @@ def split_hook_url(url: str) -> tuple[str, list[tuple[str, str]]]:
 
 
 def charset_or_default(value: str) -> str:
-    """Return the http_content_charset's Python codec name when Python knows it, else UTF-8 (logged)."""
+    """Return the http_content_charset's Python codec name when it can encode a page, else UTF-8 (logged).
+
+    Python also knows codecs that are no charset of a web page (rot13,
+    base64, punycode) or that fail on long text (idna). A name is used only
+    when it encodes a sample page with character references and writes ASCII
+    markup as ASCII, or is UTF-16 or UTF-32.
+    """
     name = (value or "").strip()
     if not name:
         return DEFAULT_CHARSET
     try:
-        codecs.lookup(name)
-    except LookupError:
-        logger.warning("OCI http_content_charset unknown, UTF-8 used", extra={"charset": name[:40]})
+        codec = codecs.lookup(name).name
+        writes_ascii = _ASCII_PROBE.encode(name) == _ASCII_PROBE.encode("ascii")
+        _CHARSET_PROBE.encode(name, errors="xmlcharrefreplace")
+    except (LookupError, UnicodeError, ValueError, TypeError):
+        writes_ascii, codec = False, ""
+    if not writes_ascii and not codec.startswith(("utf-16", "utf-32")):
+        logger.warning("OCI http_content_charset unusable, UTF-8 used", extra={"charset": name[:40]})
         return DEFAULT_CHARSET
     return name.lower()
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
+from hypothesis import HealthCheck, settings
 
 from tests.factories import UserFactory
 
@@ -50,3 +51,16 @@ def chromium():
         )
         yield browser
         browser.close()
+
+
+# Hypothesis runs HYPOTHESIS_MAX_EXAMPLES inputs per property (100 unless set; CI keeps the default, a
+# longer local hunt sets thousands). No example database, so runs leave no files behind.
+settings.register_profile(
+    "security",
+    max_examples=int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", "100")),
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile("security")

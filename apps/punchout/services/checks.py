@@ -41,7 +41,11 @@ def check_return_url(*, connection: BuyerConnection, url: str, label: str = "Bro
         raise ReturnURLNotAllowed(f"The request has no {label}; send one so the cart can be returned.")
     if any(character.isspace() or ord(character) < 32 for character in url):
         raise ReturnURLNotAllowed(f"{label} {echo_value(url)} contains white space or control characters; encode them.")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        # urlsplit raises for a malformed IPv6 host such as "http://[::1".
+        raise ReturnURLNotAllowed(f"{label} {echo_value(url)} is not a valid URL; check its host.") from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ReturnURLNotAllowed(
             f"{label} {echo_value(url)} is not an absolute http or https URL; send one such as "
