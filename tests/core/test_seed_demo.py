@@ -49,16 +49,17 @@ def _database_snapshot() -> dict[str, tuple]:
 def test_seed_demo_creates_catalog():
     _seed()
 
-    assert Product.objects.count() == 303
+    # 303 generated and configurable products, plus the demo server and its two memory modules.
+    assert Product.objects.count() == 306
     assert Product.objects.filter(is_active=False).count() == 6
-    assert Product.objects.filter(is_configurable=True).count() == 3
+    assert Product.objects.filter(is_configurable=True).count() == 4
     assert set(Product.objects.values_list("unit__code", flat=True)) == {"EA", "XBX", "PR", "KGM", "MTR", "HUR"}
     assert Product.objects.filter(unspsc="").count() == 0
-    assert Product.objects.order_by().values("name").distinct().count() == 303
+    assert Product.objects.order_by().values("name").distinct().count() == 306
     assert Category.objects.filter(parent=None).count() == 4
     assert Category.objects.get(code="IND-FAST").path == "/IND/IND-FAST/"
     assert set(Warehouse.objects.values_list("code", flat=True)) == {"FRA", "RTM"}
-    assert StockLevel.objects.filter(warehouse__code="FRA").count() == 294
+    assert StockLevel.objects.filter(warehouse__code="FRA").count() == 297
     assert StockLevel.objects.filter(product__unit__code="HUR").count() == 0
 
 
@@ -169,13 +170,13 @@ def test_seed_demo_second_run_changes_nothing():
     )
     assert list(get_user_model().objects.order_by("pk").values_list("password", flat=True)) == passwords_before
     assert "nothing changed" in output
-    assert "products: 0 created, 0 updated, 303 unchanged" in output
+    assert "products: 0 created, 0 updated, 306 unchanged" in output
 
 
 def test_seed_demo_records_history():
     _seed()
 
-    assert Product.history.count() == 303
+    assert Product.history.count() == 306
     assert set(Product.history.values_list("history_change_reason", flat=True)) == {"demo data (seed_demo)"}
     assert Contract.history.filter(number="ACME-2026").count() == 1
     # A chosen assortment adds one history row when its categories are set.
@@ -203,7 +204,7 @@ def test_seed_demo_restores_changed_values():
     assert product.list_price == demo_price
     assert Product.history.filter(sku="PAP-0001").count() == history_before + 1
     assert verify_secret("demo-shared-secret", connection.shared_secret_hash) is True
-    assert "products: 0 created, 1 updated, 302 unchanged" in output
+    assert "products: 0 created, 1 updated, 305 unchanged" in output
     assert "buyer connections: 0 created, 1 updated, 1 unchanged" in output
 
 
@@ -304,3 +305,20 @@ def test_seed_demo_keeps_reserved_stock():
     assert level.reserved == Decimal("5.000")
     assert "inbound documents: 0 created, 0 updated, 8 unchanged" in output
     assert ExceptionCase.objects.count() == 9
+
+
+def test_seed_demo_configurable_server_and_quote():
+    from apps.quotes.models import ApprovalRule, Quote
+    from apps.quotes.services import configuration_check
+
+    _seed()
+
+    server = Product.objects.get(sku="SRV-CFG-2U")
+    odd_memory = configuration_check(product=server, configuration={"cpu-16c": 1, "mem-32g": 3, "sup-1y": 1})
+    quote = Quote.objects.get(crm_opportunity="DEMO-OPP-0001")
+    assert [violation.code for violation in odd_memory.violations] == ["quantity_multiple"]
+    assert (quote.customer.account_number, quote.sales_person.username, quote.status) == ("ACME-001", "sales", "draft")
+    assert quote.lines.get().contract_price == Decimal("3150.0000")
+    assert ApprovalRule.objects.count() == 3
+    notebook = configuration_check(product=Product.objects.get(sku="NB-CFG-14"), configuration={"ram-64": 1})
+    assert {violation.code for violation in notebook.violations} == {"too_few_choices", "requires"}

@@ -11,6 +11,7 @@ from apps.core.demo.connections import seed_connections
 from apps.core.demo.contracts import seed_customers
 from apps.core.demo.orders import seed_orders
 from apps.core.demo.partners import seed_partners
+from apps.core.demo.quotes import seed_quotes
 from apps.core.demo.sync import SyncReport
 from apps.core.demo.users import seed_users
 
@@ -30,4 +31,5 @@ def seed_demo_data() -> SyncReport:
         seed_users(report=report)
         seed_partners(customers=customers, report=report)
         seed_orders(customers=customers, report=report)
+        seed_quotes(products=products, customers=customers, report=report)
     return report

@@ -11,7 +11,8 @@ class Command(BaseCommand):
     help = (
         "Create the demo catalog, customers ACME-001, GLOBEX-002 and INITECH-003 with their contracts, "
         "the staff users, the demo PunchOut connections, and demo orders DEMO-PO-1001 to 1007 with an open "
-        "exception case of each kind. Running it again changes nothing."
+        "exception case of each kind, the configurable server SRV-CFG-2U with approval rules and a draft "
+        "quote for ACME-001. Running it again changes nothing."
     )
 
     def handle(self, *args, **options):
