@@ -110,7 +110,10 @@ class Product(TimeStampedModel):
     description = models.TextField(blank=True)
     manufacturer = models.CharField(max_length=200, blank=True)
     manufacturer_part_number = models.CharField(max_length=100, blank=True)
-    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.PROTECT, related_name="products")
+    # No index of its own: product_cat_active_idx starts with the category and serves its lookups.
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.PROTECT, related_name="products", db_index=False
+    )
     unspsc = models.CharField("UNSPSC code", max_length=8, blank=True, validators=[UNSPSC_VALIDATOR])
     unit = models.ForeignKey(
         UnitOfMeasure, on_delete=models.PROTECT, related_name="products", verbose_name="unit of measure"
@@ -124,7 +127,9 @@ class Product(TimeStampedModel):
     # The ERP's own change time of the last applied update; an older update is ignored.
     source_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    history = HistoricalRecords()
+    # The history is read by product (id) and date; no query looks it up by SKU, category or unit,
+    # and each index there is written for every changed row of a catalog import.
+    history = HistoricalRecords(no_db_index=["sku", "category", "unit"])
 
     class Meta:
         ordering = ["sku"]

@@ -137,6 +137,9 @@ class ContractPrice(TimeStampedModel):
     )
     valid_from = models.DateField(null=True, blank=True, help_text="Empty: from the contract's start.")
     valid_to = models.DateField(null=True, blank=True, help_text="Last day; empty: until the contract ends.")
+    # The ERP's change time of the last imported row that gave one (the optional updated_at column of
+    # the contract-price file); an imported row older than this is skipped as stale.
+    source_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     history = HistoricalRecords()
 

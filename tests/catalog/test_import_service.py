@@ -12,6 +12,7 @@ from apps.catalog.models import HeldChange, ImportJob, ImportKind, Product, Stoc
 from apps.exceptions.models import CaseKind, ExceptionCase
 from apps.exceptions.services import case_resolve
 from tests.factories import (
+    CategoryFactory,
     ContractFactory,
     ContractPriceFactory,
     ProductFactory,
@@ -312,3 +313,110 @@ def test_unchanged_rows_not_touched_on_postgresql(each):
     assert (job.unchanged_count, job.updated_count) == (1, 1)
     assert after[0] == before[0]
     assert after[1] != before[1]
+
+
+def test_left_out_columns_keep_stored_values(each):
+    tools = CategoryFactory(code="TOOLS")
+    ProductFactory(
+        sku="A-1",
+        description="Kept",
+        manufacturer="Acme",
+        category=tools,
+        lead_time_days=4,
+        unit=each,
+        source_updated_at=JAN,
+    )
+    ProductFactory(sku="A-2", description="Kept", category=tools, unit=each, source_updated_at=JAN)
+
+    job = _push([_row("A-1", name="Renamed"), _row("A-2", name="Renamed", category_code="", lead_time_days="")])
+
+    assert (job.updated_count, job.rejected_count) == (2, 0)
+    first, second = Product.objects.order_by("sku")
+    assert (first.name, first.description, first.manufacturer, first.category, first.lead_time_days) == (
+        "Renamed",
+        "Kept",
+        "Acme",
+        tools,
+        4,
+    )
+    assert (second.name, second.description, second.category, second.lead_time_days) == ("Renamed", "Kept", None, 0)
+
+
+def test_new_product_takes_defaults(each):
+    job = _push([_row("A-1")])
+
+    assert job.created_count == 1
+    product = Product.objects.get(sku="A-1")
+    assert (product.description, product.category, product.unspsc, product.lead_time_days, product.is_active) == (
+        "",
+        None,
+        "",
+        0,
+        True,
+    )
+
+
+def _contract_price_rows(*rows):
+    return import_rows(ImportKind.CONTRACT_PRICES, [{"contract": "K-1", "sku": "A-1", **row} for row in rows])
+
+
+def test_contract_price_stale_row_skipped(each):
+    product = ProductFactory(sku="A-1", unit=each)
+    contract = ContractFactory(number="K-1")
+    ContractPriceFactory(contract=contract, product=product, price=Decimal("90"), source_updated_at=MAR)
+
+    job = _contract_price_rows(
+        {"min_quantity": "1", "price": "70", "updated_at": "2026-02-01T00:00:00Z"},
+        {"min_quantity": "10", "price": "80", "updated_at": "2026-04-01T00:00:00Z"},
+    )
+
+    assert (job.stale_count, job.created_count, job.updated_count, job.rejected_count) == (1, 1, 0, 0)
+    tiers = list(contract.prices.order_by("min_quantity").values_list("price", "source_updated_at"))
+    assert tiers == [
+        (Decimal("90.0000"), MAR),
+        (Decimal("80.0000"), dt.datetime(2026, 4, 1, tzinfo=dt.UTC)),
+    ]
+
+    newer = _contract_price_rows({"min_quantity": "1", "price": "85", "updated_at": "2026-03-02T00:00:00Z"})
+
+    assert (newer.updated_count, newer.stale_count) == (1, 0)
+    assert contract.prices.get(min_quantity=1).source_updated_at == dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+
+
+def test_contract_price_without_time_applies(each):
+    product = ProductFactory(sku="A-1", unit=each)
+    contract = ContractFactory(number="K-1")
+    ContractPriceFactory(contract=contract, product=product, price=Decimal("90"), source_updated_at=MAR)
+
+    job = _contract_price_rows({"min_quantity": "1", "price": "70"}, {"min_quantity": "5", "price": "60"})
+
+    assert (job.updated_count, job.created_count, job.stale_count) == (1, 1, 0)
+    tiers = list(contract.prices.order_by("min_quantity").values_list("price", "source_updated_at"))
+    assert tiers == [(Decimal("70.0000"), MAR), (Decimal("60.0000"), None)]
+
+
+def test_contract_price_file_time_column(each, tmp_path):
+    product = ProductFactory(sku="A-1", unit=each)
+    contract = ContractFactory(number="K-1")
+    ContractPriceFactory(contract=contract, product=product, price=Decimal("90"), source_updated_at=MAR)
+    with_column = tmp_path / "with.csv"
+    with_column.write_text(
+        "contract,sku,min_quantity,price,discount_percent,valid_from,valid_to,updated_at\n"
+        "K-1,A-1,1,70,,,,2026-02-01T00:00:00Z\n"
+        "K-1,A-1,5,60,,,,yesterday\n"
+    )
+    without_column = tmp_path / "without.csv"
+    without_column.write_text("contract,sku,min_quantity,price,discount_percent,valid_from,valid_to\nK-1,A-1,1,75,,,\n")
+
+    job = import_file(with_column, kind=ImportKind.CONTRACT_PRICES, source="command")
+
+    assert (job.stale_count, job.rejected_count, job.created_count) == (1, 1, 0)
+    report = [(e.line, e.column, e.message) for e in job.row_errors.all()]
+    assert report == [
+        (3, "updated_at", "updated_at 'yesterday' is not an ISO 8601 date and time, such as 2026-03-01T08:00:00Z")
+    ]
+
+    plain = import_file(without_column, kind=ImportKind.CONTRACT_PRICES, source="command")
+
+    assert (plain.updated_count, plain.stale_count) == (1, 0)
+    assert contract.prices.values_list("price", "source_updated_at").get() == (Decimal("75.0000"), MAR)

@@ -7,6 +7,7 @@ so that an update keeps the stored value and a new row gets the model's default.
 """
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -48,6 +49,7 @@ class KindSpec:
     key_fields: tuple[str, ...]
     compared_fields: tuple[str, ...]
     # The source system's change time of the row; an older row than the stored one is stale. None: not checked.
+    # A record without it (an optional column left out) is not checked and keeps the stored time.
     stamp_field: str | None
     # Values for a new row's fields that the file does not carry, as SQL literals for the PostgreSQL path.
     insert_defaults_sql: dict[str, str]
@@ -55,7 +57,7 @@ class KindSpec:
     # The key of a row within the file, from its raw values, for finding duplicates.
     file_key: Callable[[dict[str, Any]], tuple]
     resolve: Callable[[list[tuple[SourceRow, dict[str, Any]]], ResolveCache, bool], dict[int, Problems]]
-    # The PostgreSQL conflict targets: (target SQL, filter on the staging rows that use it).
+    # The PostgreSQL conflict targets: (target SQL, filter on the staged rows ``st`` that use it).
     conflict_targets: tuple[tuple[str, str], ...]
     # PostgreSQL array types of the key fields, so that stored rows are fetched with one array parameter
     # per key field. Empty when a key field can be NULL, because NULL keys need the ORM's lookup.
@@ -119,11 +121,15 @@ PRODUCT_COMPARED = (
     "lead_time_days",
     "is_active",
 )
-_OPTIONAL_TEXT = (("description", 100_000), ("manufacturer", 200), ("manufacturer_part_number", 100))
 
 
 def parse_catalog_row(row: SourceRow, decimal_comma: bool) -> tuple[dict[str, Any], Problems]:
-    """Parse a catalog row; the common valid case takes the fast paths, and any failure the full parsers."""
+    """Parse a catalog row; the common valid case takes the fast paths, and any failure the full parsers.
+
+    This runs once per row of files of 100,000 rows and more. The usual values are therefore checked
+    inline with C-level string methods and one precompiled pattern. Only an unusual value goes to
+    its full parser in ``fields``, which words the reason for a rejection.
+    """
     values = row.values
     problems: Problems = []
     get = values.get
@@ -136,23 +142,52 @@ def parse_catalog_row(row: SourceRow, decimal_comma: bool) -> tuple[dict[str, An
     name = get("name", "").strip()
     if not name or len(name) > 255:
         name = _field(problems, values, "name", parse.text, max_length=255, required=True)
+    uom = get("uom", "").strip()
+    if not uom:
+        problems.append(("uom", "", "uom is required, as a UN/CEFACT code such as EA or a known alias"))
+    raw = get("list_price", "").strip()
+    if not decimal_comma and _PLAIN_PRICE(raw):
+        price = Decimal(raw)
+    else:
+        price = _field(problems, values, "list_price", parse.decimal, decimal_comma=decimal_comma, **_PRICE)
+        if price is not None and price < 0:
+            problems.append(("list_price", get("list_price", ""), f"list_price {raw!r} is below the minimum of 0"))
+    currency = get("currency", "").strip().upper()
+    if currency not in ISO_4217_CODES:
+        currency = _field(problems, values, "currency", parse.currency)
+    try:
+        stamp = _from_iso(get("updated_at", ""))
+    except ValueError:
+        stamp = _field(problems, values, "updated_at", parse.timestamp)
+    else:
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=dt.UTC)
     record: dict[str, Any] = {
         "sku": sku,
         "name": name,
-        "uom": get("uom", "").strip(),
-        "list_price": _fast_decimal(problems, values, "list_price", decimal_comma, 18, 4),
-        "currency": _fast_currency(problems, values),
-        "source_updated_at": _fast_timestamp(problems, values, "updated_at"),
+        "uom": uom,
+        "list_price": price,
+        "currency": currency,
+        "source_updated_at": stamp,
     }
-    if not record["uom"]:
-        problems.append(("uom", "", "uom is required, as a UN/CEFACT code such as EA or a known alias"))
-    for column, max_length in _OPTIONAL_TEXT:
-        raw = get(column)
-        if raw is not None:
-            raw = raw.strip()
-            record[column] = (
-                raw if len(raw) <= max_length else _field(problems, values, column, parse.text, max_length=max_length)
-            )
+    raw = get("description")
+    if raw is not None:
+        raw = raw.strip()
+        record["description"] = (
+            raw if len(raw) <= 100_000 else _field(problems, values, "description", parse.text, max_length=100_000)
+        )
+    raw = get("manufacturer")
+    if raw is not None:
+        raw = raw.strip()
+        record["manufacturer"] = (
+            raw if len(raw) <= 200 else _field(problems, values, "manufacturer", parse.text, max_length=200)
+        )
+    raw = get("manufacturer_part_number")
+    if raw is not None:
+        raw = raw.strip()
+        record["manufacturer_part_number"] = (
+            raw if len(raw) <= 100 else _field(problems, values, "manufacturer_part_number", parse.text, max_length=100)
+        )
     raw = get("unspsc")
     if raw is not None:
         raw = raw.strip()
@@ -185,15 +220,13 @@ def parse_catalog_row(row: SourceRow, decimal_comma: bool) -> tuple[dict[str, An
         if len(category_name) > 200:
             category_name = _field(problems, values, "category_name", parse.text, max_length=200)
         record["category_name"] = category_name or ""
-    if record["list_price"] is not None and record["list_price"] < 0:
-        problems.append(
-            (
-                "list_price",
-                get("list_price", ""),
-                f"list_price {get('list_price', '').strip()!r} is below the minimum of 0",
-            )
-        )
     return record, problems
+
+
+# A non-negative list price with at most 14 digits before the point and 4 after (numeric(18, 4)).
+_PLAIN_PRICE = re.compile(r"[0-9]{1,14}(?:\.[0-9]{0,4})?").fullmatch
+_PRICE = {"max_digits": 18, "decimal_places": 4}
+_from_iso = dt.datetime.fromisoformat
 
 
 _BOOLEANS = {
@@ -210,42 +243,6 @@ _BOOLEANS = {
     "n": False,
     "f": False,
 }
-
-
-def _fast_decimal(problems: Problems, values, column: str, decimal_comma: bool, max_digits: int, places: int):
-    raw = values.get(column, "").strip()
-    if not decimal_comma:
-        # Plain non-negative numbers such as 1234.50 skip the full parser, which reports every other case.
-        dot = raw.find(".")
-        fraction = 0 if dot < 0 else len(raw) - dot - 1
-        whole = len(raw) if dot < 0 else dot
-        if 0 < whole <= max_digits - places and fraction <= places and raw.replace(".", "", 1).isdigit():
-            return Decimal(raw)
-    return _field(
-        problems,
-        values,
-        column,
-        parse.decimal,
-        decimal_comma=decimal_comma,
-        max_digits=max_digits,
-        decimal_places=places,
-    )
-
-
-def _fast_currency(problems: Problems, values):
-    code = values.get("currency", "").strip().upper()
-    if code in ISO_4217_CODES:
-        return code
-    return _field(problems, values, "currency", parse.currency)
-
-
-def _fast_timestamp(problems: Problems, values, column: str):
-    raw = values.get(column, "")
-    try:
-        parsed = dt.datetime.fromisoformat(raw)
-    except ValueError:
-        return _field(problems, values, column, parse.timestamp)
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
 
 
 def resolve_catalog(batch, cache: ResolveCache, dry_run: bool) -> dict[int, Problems]:
@@ -377,7 +374,18 @@ STOCK = KindSpec(
 
 # Contract prices -------------------------------------------------------------------------------
 
-CONTRACT_PRICE_COLUMNS = ("contract", "sku", "min_quantity", "price", "discount_percent", "valid_from", "valid_to")
+# updated_at is optional and comes last: other systems send files with only the first seven columns,
+# and those files are imported as before, without a stale check.
+CONTRACT_PRICE_COLUMNS = (
+    "contract",
+    "sku",
+    "min_quantity",
+    "price",
+    "discount_percent",
+    "valid_from",
+    "valid_to",
+    "updated_at",
+)
 
 
 def parse_contract_price_row(row: SourceRow, decimal_comma: bool) -> tuple[dict[str, Any], Problems]:
@@ -435,6 +443,9 @@ def parse_contract_price_row(row: SourceRow, decimal_comma: bool) -> tuple[dict[
         )
     if record["valid_from"] and record["valid_to"] and record["valid_to"] < record["valid_from"]:
         problems.append(("valid_to", values.get("valid_to", ""), "valid_to is before valid_from"))
+    if values.get("updated_at", "").strip():
+        # Left out or empty, the row has no change time and is applied whatever the stored one is.
+        record["source_updated_at"] = _field(problems, values, "updated_at", parse.timestamp)
     return record, problems
 
 
@@ -463,15 +474,15 @@ CONTRACT_PRICES = KindSpec(
     required=("contract", "sku"),
     key_fields=("contract_id", "product_id", "min_quantity", "valid_from"),
     compared_fields=("price", "discount_percent", "valid_to"),
-    stamp_field=None,
+    stamp_field="source_updated_at",
     insert_defaults_sql={},
     parse=parse_contract_price_row,
     file_key=lambda record: (record["contract"], record["sku"], record["min_quantity"], record["valid_from"]),
     resolve=resolve_contract_prices,
     # NULLs never conflict in a plain unique index, so open-start tiers use the partial one.
     conflict_targets=(
-        ("(contract_id, product_id, min_quantity, valid_from)", "s.valid_from IS NOT NULL"),
-        ("(contract_id, product_id, min_quantity) WHERE valid_from IS NULL", "s.valid_from IS NULL"),
+        ("(contract_id, product_id, min_quantity, valid_from)", "st.valid_from IS NOT NULL"),
+        ("(contract_id, product_id, min_quantity) WHERE valid_from IS NULL", "st.valid_from IS NULL"),
     ),
 )
 

@@ -22,6 +22,7 @@ from django.utils import timezone
 from apps.catalog.imports import anomalies
 from apps.catalog.imports.errors import CatalogImportError, InvalidImportOptions
 from apps.catalog.imports.kinds import DEFAULTS, SPECS, KindSpec, ResolveCache
+from apps.catalog.imports.pipeline import BatchWriter
 from apps.catalog.imports.readers import (
     ReaderOptions,
     SourceRow,
@@ -31,7 +32,7 @@ from apps.catalog.imports.readers import (
     read_file,
     rows_from_dicts,
 )
-from apps.catalog.imports.writers import write_orm, write_postgresql
+from apps.catalog.imports.writers import StagedBatch, write_orm, write_postgresql
 from apps.catalog.models import HeldChange, ImportJob, ImportKind, ImportRowError, Product
 from apps.integrations.models import BodyFormat, Channel, Direction, Outcome
 from apps.integrations.services import DocumentExchange, record_exchange
@@ -192,6 +193,11 @@ def run_import_job(
         _finish_failed(job, f"The import failed in batch {job.batches_committed + 1}: {error!r}")
         logger.exception("Import job failed", extra={"job_id": job.pk})
         raise
+    finally:
+        # Close the readers while their file is still open, not when the generator is collected.
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
     _finish(job, ImportJob.Status.SUCCEEDED, "")
     logger.info(
         "Import job finished",
@@ -201,7 +207,26 @@ def run_import_job(
 
 
 @dataclass
+class _Batch:
+    """Parsed rows handed to the writer with the counts and report lines gathered while reading them."""
+
+    items: list[tuple[SourceRow, dict[str, Any]]]
+    report: list[ImportRowError]
+    rows_read: int
+    rejected: int
+    position: int
+
+
+@dataclass
 class _Run:
+    """One import: the reading side (``consume``) and the writing side (``write_batch``).
+
+    On PostgreSQL, outside a transaction, batches after the first full one are written by a
+    ``BatchWriter`` thread on its own connection while this thread parses the next batch. The
+    reading side then keeps its counts in the ``_Batch`` it hands over, and only the writing side
+    changes the job, so that a failed batch rolls back its own counts and nothing else.
+    """
+
     job: ImportJob
     spec: KindSpec
     options: ImportOptions
@@ -214,8 +239,11 @@ class _Run:
     batch: list[tuple[SourceRow, dict[str, Any]] | None] = field(default_factory=list)
     batch_positions: dict[tuple, int] = field(default_factory=dict)
     report: list[ImportRowError] = field(default_factory=list)
-    rejected_lines: set[int] = field(default_factory=set)
+    rows_read: int = 0
+    rejected: int = 0
     threshold: Any = None
+    writer: BatchWriter | None = None
+    stage: StagedBatch | None = None
 
     def consume(self, rows: Iterator[SourceRow]) -> None:
         self.threshold = anomalies.price_change_threshold()
@@ -223,30 +251,46 @@ class _Run:
         file_key = self.spec.file_key
         decimal_comma = self.options.decimal_comma
         track_skus = self.options.full_catalog
-        for row in rows:
-            self.job.rows_read += 1
-            if track_skus:
-                self.seen_skus.add(row.values.get("sku", "").strip())
-            if row.problem:
-                self._reject(row.line, [(row.problem_column, "", row.problem)])
-                continue
-            record, problems = parse_row(row, decimal_comma)
-            if problems:
-                self._reject(row.line, problems)
-                continue
-            if self._is_rejected_duplicate(row, file_key(record)):
-                continue
-            self.batch.append((row, record))
-            if len(self.batch) >= self.options.batch_size:
-                self.flush()
-        self.flush()
+        batch_size = self.options.batch_size
+        batch, positions, first_lines = self.batch, self.batch_positions, self.first_lines
+        finished = False
+        try:
+            for row in rows:
+                self.rows_read += 1
+                if track_skus:
+                    self.seen_skus.add(row.values.get("sku", "").strip())
+                if row.problem:
+                    self._reject(row.line, [(row.problem_column, "", row.problem)])
+                    continue
+                record, problems = parse_row(row, decimal_comma)
+                if problems:
+                    self._reject(row.line, problems)
+                    continue
+                key = file_key(record)
+                if key in first_lines:
+                    if self._is_rejected_duplicate(row, key):
+                        continue
+                else:
+                    first_lines[key] = row.line
+                    positions[key] = len(batch)
+                batch.append((row, record))
+                if len(batch) >= batch_size:
+                    self.flush(more=True)
+                    batch, positions = self.batch, self.batch_positions
+            self.flush()
+            finished = True
+        finally:
+            if self.writer is not None:
+                writer, self.writer = self.writer, None
+                # An error raised here already is the one to report; the writer's would hide it.
+                writer.close(raise_error=finished)
+        if self.stage is not None:
+            stage, self.stage = self.stage, None
+            stage.drop()
 
     def _is_rejected_duplicate(self, row: SourceRow, key: tuple) -> bool:
-        first_line = self.first_lines.get(key)
-        if first_line is None:
-            self.first_lines[key] = row.line
-            self.batch_positions[key] = len(self.batch)
-            return False
+        """Report a row whose key an earlier row had; return True when it is rejected, False when it wins."""
+        first_line = self.first_lines[key]
         shown = "/".join(str(part) for part in key if part is not None)
         if not self.options.last_wins:
             message = (
@@ -262,54 +306,121 @@ class _Run:
         self.batch_positions[key] = len(self.batch)
         return False
 
-    def flush(self) -> None:
-        batch = [item for item in self.batch if item is not None]
+    def flush(self, *, more: bool = False) -> None:
+        """Hand the rows read since the last flush to the writer; ``more`` says that more rows follow."""
+        items = [item for item in self.batch if item is not None]
         self.batch = []
         self.batch_positions = {}
-        if not batch and not self.report:
+        if not items and not self.report and not self.rows_read:
             return
-        with transaction.atomic():
-            self._apply(batch)
-            ImportRowError.objects.bulk_create(self.report, batch_size=1000)
-            self.report = []
-            self.job.batches_committed += 1
-            if self.position is not None:
-                self.job.progress_done = self.position()
-            else:
-                self.job.progress_done = self.job.rows_read
-            self.job.save()
-        if self.progress is not None:
-            self.progress(self.job)
+        batch = _Batch(
+            items=items,
+            report=self.report,
+            rows_read=self.rows_read,
+            rejected=self.rejected,
+            position=self.position() if self.position is not None else -1,
+        )
+        self.report = []
+        self.rows_read = self.rejected = 0
+        if self.writer is None and more and BatchWriter.usable():
+            self.writer = BatchWriter(self._write_in_thread)
+        if self.writer is not None:
+            self.writer.submit(batch)
+        else:
+            if items and self.stage is None and connection.vendor == "postgresql":
+                self.stage = StagedBatch(self.spec, DEFAULTS[self.spec.kind])
+                self.stage.prepare()
+            self.write_batch(batch, self.stage)
 
-    def _apply(self, batch: list[tuple[SourceRow, dict[str, Any]]]) -> None:
-        if not batch:
+    def _write_in_thread(self, batches: Iterator[_Batch]) -> None:
+        stage = StagedBatch(self.spec, DEFAULTS[self.spec.kind])
+        stage.prepare()
+        for batch in batches:
+            self.write_batch(batch, stage)
+        stage.drop()
+
+    def write_batch(self, batch: _Batch, stage: "StagedBatch | None") -> None:
+        """Write one batch, its report lines and the job's counts in one transaction."""
+        job = self.job
+        with transaction.atomic():
+            job.rows_read += batch.rows_read
+            job.rejected_count += batch.rejected
+            self._apply(batch, stage)
+            ImportRowError.objects.bulk_create(batch.report, batch_size=1000)
+            job.batches_committed += 1
+            job.progress_done = batch.position if batch.position >= 0 else job.rows_read
+            job.save()
+        if self.progress is not None:
+            self.progress(job)
+
+    def _apply(self, batch: _Batch, stage: "StagedBatch | None") -> None:
+        if not batch.items:
             return
         spec = self.spec
-        problems = spec.resolve(batch, self.cache, self.job.dry_run)
+        job = self.job
+        problems = spec.resolve(batch.items, self.cache, job.dry_run)
         for index, row_problems in problems.items():
-            self._reject(batch[index][0].line, row_problems)
-        valid = [item for index, item in enumerate(batch) if index not in problems]
+            job.rejected_count += 1
+            batch.report.extend(self._report_lines(batch.items[index][0].line, row_problems))
+        valid = [item for index, item in enumerate(batch.items) if index not in problems]
+        if not valid:
+            return
+        if stage is not None:
+            self._apply_postgresql(valid, stage)
+            return
 
         stored = _fetch_stored(spec, [record for _, record in valid])
         creates, updates, held = self._classify(valid, stored)
-        self.job.flagged_count += len(held)
-        if self.job.dry_run:
-            self.job.created_count += len(creates)
-            self.job.updated_count += len(updates)
+        job.flagged_count += len(held)
+        if job.dry_run:
+            job.created_count += len(creates)
+            job.updated_count += len(updates)
             return
+        created, updated = write_orm(
+            spec,
+            [values for _, values in creates],
+            [(pk, values) for _, pk, values in updates],
+            now=timezone.now(),
+            actor_id=getattr(self.actor, "pk", None),
+            reason=f"import job {job.pk}",
+        )
+        job.created_count += created
+        job.updated_count += updated
+        self._hold(held)
 
-        now = timezone.now()
-        reason = f"import job {self.job.pk}"
-        actor_id = getattr(self.actor, "pk", None)
-        if connection.vendor == "postgresql":
-            rows = creates + [values for _, values in updates]
-            created, updated = write_postgresql(spec, rows, now=now, actor_id=actor_id, reason=reason)
-            # A row the upsert's guard skipped was changed by another writer since this batch read it.
-            self.job.stale_count += len(rows) - created - updated
+    def _apply_postgresql(self, valid: list[tuple[SourceRow, dict[str, Any]]], stage: StagedBatch) -> None:
+        """Compare and write in SQL; only rows that may be anomalies are classified in Python."""
+        job = self.job
+        stage.load([(row.line, record) for row, record in valid])
+        skip: set[int] = set()
+        held = []
+        if self.spec.kind == ImportKind.CATALOG:
+            candidates = stage.lines(anomalies.CANDIDATES_SQL, {"threshold": self.threshold})
+            if candidates:
+                subset = [item for item in valid if item[0].line in candidates]
+                stored = _fetch_stored(self.spec, [record for _, record in subset])
+                creates, updates, held = self._classify(subset, stored)
+                # The rows that are held, stale or unchanged were counted here and are left out of the SQL.
+                skip = candidates - {row.line for row, _ in creates} - {row.line for row, _, _ in updates}
+        job.flagged_count += len(held)
+        if job.dry_run:
+            created, updated, stale, unchanged = stage.count(skip=skip)
         else:
-            created, updated = write_orm(spec, creates, updates, now=now, actor_id=actor_id, reason=reason)
-        self.job.created_count += created
-        self.job.updated_count += updated
+            created, updated, stale, unchanged = write_postgresql(
+                stage,
+                skip=skip,
+                now=timezone.now(),
+                actor_id=getattr(self.actor, "pk", None),
+                reason=f"import job {job.pk}",
+            )
+        job.created_count += created
+        job.updated_count += updated
+        job.stale_count += stale
+        job.unchanged_count += unchanged
+        if not job.dry_run:
+            self._hold(held)
+
+    def _hold(self, held) -> None:
         for row, reason_code, values, old in held:
             anomalies.hold_change(
                 job=self.job,
@@ -343,7 +454,9 @@ class _Run:
                 old_values = None
             else:
                 old_stamp = old[after_compared] if stamp_field else None
-                if old_stamp is not None and to_microseconds(record[stamp_field]) < old_stamp:
+                # A row without a change time (an optional column left out) is never stale.
+                new_stamp = record.get(stamp_field) if stamp_field else None
+                if old_stamp is not None and new_stamp is not None and to_microseconds(new_stamp) < old_stamp:
                     self.job.stale_count += 1
                     continue
                 old_compared = old[first_compared:after_compared]
@@ -356,7 +469,7 @@ class _Run:
                 values = dict(zip(compared, new_compared, strict=True))
                 values.update(zip(key_fields, key, strict=True))
                 if stamp_field:
-                    values[stamp_field] = record[stamp_field]
+                    values[stamp_field] = new_stamp if new_stamp is not None else from_microseconds(old_stamp)
                 old_values = dict(zip(names, old, strict=True))
                 if stamp_field:
                     old_values[stamp_field] = from_microseconds(old_stamp)
@@ -368,9 +481,9 @@ class _Run:
                     held.append((row, reason_code, values, old_values))
                     continue
             if old is None:
-                creates.append(values)
+                creates.append((row, values))
             else:
-                updates.append((old[0], values))
+                updates.append((row, old[0], values))
         return creates, updates, held
 
     def hold_missing_products(self) -> None:
@@ -409,11 +522,15 @@ class _Run:
                 self.job.save(update_fields=["flagged_count"])
 
     def _reject(self, line: int, problems: list[tuple[str, str, str]]) -> None:
-        if line not in self.rejected_lines:
-            self.rejected_lines.add(line)
-            self.job.rejected_count += 1
-        for column, value, message in problems:
-            self.report.append(ImportRowError(job=self.job, line=line, column=column, value=value, message=message))
+        """Count a row rejected while reading and keep its report lines for the next batch."""
+        self.rejected += 1
+        self.report.extend(self._report_lines(line, problems))
+
+    def _report_lines(self, line: int, problems: list[tuple[str, str, str]]) -> list[ImportRowError]:
+        return [
+            ImportRowError(job=self.job, line=line, column=column, value=value, message=message)
+            for column, value, message in problems
+        ]
 
     def _notice(self, line: int, value: str, message: str) -> None:
         self.report.append(

@@ -1,6 +1,6 @@
-"""Writers of one classified batch: the PostgreSQL COPY-and-upsert path and the ORM path for other databases.
+"""Writers of one batch: the PostgreSQL staging-table path and the ORM path for other databases.
 
-Both write only the rows the batch classified as new or changed, both leave one simple-history row
+Both write only the rows that are new or changed, both leave one simple-history row
 per written row (``+`` for created, ``~`` for updated, with the actor and "import job N" as the
 reason), and both must run inside the batch's transaction. The ORM path also applies held changes.
 """
@@ -15,47 +15,189 @@ from apps.catalog.imports.kinds import KindSpec
 HISTORY_OWN_COLUMNS = ("history_id", "history_date", "history_change_reason", "history_type", "history_user_id")
 
 
-def write_postgresql(
-    spec: KindSpec,
-    rows: list[dict[str, Any]],
-    *,
-    now: dt.datetime,
-    actor_id: int | None,
-    reason: str,
-) -> tuple[int, int]:
-    """Upsert ``rows`` (complete records) through a staging table; return (created, updated).
+class StagedBatch:
+    """The PostgreSQL path: a batch copied into a temporary staging table and compared and written in SQL.
 
-    The upsert's own guard skips a row whose stored values already equal it, or whose stored change
-    time is newer, so a row another import wrote since the batch was classified is left alone and
-    not counted.
+    ``prepare`` creates the staging table once per import on the connection that writes; each batch
+    is loaded with ``load`` (one ``COPY``), counted with ``count`` (dry runs) or written with
+    ``write``, all inside the batch's transaction, whose commit empties the table.
+    The comparison with the stored rows happens in PostgreSQL, so an unchanged row costs no Python
+    after it is parsed. Columns a row does not give are NULL in the staging table and keep their
+    stored value (or take the default for a new row); a nullable optional column has a
+    ``<name>_given`` flag, so that an empty category can clear the stored one.
     """
-    if not rows:
-        return 0, 0
-    model = spec.model
-    table = model._meta.db_table
-    quote = connection.ops.quote_name
-    data_fields = _data_fields(spec)
-    columns = [model._meta.get_field(name).column for name in data_fields]
-    column_list = ", ".join(quote(column) for column in columns)
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMP TABLE catalog_import_stage ON COMMIT DROP AS "  # noqa: S608 - names come from model meta.
-            f"SELECT {column_list} FROM {quote(table)} WITH NO DATA"
-        )
-        with cursor.copy(f"COPY catalog_import_stage ({column_list}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([row[name] for name in data_fields])
+    def __init__(self, spec: KindSpec, defaults: dict[str, Any]) -> None:
+        self.spec = spec
+        self.defaults = defaults
+        self.table = f"catalog_import_stage_{spec.kind}"
+        self.fields = _data_fields(spec)
+        self.flagged = [name for name, value in defaults.items() if value is None]
 
-        created = updated = 0
-        for target, stage_filter in spec.conflict_targets:
-            sql, params = _upsert_sql(spec, columns, target, stage_filter, now=now, actor_id=actor_id, reason=reason)
+    def prepare(self) -> None:
+        """Create an empty staging table on this connection, replacing one an earlier import left."""
+        meta = self.spec.model._meta
+        quote = connection.ops.quote_name
+        selected = ["0::integer AS line"]
+        selected += [quote(meta.get_field(name).column) for name in self.fields]
+        selected += [f"false AS {quote(name + '_given')}" for name in self.flagged]
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{self.table}")
+            cursor.execute(
+                f"CREATE TEMP TABLE {self.table} ON COMMIT DELETE ROWS AS "  # noqa: S608 - names from meta.
+                f"SELECT {', '.join(selected)} FROM {quote(meta.db_table)} WITH NO DATA"
+            )
+
+    def drop(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{self.table}")
+
+    def load(self, records: list[tuple[int, dict[str, Any]]]) -> None:
+        """Copy ``(line, record)`` pairs into the emptied staging table; a missing field is copied as NULL."""
+        fields = self.fields
+        flagged = self.flagged
+        with connection.cursor() as cursor:
+            if len(connection.atomic_blocks) > 1:
+                # The batch's transaction is nested in another (a test, a request), so no commit has
+                # emptied the table since the last batch.
+                cursor.execute(f"DELETE FROM {self.table}")  # noqa: S608 - the table name is built here.
+            with cursor.copy(f"COPY {self.table} FROM STDIN") as copy:
+                write_row = copy.write_row
+                if flagged:
+                    for line, record in records:
+                        write_row([line, *map(record.get, fields), *map(record.__contains__, flagged)])
+                else:
+                    for line, record in records:
+                        write_row([line, *map(record.get, fields)])
+
+    def lines(self, condition: str, params: dict[str, Any]) -> set[int]:
+        """Return the lines of staged rows that match ``condition``, SQL over ``st`` (staged) and ``p`` (stored)."""
+        sql = f"SELECT st.line FROM {self.table} st {self._stored_join()} WHERE {condition}"  # noqa: S608
+        with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            batch_created, batch_updated = cursor.fetchone()
+            return {line for (line,) in cursor.fetchall()}
+
+    def count(self, *, skip: set[int]) -> tuple[int, int, int, int]:
+        """Return what writing would do: (new, changed, stale, unchanged), leaving out the lines in ``skip``."""
+        new = changed = stale = unchanged = 0
+        for _target, stage_filter in self.spec.conflict_targets:
+            classified, params = self._classified_sql(stage_filter, skip)
+            sql = f"""
+                WITH s AS ({classified})
+                SELECT count(*) FILTER (WHERE state = 0 AND old_pk IS NULL),
+                       count(*) FILTER (WHERE state = 0 AND old_pk IS NOT NULL),
+                       count(*) FILTER (WHERE state = 1), count(*) FILTER (WHERE state = 2)
+                FROM s
+            """  # noqa: S608 - names come from model meta and the values are parameters.
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                counts = cursor.fetchone()
+            new, changed, stale, unchanged = (
+                total + count for total, count in zip((new, changed, stale, unchanged), counts, strict=True)
+            )
+        return new, changed, stale, unchanged
+
+    def write(
+        self, *, skip: set[int], now: dt.datetime, actor_id: int | None, reason: str
+    ) -> tuple[int, int, int, int]:
+        """Upsert the new and changed staged rows with their history rows; return (created, updated, stale, unchanged).
+
+        The upsert's own guard skips a row whose stored values already equal it, or whose stored
+        change time is newer, so a row that another import wrote since the comparison is left alone
+        and counted as stale.
+        """
+        created = updated = stale = unchanged = 0
+        for target, stage_filter in self.spec.conflict_targets:
+            classified, params = self._classified_sql(stage_filter, skip)
+            upsert, upsert_params = _upsert_sql(self.spec, target, now=now, actor_id=actor_id, reason=reason)
+            sql = f"""
+                WITH s AS MATERIALIZED ({classified}), {upsert}
+                SELECT (SELECT count(*) FILTER (WHERE inserted_now) FROM written),
+                       (SELECT count(*) FILTER (WHERE NOT inserted_now) FROM written),
+                       count(*) FILTER (WHERE state = 0), count(*) FILTER (WHERE state = 1),
+                       count(*) FILTER (WHERE state = 2)
+                FROM s
+            """  # noqa: S608 - names come from model meta and the values are parameters.
+            with connection.cursor() as cursor:
+                cursor.execute(sql, {**params, **upsert_params})
+                batch_created, batch_updated, to_write, batch_stale, batch_unchanged = cursor.fetchone()
             created += batch_created
             updated += batch_updated
-        cursor.execute("DROP TABLE catalog_import_stage")
-    return created, updated
+            # A row the upsert's guard skipped was changed by another writer since the comparison.
+            stale += batch_stale + to_write - batch_created - batch_updated
+            unchanged += batch_unchanged
+        return created, updated, stale, unchanged
+
+    def _stored_join(self) -> str:
+        """Return a join that gives each staged row ``st`` its stored row ``p``, or NULLs for a new row.
+
+        A lateral subquery makes PostgreSQL look each key up in the unique index. A plain join lets
+        it hash the whole stored table for every batch when its statistics are old, which costs more
+        than the batch's own lookups as soon as the table is several times larger than a batch.
+        """
+        model = self.spec.model
+        quote = connection.ops.quote_name
+        conditions = []
+        for name in self.spec.key_fields:
+            field = model._meta.get_field(name)
+            column = quote(field.column)
+            operator = "IS NOT DISTINCT FROM" if field.null else "="
+            conditions.append(f"stored.{column} {operator} st.{column}")
+        return (
+            f"LEFT JOIN LATERAL (SELECT * FROM {quote(model._meta.db_table)} stored "  # noqa: S608 - names from meta.
+            f"WHERE {' AND '.join(conditions)} LIMIT 1) p ON TRUE"
+        )
+
+    def _classified_sql(self, stage_filter: str, skip: set[int]) -> tuple[str, dict[str, Any]]:
+        """Return a query of the staged rows with their merged values, ``old_pk`` and ``state``.
+
+        ``state`` is 0 for a row to write (new or changed), 1 for a stale row and 2 for an unchanged one.
+        """
+        spec = self.spec
+        meta = spec.model._meta
+        quote = connection.ops.quote_name
+        params: dict[str, Any] = {"skip": sorted(skip)}
+        merged = {}
+        for name in self.fields:
+            column = quote(meta.get_field(name).column)
+            if name in spec.key_fields:
+                merged[name] = f"st.{column}"
+            elif name == spec.stamp_field:
+                merged[name] = f"COALESCE(st.{column}, p.{column})"
+            elif name in self.flagged:
+                merged[name] = f"CASE WHEN st.{quote(name + '_given')} THEN st.{column} ELSE p.{column} END"
+            elif name in self.defaults:
+                params[f"default_{name}"] = self.defaults[name]
+                merged[name] = f"COALESCE(st.{column}, p.{column}, %(default_{name})s)"
+            else:
+                merged[name] = f"st.{column}"
+        compared_new = ", ".join(merged[name] for name in spec.compared_fields)
+        compared_old = ", ".join(f"p.{quote(meta.get_field(name).column)}" for name in spec.compared_fields)
+        pk = quote(meta.pk.column)
+        stale = "FALSE"
+        if spec.stamp_field:
+            stamp = quote(meta.get_field(spec.stamp_field).column)
+            stale = f"p.{stamp} > st.{stamp}"
+        state = (
+            f"CASE WHEN p.{pk} IS NULL THEN 0 WHEN {stale} THEN 1 "
+            f"WHEN ROW({compared_new}) IS NOT DISTINCT FROM ROW({compared_old}) THEN 2 ELSE 0 END"
+        )
+        values = ", ".join(
+            f"{expression} AS {quote(meta.get_field(name).column)}" for name, expression in merged.items()
+        )
+        sql = (
+            f"SELECT st.line, p.{pk} AS old_pk, {state} AS state, {values} "  # noqa: S608 - names from meta.
+            f"FROM {self.table} st {self._stored_join()} "
+            f"WHERE NOT (st.line = ANY(%(skip)s::integer[])) AND {stage_filter}"
+        )
+        return sql, params
+
+
+def write_postgresql(
+    stage: StagedBatch, *, skip: set[int], now: dt.datetime, actor_id: int | None, reason: str
+) -> tuple[int, int, int, int]:
+    """Write the staged batch (see ``StagedBatch.write``); return (created, updated, stale, unchanged)."""
+    return stage.write(skip=skip, now=now, actor_id=actor_id, reason=reason)
 
 
 def write_orm(
@@ -104,19 +246,14 @@ def _data_fields(spec: KindSpec) -> list[str]:
 
 
 def _upsert_sql(
-    spec: KindSpec,
-    columns: list[str],
-    target: str,
-    stage_filter: str,
-    *,
-    now: dt.datetime,
-    actor_id: int | None,
-    reason: str,
+    spec: KindSpec, target: str, *, now: dt.datetime, actor_id: int | None, reason: str
 ) -> tuple[str, dict[str, Any]]:
+    """Return the CTEs ``written`` (the upsert of the rows of ``s`` in state 0) and ``history``, with parameters."""
     model = spec.model
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     history_table = quote(model.history.model._meta.db_table)
+    columns = [model._meta.get_field(name).column for name in _data_fields(spec)]
     key_columns = {model._meta.get_field(name).column for name in spec.key_fields}
     compared = [quote(model._meta.get_field(name).column) for name in spec.compared_fields]
 
@@ -132,13 +269,13 @@ def _upsert_sql(
     guard += f"({', '.join('EXCLUDED.' + name for name in compared)})"
     if spec.stamp_field:
         stamp = quote(model._meta.get_field(spec.stamp_field).column)
-        guard += f" AND (t.{stamp} IS NULL OR t.{stamp} <= EXCLUDED.{stamp})"
+        guard += f" AND (t.{stamp} IS NULL OR EXCLUDED.{stamp} IS NULL OR t.{stamp} <= EXCLUDED.{stamp})"
 
     history_columns, history_values = _history_select(spec)
     sql = f"""
-        WITH written AS (
+        written AS (
             INSERT INTO {table} AS t ({", ".join(insert_columns)})
-            SELECT {", ".join(select_values)} FROM catalog_import_stage s WHERE {stage_filter}
+            SELECT {", ".join(select_values)} FROM s WHERE s.state = 0
             ON CONFLICT {target} DO UPDATE SET {", ".join(assignments)}
             WHERE {guard}
             RETURNING t.*, (t.xmax = 0) AS inserted_now
@@ -146,7 +283,6 @@ def _upsert_sql(
             INSERT INTO {history_table} ({", ".join(history_columns)})
             SELECT {", ".join(history_values)} FROM written
         )
-        SELECT count(*) FILTER (WHERE inserted_now), count(*) FILTER (WHERE NOT inserted_now) FROM written
     """  # noqa: S608 - every name comes from model meta and the values are parameters.
     return sql, {"now": now, "actor_id": actor_id, "reason": reason}
 

@@ -1,0 +1,142 @@
+"""Imports of several batches on PostgreSQL, written by the second connection while the next batch is read.
+
+These tests commit (``transaction=True``): the batch writer runs only outside a transaction, because a
+second connection cannot see rows the test's own transaction has not committed.
+"""
+
+import datetime as dt
+import threading
+from decimal import Decimal
+
+import pytest
+
+from apps.catalog.imports import pipeline, service, writers
+from apps.catalog.imports.service import ImportOptions, import_file
+from apps.catalog.models import ImportJob, ImportKind, Product
+from tests.factories import ProductFactory, UnitOfMeasureFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+HEADER = "sku,name,uom,list_price,currency,updated_at"
+MAR = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def each():
+    return UnitOfMeasureFactory(code="EA", name="each")
+
+
+@pytest.fixture
+def writer_threads(monkeypatch):
+    """Record the threads that write batches, so that a test can check that the writer ran."""
+    names = []
+    real = pipeline.BatchWriter._run
+
+    def run(self):
+        names.append(threading.current_thread().name)
+        real(self)
+
+    monkeypatch.setattr(pipeline.BatchWriter, "_run", run)
+    return names
+
+
+def _write(tmp_path, lines, name="catalog.csv"):
+    path = tmp_path / name
+    path.write_text("\n".join([HEADER, *lines]) + "\n")
+    return path
+
+
+def _import(path, **options):
+    return import_file(path, kind=ImportKind.CATALOG, source="command", options=ImportOptions(**options))
+
+
+def test_writer_thread_writes_changes_only(each, tmp_path, writer_threads):
+    ProductFactory(sku="A-00", name="Newer", list_price=Decimal("10"), unit=each, source_updated_at=MAR)
+    first = [f"A-{n:02d},Item {n},EA,10.00,EUR,2026-03-01" for n in range(1, 12)]
+    _import(_write(tmp_path, first), batch_size=4)
+    history = Product.history.model.objects
+
+    lines = [
+        "A-00,Older,EA,10.00,EUR,2026-02-01",
+        *first[:5],
+        "A-06,Item 6,EA,10.50,EUR,2026-03-02",
+        "A-13,Item 13,EA,abc,EUR,2026-03-02",
+        *first[6:],
+        "A-12,Item 12,EA,3.00,EUR,2026-03-02",
+        "A-14,Item 14,XX-NONE,3.00,EUR,2026-03-02",
+    ]
+    job = _import(_write(tmp_path, lines, "again.csv"), batch_size=4)
+
+    assert writer_threads == ["catalog-import-writer", "catalog-import-writer"]
+    assert job.status == ImportJob.Status.SUCCEEDED
+    assert (job.rows_read, job.created_count, job.updated_count, job.rejected_count) == (15, 1, 1, 2)
+    assert (job.unchanged_count, job.stale_count, job.batches_committed) == (10, 1, 4)
+    assert Product.objects.get(sku="A-00").name == "Newer"
+    assert Product.objects.get(sku="A-06").list_price == Decimal("10.5000")
+    changes = history.filter(history_change_reason=f"import job {job.pk}").order_by("sku")
+    assert [(h.sku, h.history_type) for h in changes] == [("A-06", "~"), ("A-12", "+")]
+    # One row for the factory's product, 11 for the first import and 2 for this one.
+    assert history.count() == 1 + 11 + 2
+    # The price is rejected while reading, the unit by the writer thread.
+    report = [(error.line, error.column) for error in job.row_errors.order_by("line")]
+    assert report == [(9, "list_price"), (16, "uom")]
+
+
+def test_writer_failure_keeps_earlier_batches(each, tmp_path, monkeypatch):
+    path = _write(tmp_path, [f"C-{n:02d},Item {n},EA,10.00,EUR,2026-03-01" for n in range(25)])
+    calls = {"count": 0}
+    real = writers.write_postgresql
+
+    def failing_on_third(*args, **kwargs):
+        calls["count"] += 1
+        result = real(*args, **kwargs)
+        if calls["count"] == 3:
+            raise RuntimeError("database went away")
+        return result
+
+    monkeypatch.setattr(service, "write_postgresql", failing_on_third)
+
+    with pytest.raises(RuntimeError):
+        _import(path, batch_size=10)
+
+    failed = ImportJob.objects.get()
+    assert failed.status == ImportJob.Status.FAILED
+    assert failed.error == "The import failed in batch 3: RuntimeError('database went away')"
+    assert (failed.created_count, failed.batches_committed, failed.rows_read) == (20, 2, 20)
+    assert Product.objects.count() == 20
+
+    monkeypatch.setattr(service, "write_postgresql", real)
+    rerun = _import(path, batch_size=10)
+
+    assert rerun.status == ImportJob.Status.SUCCEEDED
+    assert (rerun.created_count, rerun.unchanged_count) == (5, 20)
+    assert Product.objects.count() == 25
+
+
+def test_writer_failure_stops_reading(each, tmp_path, monkeypatch, writer_threads):
+    path = _write(tmp_path, [f"D-{n:03d},Item {n},EA,10.00,EUR,2026-03-01" for n in range(200)])
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    read = []
+    real_read_file = service.read_file
+
+    def counting_read_file(*args, **kwargs):
+        for row in real_read_file(*args, **kwargs):
+            read.append(row.line)
+            yield row
+
+    monkeypatch.setattr(service, "write_postgresql", failing)
+    monkeypatch.setattr(service, "read_file", counting_read_file)
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        _import(path, batch_size=10)
+
+    failed = ImportJob.objects.get()
+    assert (failed.status, failed.batches_committed, failed.rows_read) == (ImportJob.Status.FAILED, 0, 0)
+    assert writer_threads == ["catalog-import-writer"]
+    # The reading side is at most two batches ahead of the writer, and stops at the first batch it
+    # hands over after the error, so it reads a few batches of the 20, never the whole file.
+    assert len(read) <= 60
+    assert Product.objects.count() == 0
