@@ -6,9 +6,10 @@ Run from the repository root:
         .venv/bin/python -m bench.quote_pricing
 
 It creates the database when it is missing (on 127.0.0.1 or localhost
-only), migrates it and creates the data once: a customer under contract, a
-configurable server with five option groups (two of them catalog products
-priced by the contract), three rules and costs. The request is 200 lines,
+only), migrates it and creates the data once. The data is a customer under
+contract and a configurable server with five option groups, four rules and
+costs; its two memory options are catalog products with contract prices.
+The request is 200 lines,
 each a valid random configuration with a manual discount. The script times
 ``price_quote_lines`` (configuration checks and the whole waterfall) and
 then ``quote_create`` (the same, plus writing the quote, its 200 lines and
