@@ -14,7 +14,7 @@ Redis database 14), and then, over HTTP as a buyer's procurement system:
 3. sends the OrderRequest for that cart and waits until the worker has sent
    the order's status document to a buyer server on 127.0.0.1;
 4. finds the order's documents in the log by PO number, with request and
-   answer, and the order request's id in the worker's log lines;
+   response, and the order request's id in the worker's log lines;
 5. points the connection's outbound URL at a closed port, sends a second
    order, and waits until the dashboard's figures show the failure.
 
@@ -118,7 +118,7 @@ def _smoke() -> None:
         )
         print(f"smoke: order {po_number} taken in; the worker sent {len(buyer.received)} document(s) to the buyer")
 
-    # The order is found by its PO number with request and answer, and the worker logged with the request id.
+    # The order is found by its PO number with request and response, and the worker logged the request id.
     rows = DocumentLog.objects.filter(po_number=po_number)
     inbound = rows.get(channel=Channel.CXML)
     _check(inbound.document_type == "OrderRequest" and inbound.cxml_status == "200", f"inbound row: {inbound}")

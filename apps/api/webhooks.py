@@ -49,6 +49,7 @@ from apps.api.models import (
 )
 from apps.exceptions.models import CaseKind, Severity
 from apps.exceptions.services import case_open
+from apps.integrations.services import record_webhook_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -297,6 +298,19 @@ def deliver(*, delivery_id: int) -> str:
             response_code=result.status,
             error=result.error[:MAX_ERROR_TEXT],
             duration_ms=duration_ms,
+        )
+        record_webhook_delivery(
+            partner=delivery.subscription.partner,
+            url=delivery.subscription.url,
+            event=delivery.event,
+            delivery_id=delivery.event_id,
+            body=delivery.body,
+            http_status=result.status,
+            response_body=None,
+            succeeded=result.ok,
+            attempts=delivery.attempts,
+            duration_ms=duration_ms,
+            error=result.error,
         )
         return _apply(delivery, result)
 

@@ -1,4 +1,4 @@
-"""The document log: one row for every integration message in or out, with its answer and its masked body."""
+"""The document log: one row for every integration message in or out, with its response and its masked body."""
 
 import zlib
 
@@ -35,7 +35,7 @@ class BodyFormat(models.TextChoices):
 
 
 class DocumentLog(models.Model):
-    """One integration message and what came of it: who sent it, which document, the answer, timings and bodies.
+    """One integration message and what came of it: who sent it, which document, the response, timings and bodies.
 
     Bodies are stored with their secrets masked. A body above
     ``INTEGRATION_LOG_COMPRESS_BYTES`` is kept zlib-compressed in the ``*_gz``

@@ -185,5 +185,5 @@ def _count(queryset) -> Coalesce:
 
 
 def _is_failing(last_succeeded: dt.datetime | None, last_failed: dt.datetime | None) -> bool:
-    """Whether the latest exchange failed."""
+    """Return whether the latest exchange failed."""
     return last_failed is not None and (last_succeeded is None or last_failed > last_succeeded)

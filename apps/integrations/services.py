@@ -46,7 +46,7 @@ _FIELD_LIMITS = {"document_type": 64, "payload_id": 250, "po_number": 64, "order
 
 @dataclasses.dataclass
 class DocumentExchange:
-    """What is known about one message while it is handled; the fields of its log row.
+    """The known facts of one message while it is handled: the fields of its log row.
 
     Views create one when a request arrives and fill it in as they learn the
     connection, the document and the outcome. ``note`` also binds the ids to
@@ -127,19 +127,24 @@ def record_after_response(response: HttpResponse, exchange: DocumentExchange) ->
 
     The duration is fixed now, before the response is sent. The row is
     written when the WSGI server closes the response, so the client does not
-    wait for the INSERT. The response's body is taken as the answer when the
-    exchange has none.
+    wait for the INSERT. The response's status and body are stored when the
+    exchange has none of its own.
     """
     exchange.finish()
-    if exchange.http_status is None:
-        exchange.http_status = response.status_code
-    if exchange.response_body is None and not response.streaming:
-        exchange.response_body = response.content
-    if not exchange.response_format:
-        exchange.response_format = _format_of(response.get("Content-Type", ""))
-    # NOTE: _resource_closers is Django's own list of callables run by HttpResponse.close() (Django 3.0 to 5.2);
-    # there is no public hook that runs per response after it is sent.
-    response._resource_closers.append(lambda: record_exchange(exchange))
+
+    def record_sent_response() -> None:
+        # Read here, because a DRF or template response is rendered only after the view returns.
+        if exchange.http_status is None:
+            exchange.http_status = response.status_code
+        if exchange.response_body is None and not response.streaming:
+            exchange.response_body = response.content
+        if not exchange.response_format:
+            exchange.response_format = _format_of(response.get("Content-Type", ""))
+        record_exchange(exchange)
+
+    # NOTE: _resource_closers is Django's private list of callables that HttpResponse.close() runs (Django 3.0
+    # to 5.2). Django has no public hook that runs for one response after it is sent.
+    response._resource_closers.append(record_sent_response)
     return response
 
 
@@ -212,7 +217,7 @@ def record_webhook_delivery(
     error: str = "",
     order=None,
 ) -> DocumentLog | None:
-    """Log one webhook delivery attempt to a partner: the event, the signed body and the receiver's answer.
+    """Log one webhook delivery attempt to a partner: the event, the signed body and the receiver's response.
 
     ``delivery_id`` is the id the delivery carries (the receiver's
     idempotency key). The X-Signature header is never passed here.

@@ -1,4 +1,4 @@
-"""What the PunchOut views write to the integration document log: OCI entries and returned carts.
+"""Document log entries of the PunchOut views: OCI entries and returned carts.
 
 The cXML endpoint builds its own exchange in views/cxml.py; the helpers here
 describe the other two PunchOut messages so that the views stay short.

@@ -110,7 +110,7 @@ def test_resend_refuses_inbound_document(manager_client, django_capture_on_commi
     # when it is chosen for resending
     response = _resend(manager_client, [inbound], django_capture_on_commit_callbacks)
 
-    # then nothing is sent and the manager is told why
+    # then nothing is sent and the message names the reason
     assert "only outbound order documents can be sent again" in response.content.decode()
     assert DocumentLog.objects.count() == rows_before
 
@@ -127,8 +127,9 @@ def test_sales_may_read_the_log_but_not_resend(db, django_capture_on_commit_call
         dashboard = client.get(reverse("admin:integrations_documentlog_dashboard"))
         _resend(client, [row], django_capture_on_commit_callbacks)
 
-    # then they see the log and the dashboard, and nothing is sent again
+    # then they see the log with a link to the dashboard, and nothing is sent again
     assert listing.status_code == 200
+    assert reverse("admin:integrations_documentlog_dashboard") in listing.content.decode()
     assert listing.context["action_form"] is None
     assert dashboard.status_code == 200
     assert len(buyer.received) == 1

@@ -9,11 +9,12 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.catalog.imports.service import import_file
-from apps.catalog.models import ImportJob
+from apps.catalog.models import ImportJob, Product
 from apps.core.xml import parse_xml
 from apps.integrations.models import Channel, Direction, DocumentLog, Outcome
 from apps.orders.models import Order
 from apps.punchout.models import PunchOutSession
+from tests.api.receiver import WebhookReceiver
 from tests.integrations.documents import (
     DEMO_SECRETS,
     order_request_from_cart,
@@ -121,7 +122,7 @@ def test_cart_return_failure_is_logged(client, demo_connection):
     assert rows[1].message
 
 
-def test_oci_logins_and_returns_are_logged_with_password_masked(client, demo):
+def test_oci_calls_logged_password_masked(client, demo):
     # given the demo OCI connection's credentials
     credentials = {"USERNAME": "acme-oci", "PASSWORD": "demo-oci-secret"}
 
@@ -204,7 +205,7 @@ def test_catalog_import_job_is_logged(demo):
     assert summary["rejected"] == 1
 
 
-def test_demo_secrets_appear_in_no_stored_body_or_log_line(
+def test_demo_secrets_never_stored_or_logged(
     client, demo_connection, buyer, json_log, caplog, django_capture_on_commit_callbacks
 ):
     # given every channel exercised with the demo credentials
@@ -233,7 +234,7 @@ def test_demo_secrets_appear_in_no_stored_body_or_log_line(
 
 
 def test_order_found_in_admin_by_po_number(client, demo_connection, buyer, django_capture_on_commit_callbacks):
-    # given an order sent by cXML and answered
+    # given an order sent by cXML and its response
     _order_from_cart(client, django_capture_on_commit_callbacks, po_number="PO-FIND-9", payload_id="f@buyer.test")
     order_row = DocumentLog.objects.get(document_type="OrderRequest")
 
@@ -242,7 +243,7 @@ def test_order_found_in_admin_by_po_number(client, demo_connection, buyer, djang
     listing = admin_client.get(reverse("admin:integrations_documentlog_changelist"), {"q": "PO-FIND-9"})
     detail = admin_client.get(reverse("admin:integrations_documentlog_change", args=[order_row.pk]))
 
-    # then the inbound order and the outbound status document are listed, and the row shows request and answer
+    # then the inbound order and the outbound status document are listed, and the row shows request and response
     assert listing.status_code == 200
     assert list(listing.context["cl"].result_list) == list(
         DocumentLog.objects.filter(po_number="PO-FIND-9").order_by("-created_at", "-id")
@@ -252,3 +253,47 @@ def test_order_found_in_admin_by_po_number(client, demo_connection, buyer, djang
     assert b"PO-FIND-9" in detail.content
     assert b"&lt;OrderRequestHeader" in detail.content
     assert b"Status code=&quot;200&quot;" in detail.content
+
+
+def test_api_order_and_webhook_delivery_are_logged(client, demo, settings, django_capture_on_commit_callbacks):
+    # given the demo partner key, subscribed to its order events at a receiver on 127.0.0.1
+    settings.ORDER_EVENT_LISTENERS = ["apps.api.webhooks"]
+    settings.API_WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    auth = {"HTTP_AUTHORIZATION": "Bearer demo-partner-key-acme"}
+    sku = Product.objects.filter(contract_prices__contract__customer__account_number="ACME-001").first().sku
+    with WebhookReceiver() as receiver:
+        client.post(
+            "/api/v1/webhooks/",
+            {"url": receiver.url, "events": ["order.confirmed", "order.on_hold"]},
+            content_type="application/json",
+            **auth,
+        )
+
+        # when the partner places an order with an idempotency key
+        with django_capture_on_commit_callbacks(execute=True):
+            placed = client.post(
+                "/api/v1/orders/",
+                {"customer": "ACME-001", "po_number": "PO-API-1", "lines": [{"sku": sku, "quantity": "1"}]},
+                content_type="application/json",
+                HTTP_IDEMPOTENCY_KEY="idem-log-1",
+                **auth,
+            )
+
+    # then the order request and the webhook delivery are rows of the partner, with the key masked
+    assert placed.status_code == 201, placed.content
+    order_row = DocumentLog.objects.get(channel=Channel.API, payload_id="idem-log-1")
+    assert order_row.partner_name
+    assert order_row.partner_id is not None
+    assert order_row.http_status == 201
+    assert order_row.outcome == Outcome.SUCCEEDED
+    request = json.loads(order_row.request_text)
+    assert request["headers"]["Authorization"] == "********"
+    assert request["body"]["po_number"] == "PO-API-1"
+    assert json.loads(order_row.response_text)["po_number"] == "PO-API-1"
+    webhook = DocumentLog.objects.get(channel=Channel.WEBHOOK)
+    assert webhook.direction == Direction.OUTBOUND
+    assert webhook.url == receiver.url
+    assert webhook.http_status == 200
+    assert webhook.partner_id == order_row.partner_id
+    assert len(receiver.received) == 1
+    assert "demo-partner-key-acme" not in "\n".join(_stored_texts())

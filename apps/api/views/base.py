@@ -5,6 +5,7 @@ import hashlib
 from django.utils.cache import get_conditional_response
 from django.utils.dateparse import parse_datetime
 from rest_framework import exceptions
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
@@ -12,6 +13,7 @@ from apps.api.authentication import ApiKeyAuthentication, HasScope, PartnerClien
 from apps.api.errors import ApiError
 from apps.api.parsers import DecimalJSONParser
 from apps.api.throttling import ClientAddressRateThrottle, PartnerRateThrottle
+from apps.integrations.services import record_api_request
 
 
 class InvalidFilter(ApiError):
@@ -43,6 +45,20 @@ class PartnerView(APIView):
         self.perform_authentication(request)
         self.check_throttles(request)
         self.check_permissions(request)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # Pushes and orders are documents; reads are not, and would flood the integration log.
+        if request.method not in SAFE_METHODS:
+            match = request.resolver_match
+            record_api_request(
+                request=request,
+                response=response,
+                partner=getattr(request.auth, "partner", None),
+                document_type=f"{request.method} {match.url_name if match else request.path}"[:64],
+                idempotency_key=request.headers.get("Idempotency-Key", ""),
+            )
+        return response
 
     def perform_authentication(self, request):
         try:
