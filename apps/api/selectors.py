@@ -9,8 +9,8 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
-from django.db.models import DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
-from django.db.models.functions import Greatest
+from django.db.models import DecimalField, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, Greatest
 
 from apps.catalog.models import Category, Product, StockLevel
 from apps.contracts.models import Contract, Customer
@@ -45,7 +45,10 @@ def product_queryset(
     category: Category | None = None,
     updated_since: dt.datetime | None = None,
 ) -> QuerySet:
-    """Return the products the customer may buy, filtered, as ``.values()`` rows of PRODUCT_COLUMNS and codes."""
+    """Return the products the customer may buy, filtered, as ``.values()`` rows of PRODUCT_COLUMNS and codes.
+
+    Each row also has ``available``: on hand less reserved, never below 0, summed over active warehouses.
+    """
     products = visible_products(customer=customer, contract=contract)
     if search:
         products = products.filter(Q(sku__icontains=search) | Q(name__icontains=search))
@@ -53,19 +56,34 @@ def product_queryset(
         products = products.filter(category__path__startswith=category.path)
     if updated_since is not None:
         products = products.filter(updated_at__gte=updated_since)
-    return products.values(*PRODUCT_COLUMNS, category_code=F("category__code"), unit_code=F("unit__code"))
+    # Each row's available stock comes in the same query, from the (product, warehouse) unique index.
+    available = (
+        StockLevel.objects.filter(product=OuterRef("pk"), warehouse__is_active=True)
+        .order_by()
+        .values("product")
+        .annotate(total=Sum(_AVAILABLE))
+        .values("total")
+    )
+    return products.values(
+        *PRODUCT_COLUMNS,
+        category_code=F("category__code"),
+        unit_code=F("unit__code"),
+        available=Coalesce(Subquery(available), _ZERO, output_field=_AVAILABLE.output_field),
+    )
 
 
-def product_rows(*, customer: Customer, rows: Sequence[dict], on_date: dt.date) -> list[dict]:
-    """Turn a page of product rows into the API's product dicts, priced for one unit and with their stock."""
+def product_rows(
+    *, customer: Customer, contract: Contract | None, rows: Sequence[dict], on_date: dt.date
+) -> list[dict]:
+    """Turn a page of ``product_queryset`` rows into the API's product dicts, priced for one unit.
+
+    ``contract`` is the customer's contract in force on ``on_date`` (or None), as the caller read it.
+    """
     if not rows:
         return []
-    pricing = price_lines(customer=customer, lines=[(row["id"], 1) for row in rows], on_date=on_date)
-    available = available_by_product([row["id"] for row in rows])
-    result = []
-    for row, priced in zip(rows, pricing.lines, strict=True):
-        result.append(_product_dict(row, priced, pricing.currency, available.get(row["id"], _ZERO)))
-    return result
+    lines = [(row["id"], 1) for row in rows]
+    pricing = price_lines(customer=customer, lines=lines, on_date=on_date, contract=contract)
+    return [_product_dict(row, priced, pricing.currency) for row, priced in zip(rows, pricing.lines, strict=True)]
 
 
 def stock_by_warehouse(product_ids: Iterable[int]) -> dict[int, list[dict]]:
@@ -238,7 +256,7 @@ def quantity_text(quantity: Decimal | None) -> str | None:
     return text or "0"
 
 
-def _product_dict(row: dict, priced, currency: str, available: Decimal) -> dict:
+def _product_dict(row: dict, priced, currency: str) -> dict:
     price = priced.unit_price
     return {
         "sku": row["sku"],
@@ -255,7 +273,7 @@ def _product_dict(row: dict, priced, currency: str, available: Decimal) -> dict:
         "price": money_text(price, currency),
         "price_source": priced.source.value if priced.source is not None else None,
         "unpriced_reason": priced.reason_code.value if priced.reason_code is not None else None,
-        "available": quantity_text(available),
+        "available": quantity_text(row["available"]),
         "updated_at": row["updated_at"],
     }
 

@@ -37,8 +37,9 @@ Rules, in the order they apply to each requested line:
    ``round_money(unit_price * quantity)``.
 
 The number of queries is constant whatever the number of lines: the
-contract, the products, at most two for a SELECTED assortment, and the
-contract prices. Everything else is computed in Python.
+contract (unless the caller passes it), the products, at most two for a
+SELECTED assortment, and the contract prices. Everything else is computed
+in Python.
 """
 
 import datetime as dt
@@ -50,9 +51,11 @@ from django.db import models
 from django.db.models import F, Q
 
 from apps.catalog.models import Product
-from apps.contracts.errors import InvalidPricingCurrency, InvalidPricingRequest
+from apps.contracts.errors import ContractCustomerMismatch, InvalidPricingCurrency, InvalidPricingRequest
 from apps.contracts.models import Contract, ContractPrice, Customer
 from apps.contracts.selectors import (
+    NOT_GIVEN,
+    _NotGiven,
     active_contract_for,
     id_in,
     products_by_id,
@@ -154,6 +157,7 @@ def price_lines(
     customer: Customer,
     lines: Iterable[tuple[Product | int, Decimal | int | str]],
     on_date: dt.date | None = None,
+    contract: Contract | _NotGiven | None = NOT_GIVEN,
 ) -> PricingResult:
     """Price each (product or product id, quantity) pair for the customer on ``on_date`` (today in UTC).
 
@@ -165,6 +169,12 @@ def price_lines(
     or contract's currency is not ISO 4217. A line with bad data (unknown or
     inactive product, bad quantity) never raises: it comes back unpriced with
     a reason.
+
+    Leave ``contract`` out to use the contract in force on ``on_date``, which
+    costs one query. A caller that has just read that contract with
+    ``active_contract_for`` for the same day passes it (or None for "no
+    contract") to save the query; ContractCustomerMismatch is raised when it
+    belongs to another customer.
     """
     validate_customer(customer)
     on_date = today_utc() if on_date is None else on_date
@@ -176,7 +186,13 @@ def price_lines(
         if product_id is not None:
             product_ids.add(product_id)
 
-    contract = active_contract_for(customer=customer, on_date=on_date)
+    if isinstance(contract, _NotGiven):
+        contract = active_contract_for(customer=customer, on_date=on_date)
+    elif contract is not None and contract.customer_id != customer.pk:
+        raise ContractCustomerMismatch(
+            f"Contract {contract.number} belongs to customer id {contract.customer_id}, "
+            f"not to {customer.account_number}; pass that customer's own contract or None."
+        )
     currency = _answer_currency(customer, contract)
     products = products_by_id(product_ids)
     assortment = _Assortment.fetch(contract, products)

@@ -3,9 +3,10 @@ from decimal import Decimal
 
 import pytest
 
-from apps.contracts.errors import InvalidPricingCurrency, InvalidPricingRequest
+from apps.contracts.errors import ContractCustomerMismatch, InvalidPricingCurrency, InvalidPricingRequest
 from apps.contracts.models import Contract
 from apps.contracts.pricing import PriceSource, UnpricedReason, price_lines, price_product
+from apps.contracts.selectors import active_contract_for
 from tests.factories import (
     CategoryFactory,
     ContractFactory,
@@ -787,6 +788,29 @@ def test_query_count_without_contract(django_assert_num_queries):
         result = price_lines(customer=customer, lines=lines, on_date=ON)
 
     assert all(line.priced for line in result.lines)
+
+
+def test_given_contract_saves_its_query(django_assert_num_queries):
+    # given the contract in force, read by the caller
+    customer, lines = _bulk_request(40)
+    contract = active_contract_for(customer=customer, on_date=ON)
+    expected = price_lines(customer=customer, lines=lines, on_date=ON)
+
+    # when priced with it: products, category paths, chosen products, contract prices
+    with django_assert_num_queries(4):
+        result = price_lines(customer=customer, lines=lines, on_date=ON, contract=contract)
+
+    # then the prices are the same as without it
+    assert [line.unit_price for line in result.lines] == [line.unit_price for line in expected.lines]
+    assert result.contract == contract
+
+
+def test_given_contract_of_other_customer_raises():
+    customer, lines = _bulk_request(1)
+    other_contract = ContractFactory()
+
+    with pytest.raises(ContractCustomerMismatch):
+        price_lines(customer=customer, lines=lines, on_date=ON, contract=other_contract)
 
 
 def test_result_product_category_needs_no_query(django_assert_num_queries):

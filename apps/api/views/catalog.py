@@ -93,7 +93,7 @@ class ProductListView(ETagMixin, PartnerView):
         )
         paginator = ApiCursorPagination(ordering="sku")
         page = paginator.paginate_queryset(rows, request, view=self)
-        results = selectors.product_rows(customer=customer, rows=page, on_date=on_date)
+        results = selectors.product_rows(customer=customer, contract=contract, rows=page, on_date=on_date)
         return paginator.get_paginated_response(results)
 
 
@@ -116,7 +116,7 @@ class ProductDetailView(ETagMixin, PartnerView):
         rows = list(selectors.product_queryset(customer=customer, contract=contract).filter(sku=sku))
         if not rows:
             raise NotFound(f"Product {sku!r} not found.")
-        product = selectors.product_rows(customer=customer, rows=rows, on_date=on_date)[0]
+        product = selectors.product_rows(customer=customer, contract=contract, rows=rows, on_date=on_date)[0]
         product["warehouses"] = selectors.stock_by_warehouse([rows[0]["id"]]).get(rows[0]["id"], [])
         return Response(product)
 
