@@ -46,19 +46,14 @@ def products_with_open_orders(product_ids: set[int]) -> set[int]:
     return set()
 
 
-# Staged catalog rows (``st``, joined to the stored product ``p``) that ``detect_anomaly`` may hold: a
-# zero price, a move of the list price beyond the threshold, or a change of unit. A stale row is
-# never held. The import classifies only these rows in Python and writes or counts the rest in SQL.
+# The staged catalog rows (``st``, with the stored product ``p``) that ``detect_anomaly`` may hold,
+# when they are new or changed and not stale: a zero price, a move of the list price beyond the
+# threshold, or a change of unit. The import decides on only these rows in Python.
 CANDIDATES_SQL = """
-    (p.id IS NULL AND st.list_price = 0)
-    OR (
-        p.id IS NOT NULL
-        AND (p.source_updated_at IS NULL OR p.source_updated_at <= st.source_updated_at)
-        AND (
-            (st.list_price = 0 AND p.list_price <> 0)
-            OR (p.list_price > 0 AND abs(st.list_price - p.list_price) > p.list_price * %(threshold)s)
-            OR st.unit_id <> p.unit_id
-        )
+    st.list_price = 0 AND (p.id IS NULL OR p.list_price <> 0)
+    OR p.id IS NOT NULL AND (
+        p.list_price > 0 AND abs(st.list_price - p.list_price) > p.list_price * %(threshold)s
+        OR st.unit_id <> p.unit_id
     )
 """
 

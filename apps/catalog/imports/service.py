@@ -32,7 +32,7 @@ from apps.catalog.imports.readers import (
     read_file,
     rows_from_dicts,
 )
-from apps.catalog.imports.writers import StagedBatch, write_orm, write_postgresql
+from apps.catalog.imports.writers import StagedBatch, StagedCounts, write_orm, write_postgresql
 from apps.catalog.models import HeldChange, ImportJob, ImportKind, ImportRowError, Product
 from apps.integrations.models import BodyFormat, Channel, Direction, Outcome
 from apps.integrations.services import DocumentExchange, record_exchange
@@ -392,33 +392,38 @@ class _Run:
         """Compare and write in SQL; only rows that may be anomalies are classified in Python."""
         job = self.job
         stage.load([(row.line, record) for row, record in valid])
-        skip: set[int] = set()
-        held = []
+        options: dict[str, Any] = {}
         if self.spec.kind == ImportKind.CATALOG:
-            candidates = stage.lines(anomalies.CANDIDATES_SQL, {"threshold": self.threshold})
-            if candidates:
-                subset = [item for item in valid if item[0].line in candidates]
-                stored = _fetch_stored(self.spec, [record for _, record in subset])
-                creates, updates, held = self._classify(subset, stored)
-                # The rows that are held, stale or unchanged were counted here and are left out of the SQL.
-                skip = candidates - {row.line for row, _ in creates} - {row.line for row, _, _ in updates}
-        job.flagged_count += len(held)
-        if job.dry_run:
-            created, updated, stale, unchanged = stage.count(skip=skip)
-        else:
-            created, updated, stale, unchanged = write_postgresql(
-                stage,
-                skip=skip,
-                now=timezone.now(),
-                actor_id=getattr(self.actor, "pk", None),
-                reason=f"import job {job.pk}",
-            )
-        job.created_count += created
-        job.updated_count += updated
-        job.stale_count += stale
-        job.unchanged_count += unchanged
+            options = {"held_back": anomalies.CANDIDATES_SQL, "params": {"threshold": self.threshold}}
         if not job.dry_run:
-            self._hold(held)
+            options.update(now=timezone.now(), actor_id=getattr(self.actor, "pk", None), reason=f"import job {job.pk}")
+            counts = write_postgresql(stage, **options)
+        else:
+            counts = stage.count(**options)
+        self._add_counts(counts)
+        if not counts.held_back:
+            return
+
+        # Rows that may be anomalies: the Python rules decide, and the rows they let through are written.
+        lines = set(counts.held_back)
+        subset = [item for item in valid if item[0].line in lines]
+        creates, updates, held = self._classify(subset, _fetch_stored(self.spec, [record for _, record in subset]))
+        job.flagged_count += len(held)
+        passed = [row.line for row, _ in creates] + [row.line for row, _, _ in updates]
+        if job.dry_run:
+            job.created_count += len(creates)
+            job.updated_count += len(updates)
+            return
+        if passed:
+            options.update(held_back=None, only=passed)
+            self._add_counts(write_postgresql(stage, **options))
+        self._hold(held)
+
+    def _add_counts(self, counts: StagedCounts) -> None:
+        self.job.created_count += counts.created
+        self.job.updated_count += counts.updated
+        self.job.stale_count += counts.stale
+        self.job.unchanged_count += counts.unchanged
 
     def _hold(self, held) -> None:
         for row, reason_code, values, old in held:

@@ -6,6 +6,7 @@ reason), and both must run inside the batch's transaction. The ORM path also app
 """
 
 import datetime as dt
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
@@ -70,63 +71,61 @@ class StagedBatch:
                     for line, record in records:
                         write_row([line, *map(record.get, fields)])
 
-    def lines(self, condition: str, params: dict[str, Any]) -> set[int]:
-        """Return the lines of staged rows that match ``condition``, SQL over ``st`` (staged) and ``p`` (stored)."""
-        sql = f"SELECT st.line FROM {self.table} st {self._stored_join()} WHERE {condition}"  # noqa: S608
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return {line for (line,) in cursor.fetchall()}
-
-    def count(self, *, skip: set[int]) -> tuple[int, int, int, int]:
-        """Return what writing would do: (new, changed, stale, unchanged), leaving out the lines in ``skip``."""
-        new = changed = stale = unchanged = 0
+    def count(self, *, held_back: str | None = None, params: dict | None = None) -> "StagedCounts":
+        """Count what ``write`` would do with the same arguments, changing nothing (dry runs)."""
+        totals = StagedCounts()
         for _target, stage_filter in self.spec.conflict_targets:
-            classified, params = self._classified_sql(stage_filter, skip)
+            classified, classified_params = self._classified_sql(stage_filter, held_back, only=None)
             sql = f"""
                 WITH s AS ({classified})
                 SELECT count(*) FILTER (WHERE state = 0 AND old_pk IS NULL),
                        count(*) FILTER (WHERE state = 0 AND old_pk IS NOT NULL),
-                       count(*) FILTER (WHERE state = 1), count(*) FILTER (WHERE state = 2)
+                       count(*) FILTER (WHERE state = 1), count(*) FILTER (WHERE state = 2),
+                       array_agg(line) FILTER (WHERE state = 3)
                 FROM s
             """  # noqa: S608 - names come from model meta and the values are parameters.
             with connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                counts = cursor.fetchone()
-            new, changed, stale, unchanged = (
-                total + count for total, count in zip((new, changed, stale, unchanged), counts, strict=True)
-            )
-        return new, changed, stale, unchanged
+                cursor.execute(sql, {**(params or {}), **classified_params})
+                totals.add(*cursor.fetchone())
+        return totals
 
     def write(
-        self, *, skip: set[int], now: dt.datetime, actor_id: int | None, reason: str
-    ) -> tuple[int, int, int, int]:
-        """Upsert the new and changed staged rows with their history rows; return (created, updated, stale, unchanged).
+        self,
+        *,
+        now: dt.datetime,
+        actor_id: int | None,
+        reason: str,
+        held_back: str | None = None,
+        params: dict | None = None,
+        only: list[int] | None = None,
+    ) -> "StagedCounts":
+        """Upsert the new and changed staged rows with their history rows, and count every staged row.
 
-        The upsert's own guard skips a row whose stored values already equal it, or whose stored
-        change time is newer, so a row that another import wrote since the comparison is left alone
-        and counted as stale.
+        ``held_back`` is an SQL condition over the staged row ``st`` and the stored row ``p`` (with
+        ``params``). The rows that are new or changed and match it are not written. Their lines are
+        returned instead, for the caller to decide on and to write with ``only``, which limits the
+        upsert to the given lines and holds nothing back. The upsert's own guard skips a row whose
+        stored values already equal it, or whose stored change time is newer, so a row that another
+        import wrote since the comparison is left alone and counted as stale.
         """
-        created = updated = stale = unchanged = 0
+        totals = StagedCounts()
         for target, stage_filter in self.spec.conflict_targets:
-            classified, params = self._classified_sql(stage_filter, skip)
+            classified, classified_params = self._classified_sql(stage_filter, held_back, only=only)
             upsert, upsert_params = _upsert_sql(self.spec, target, now=now, actor_id=actor_id, reason=reason)
             sql = f"""
                 WITH s AS MATERIALIZED ({classified}), {upsert}
                 SELECT (SELECT count(*) FILTER (WHERE inserted_now) FROM written),
                        (SELECT count(*) FILTER (WHERE NOT inserted_now) FROM written),
                        count(*) FILTER (WHERE state = 0), count(*) FILTER (WHERE state = 1),
-                       count(*) FILTER (WHERE state = 2)
+                       count(*) FILTER (WHERE state = 2), array_agg(line) FILTER (WHERE state = 3)
                 FROM s
             """  # noqa: S608 - names come from model meta and the values are parameters.
             with connection.cursor() as cursor:
-                cursor.execute(sql, {**params, **upsert_params})
-                batch_created, batch_updated, to_write, batch_stale, batch_unchanged = cursor.fetchone()
-            created += batch_created
-            updated += batch_updated
+                cursor.execute(sql, {**(params or {}), **classified_params, **upsert_params})
+                created, updated, to_write, stale, unchanged, held_lines = cursor.fetchone()
             # A row the upsert's guard skipped was changed by another writer since the comparison.
-            stale += batch_stale + to_write - batch_created - batch_updated
-            unchanged += batch_unchanged
-        return created, updated, stale, unchanged
+            totals.add(created, updated, stale + to_write - created - updated, unchanged, held_lines)
+        return totals
 
     def _stored_join(self) -> str:
         """Return a join that gives each staged row ``st`` its stored row ``p``, or NULLs for a new row.
@@ -148,15 +147,18 @@ class StagedBatch:
             f"WHERE {' AND '.join(conditions)} LIMIT 1) p ON TRUE"
         )
 
-    def _classified_sql(self, stage_filter: str, skip: set[int]) -> tuple[str, dict[str, Any]]:
+    def _classified_sql(
+        self, stage_filter: str, held_back: str | None, *, only: list[int] | None
+    ) -> tuple[str, dict[str, Any]]:
         """Return a query of the staged rows with their merged values, ``old_pk`` and ``state``.
 
-        ``state`` is 0 for a row to write (new or changed), 1 for a stale row and 2 for an unchanged one.
+        ``state`` is 0 for a row to write (new or changed), 1 for a stale row, 2 for an unchanged one
+        and 3 for a new or changed row that matches ``held_back``.
         """
         spec = self.spec
         meta = spec.model._meta
         quote = connection.ops.quote_name
-        params: dict[str, Any] = {"skip": sorted(skip)}
+        params: dict[str, Any] = {}
         merged = {}
         for name in self.fields:
             column = quote(meta.get_field(name).column)
@@ -174,30 +176,48 @@ class StagedBatch:
         compared_new = ", ".join(merged[name] for name in spec.compared_fields)
         compared_old = ", ".join(f"p.{quote(meta.get_field(name).column)}" for name in spec.compared_fields)
         pk = quote(meta.pk.column)
-        stale = "FALSE"
+        state = f"CASE WHEN p.{pk} IS NULL THEN 0 "
         if spec.stamp_field:
             stamp = quote(meta.get_field(spec.stamp_field).column)
-            stale = f"p.{stamp} > st.{stamp}"
-        state = (
-            f"CASE WHEN p.{pk} IS NULL THEN 0 WHEN {stale} THEN 1 "
-            f"WHEN ROW({compared_new}) IS NOT DISTINCT FROM ROW({compared_old}) THEN 2 ELSE 0 END"
-        )
+            state = f"CASE WHEN p.{stamp} > st.{stamp} THEN 1 WHEN p.{pk} IS NULL THEN 0 "
+        state += f"WHEN ROW({compared_new}) IS NOT DISTINCT FROM ROW({compared_old}) THEN 2 ELSE 0 END"
+        if held_back:
+            state = f"CASE WHEN ({state}) = 0 AND ({held_back}) THEN 3 ELSE {state} END"
         values = ", ".join(
             f"{expression} AS {quote(meta.get_field(name).column)}" for name, expression in merged.items()
         )
+        where = stage_filter
+        if only is not None:
+            params["only"] = only
+            where += " AND st.line = ANY(%(only)s::integer[])"
         sql = (
             f"SELECT st.line, p.{pk} AS old_pk, {state} AS state, {values} "  # noqa: S608 - names from meta.
-            f"FROM {self.table} st {self._stored_join()} "
-            f"WHERE NOT (st.line = ANY(%(skip)s::integer[])) AND {stage_filter}"
+            f"FROM {self.table} st {self._stored_join()} WHERE {where}"
         )
         return sql, params
 
 
-def write_postgresql(
-    stage: StagedBatch, *, skip: set[int], now: dt.datetime, actor_id: int | None, reason: str
-) -> tuple[int, int, int, int]:
-    """Write the staged batch (see ``StagedBatch.write``); return (created, updated, stale, unchanged)."""
-    return stage.write(skip=skip, now=now, actor_id=actor_id, reason=reason)
+@dataclass
+class StagedCounts:
+    """What a staged batch wrote or would write, and the lines of the rows it held back."""
+
+    created: int = 0
+    updated: int = 0
+    stale: int = 0
+    unchanged: int = 0
+    held_back: list[int] = field(default_factory=list)
+
+    def add(self, created: int, updated: int, stale: int, unchanged: int, held_back: list[int] | None) -> None:
+        self.created += created
+        self.updated += updated
+        self.stale += stale
+        self.unchanged += unchanged
+        self.held_back.extend(held_back or ())
+
+
+def write_postgresql(stage: StagedBatch, **arguments) -> StagedCounts:
+    """Write the staged batch with ``StagedBatch.write``; the service calls this, so that tests can replace it."""
+    return stage.write(**arguments)
 
 
 def write_orm(
