@@ -16,7 +16,7 @@ from apps.catalog.models import Category, Product, StockLevel
 from apps.contracts.models import Contract, Customer
 from apps.contracts.pricing import price_lines
 from apps.contracts.selectors import id_in, visible_products
-from apps.core.money import format_amount
+from apps.core.money import format_amount, minor_units
 from apps.orders.models import Invoice, Order, OrderLine, Shipment, ShipmentLine
 
 PRODUCT_COLUMNS = (
@@ -83,7 +83,9 @@ def product_rows(
         return []
     lines = [(row["id"], 1) for row in rows]
     pricing = price_lines(customer=customer, lines=lines, on_date=on_date, contract=contract)
-    return [_product_dict(row, priced, pricing.currency) for row, priced in zip(rows, pricing.lines, strict=True)]
+    currency = pricing.currency
+    places = minor_units(currency)
+    return [_product_dict(row, priced, currency, places) for row, priced in zip(rows, pricing.lines, strict=True)]
 
 
 def stock_by_warehouse(product_ids: Iterable[int]) -> dict[int, list[dict]]:
@@ -246,6 +248,14 @@ def money_text(amount: Decimal | None, currency: str) -> str | None:
     return format_amount(amount, currency)
 
 
+def _money_places(amount: Decimal | None, places: int) -> str | None:
+    """Write an amount like ``money_text`` with the currency's minor units looked up once per page."""
+    if amount is None:
+        return None
+    significant_places = max(-amount.normalize().as_tuple().exponent, 0)
+    return f"{amount:.{max(places, significant_places)}f}"
+
+
 def quantity_text(quantity: Decimal | None) -> str | None:
     """Write a quantity as a JSON string without trailing zeros or exponent, such as "2.5" or "100"."""
     if quantity is None:
@@ -256,7 +266,7 @@ def quantity_text(quantity: Decimal | None) -> str | None:
     return text or "0"
 
 
-def _product_dict(row: dict, priced, currency: str) -> dict:
+def _product_dict(row: dict, priced, currency: str, places: int) -> dict:
     price = priced.unit_price
     return {
         "sku": row["sku"],
@@ -269,8 +279,8 @@ def _product_dict(row: dict, priced, currency: str) -> dict:
         "lead_time_days": row["lead_time_days"],
         "configurable": row["is_configurable"],
         "currency": currency,
-        "list_price": money_text(priced.list_price, currency),
-        "price": money_text(price, currency),
+        "list_price": _money_places(priced.list_price, places),
+        "price": _money_places(price, places),
         "price_source": priced.source.value if priced.source is not None else None,
         "unpriced_reason": priced.reason_code.value if priced.reason_code is not None else None,
         "available": quantity_text(row["available"]),

@@ -10,9 +10,9 @@ from apps.core.demo.users import DEMO_PASSWORD
 class Command(BaseCommand):
     help = (
         "Create the demo catalog, customers ACME-001, GLOBEX-002 and INITECH-003 with their contracts, "
-        "the staff users, the demo PunchOut connections, and demo orders DEMO-PO-1001 to 1007 with an open "
-        "exception case of each kind, the configurable server SRV-CFG-2U with approval rules and a draft "
-        "quote for ACME-001. Running it again changes nothing."
+        "the staff users, the demo PunchOut connections and partner API keys, and demo orders DEMO-PO-1001 "
+        "to 1007 with an open exception case of each kind, the configurable server SRV-CFG-2U with approval "
+        "rules and a draft quote for ACME-001. Running it again changes nothing."
     )
 
     def handle(self, *args, **options):
@@ -29,5 +29,6 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS("Demo data was already in place; nothing changed."))
         self.stdout.write(
             f"Logins (password {DEMO_PASSWORD}): admin, sales, sales-manager, finance. "
-            f"cXML: NetworkID/AN01000000001 with SharedSecret demo-shared-secret; OCI: USERNAME {DEMO_OCI_USERNAME}."
+            f"cXML: NetworkID/AN01000000001 with SharedSecret demo-shared-secret; OCI: USERNAME {DEMO_OCI_USERNAME}. "
+            "API keys: demo-partner-key-acme, demo-partner-key-globex, demo-erp-key."
         )
