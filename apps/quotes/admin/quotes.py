@@ -174,6 +174,17 @@ class QuoteHeaderForm(forms.ModelForm):
         model = Quote
         fields = ["customer", *HEADER_FIELDS]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("valid_until")
+        if field is not None and self.instance.pk is None:
+            # The service picks the default validity when the sales person leaves the date empty.
+            field.required = False
+            field.help_text = (
+                "Last day the customer can accept the quote. Leave it empty for QUOTE_VALIDITY_DAYS "
+                "(30 unless set) from today."
+            )
+
 
 @admin.register(Quote)
 class QuoteAdmin(CheckedHistoryAdmin):

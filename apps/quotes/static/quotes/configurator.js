@@ -5,11 +5,8 @@
 "use strict";
 
 (function () {
-    const settings = document.getElementById("quote-configurator-settings");
-    if (!settings) {
-        return;
-    }
-    const guideUrl = settings.dataset.guideUrl;
+    // Read once the page is parsed, because the admin loads this script in the head.
+    let guideUrl = "";
 
     function readSelection(textarea) {
         try {
@@ -145,10 +142,19 @@
     }
 
     function attachAll() {
+        const settings = document.getElementById("quote-configurator-settings");
+        if (!settings) {
+            return;
+        }
+        guideUrl = settings.dataset.guideUrl;
         document.querySelectorAll(".inline-related").forEach(attach);
     }
 
-    document.addEventListener("formset:added", (event) => attach(event.target));
+    document.addEventListener("formset:added", (event) => {
+        if (guideUrl) {
+            attach(event.target);
+        }
+    });
     if (document.readyState === "loading") {
         document.addEventListener("DOMContentLoaded", attachAll);
     } else {

@@ -1,0 +1,167 @@
+"""Quote to order in Chromium: sales builds a configured quote, the sales manager approves it, it becomes an order."""
+
+import os
+import re
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from apps.core.demo import seed_demo_data
+from apps.exceptions.models import CaseKind, ExceptionCase
+from apps.orders.models import Channel
+from apps.quotes.models import Quote, QuoteStatus
+
+# Playwright's sync API runs an event loop in this thread, and Django refuses
+# ORM calls from a thread with a running loop unless this is set.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+DEMO_PASSWORD = "demo-pass-2026"
+# Milliseconds to wait for a page; generous for a loaded CI machine.
+TIMEOUT_MS = 20_000
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def chromium():
+    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{CHROMIUM} is missing (REQUIRE_SERVICES=1 forbids skipping)")
+        pytest.skip(f"needs Chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def demo_data(settings):
+    # The manifest storage used with DEBUG off needs collectstatic, which tests do not run.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    # Seeding sets four passwords and each login checks one; PBKDF2 takes a quarter second per hash.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    seed_demo_data()
+
+
+def _log_in(browser, live_server_url: str, username: str):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{live_server_url}/admin/")
+    page.locator("#id_username").fill(username)
+    page.locator("#id_password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Your exception queue").wait_for()
+    return context, page
+
+
+def _autocomplete(page, container, text: str) -> None:
+    """Pick the first match for ``text`` in an admin autocomplete widget inside ``container``."""
+    container.locator(".select2-selection").click()
+    page.locator(".select2-search__field").fill(text)
+    page.locator(".select2-results__option", has_text=text).first.click()
+
+
+def _click_transition(page, label: str) -> None:
+    page.locator(".object-tools").get_by_role("button", name=label).click()
+    page.locator(".messagelist").wait_for()
+
+
+def test_quote_from_configuration_to_order(live_server, chromium, demo_data):
+    # Given: the demo data, with the configurable server and the rule that discounts above 10 % need a manager
+    url = live_server.url
+
+    # When: sales creates a quote for ACME-001 ...
+    context, page = _log_in(chromium, url, "sales")
+    page.goto(f"{url}/admin/quotes/quote/add/")
+    _autocomplete(page, page.locator(".field-customer"), "ACME-001")
+    page.locator("#id_contact_email").fill("purchasing@acme.example")
+    page.locator("#id_crm_opportunity").fill("OPP-BROWSER-1")
+    page.get_by_role("button", name="Save and continue editing").click()
+    page.locator(".inline-related").first.wait_for()
+
+    # ... adds two configured servers, choosing options in the editor, at 15 % off
+    line = page.locator(".inline-related").filter(has=page.locator("select[name$='-product']")).first
+    _autocomplete(page, line.locator(".field-product"), "SRV-CFG-2U")
+    editor = line.locator(".quote-configurator")
+    editor.locator(".quote-config-group").first.wait_for()
+    editor.get_by_label("32-core 2.6 GHz processor").check()
+    editor.get_by_text("The configuration is not complete yet").wait_for()
+    editor.get_by_label("64 GB RDIMM", exact=True).check()
+    editor.get_by_label("Quantity of 64 GB RDIMM").fill("4")
+    editor.get_by_label("Quantity of 64 GB RDIMM").dispatch_event("change")
+    editor.get_by_label("3-year next-business-day support").check()
+    editor.get_by_text("The configuration is complete and valid.").wait_for()
+    blocked_after_choice = editor.locator(".quote-config-blocked label").all_inner_texts()
+    line.locator("input[name$='-quantity']").fill("2")
+    line.locator("input[name$='-discount_percent']").fill("15")
+    page.get_by_role("button", name="Save and continue editing").click()
+    line_waterfall = page.locator(".inline-related .quote-waterfall").first
+    line_waterfall.wait_for()
+    waterfall = line_waterfall.inner_text()
+
+    # ... and submits it, which needs a sales manager's approval
+    _click_transition(page, "Submit")
+    status_after_submit = page.locator(".field-status .readonly").inner_text()
+    context.close()
+    quote = Quote.objects.get(crm_opportunity="OPP-BROWSER-1")
+    case = ExceptionCase.objects.get(kind=CaseKind.QUOTE_APPROVAL, object_id=str(quote.pk))
+
+    # When: the sales manager approves it from the exception queue
+    context, page = _log_in(chromium, url, "sales-manager")
+    page.get_by_role("link", name="Your exception queue").click()
+    page.locator("#searchbar").fill(quote.reference)
+    page.locator("#searchbar").press("Enter")
+    page.wait_for_url(re.compile(r"\?q="))
+    page.locator("#result_list").get_by_role("link", name=f"#{case.pk}").click()
+    page.locator(".object-tools").get_by_role("link", name="Resolve").click()
+    page.get_by_label("Approve the quote").check()
+    page.get_by_role("button", name="Next: see what it will do").click()
+    page.get_by_role("button", name="Confirm and resolve").click()
+    page.locator(".messagelist").filter(has_text="1 case resolved (Approve the quote).").wait_for()
+    context.close()
+
+    # When: sales sends it and marks it accepted
+    context, page = _log_in(chromium, url, "sales")
+    page.goto(f"{url}/admin/quotes/quote/{quote.pk}/change/")
+    _click_transition(page, "Send")
+    status_after_send = page.locator(".field-status .readonly").inner_text()
+    _click_transition(page, "Mark accepted")
+    message = page.locator(".messagelist").inner_text()
+    context.close()
+
+    # Then: the configured line carried its waterfall, the approval went through the queue,
+    # and the accepted quote became an order at the quoted price
+    quote.refresh_from_db()
+    case.refresh_from_db()
+    line = quote.lines.get()
+    # With 64 GB modules chosen, the 16-core processor is excluded by a rule.
+    assert blocked_after_choice == ["16-core 2.9 GHz processor"]
+    assert "Configuration adders" in waterfall
+    assert status_after_submit == "pending approval"
+    assert (case.state, case.resolution_action, case.resolved_by.username) == (
+        "resolved",
+        "approve_quote",
+        "sales-manager",
+    )
+    assert status_after_send == "sent"
+    assert quote.status == QuoteStatus.CONVERTED
+    assert line.configuration == {"cpu-32c": 1, "mem-64g": 4, "sup-3y": 1}
+    assert line.discount_percent == Decimal("15.00")
+    order = quote.order
+    assert f"Order {order.number} was created." in message
+    assert order.channel == Channel.QUOTE
+    order_line = order.lines.get()
+    assert (order_line.sku, order_line.quantity, order_line.unit_price) == ("SRV-CFG-2U", Decimal("2"), line.net_price)
