@@ -34,6 +34,8 @@ class StagedBatch:
         self.table = f"catalog_import_stage_{spec.kind}"
         self.fields = _data_fields(spec)
         self.flagged = [name for name, value in defaults.items() if value is None]
+        # PostgreSQL type OIDs of the staging table's columns, for the binary COPY.
+        self.types: list[int] = []
 
     def prepare(self) -> None:
         """Create an empty staging table on this connection, replacing one an earlier import left."""
@@ -48,6 +50,8 @@ class StagedBatch:
                 f"CREATE TEMP TABLE {self.table} ON COMMIT DELETE ROWS AS "  # noqa: S608 - names from meta.
                 f"SELECT {', '.join(selected)} FROM {quote(meta.db_table)} WITH NO DATA"
             )
+            cursor.execute(f"SELECT * FROM {self.table} LIMIT 0")  # noqa: S608 - the table name is built here.
+            self.types = [column.type_code for column in cursor.description]
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
@@ -62,7 +66,9 @@ class StagedBatch:
                 # The batch's transaction is nested in another (a test, a request), so no commit has
                 # emptied the table since the last batch.
                 cursor.execute(f"DELETE FROM {self.table}")  # noqa: S608 - the table name is built here.
-            with cursor.copy(f"COPY {self.table} FROM STDIN") as copy:
+            # Binary rows cost less to write here and to read in PostgreSQL than text ones.
+            with cursor.copy(f"COPY {self.table} FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(self.types)
                 write_row = copy.write_row
                 if flagged:
                     for line, record in records:
