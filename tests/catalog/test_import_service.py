@@ -8,7 +8,7 @@ from django.test import override_settings
 
 from apps.catalog.imports import writers
 from apps.catalog.imports.service import ImportOptions, import_file, import_rows
-from apps.catalog.models import HeldChange, ImportJob, ImportKind, Product, StockLevel
+from apps.catalog.models import Category, HeldChange, ImportJob, ImportKind, Product, StockLevel
 from apps.exceptions.models import CaseKind, ExceptionCase
 from apps.exceptions.services import case_resolve
 from tests.factories import (
@@ -420,3 +420,24 @@ def test_contract_price_file_time_column(each, tmp_path):
 
     assert (plain.updated_count, plain.stale_count) == (1, 0)
     assert contract.prices.values_list("price", "source_updated_at").get() == (Decimal("75.0000"), MAR)
+
+
+def test_new_categories_created_once_per_code(each):
+    rows = [
+        _row("A-1", category_code="PENS", category_name="Pens"),
+        _row("A-2", category_code="PENS", category_name=""),
+        _row("A-3", category_code="PADS", category_name="Pads"),
+        _row("A-4", category_code="NOPE", category_name=""),
+    ]
+
+    job = _push(rows)
+
+    assert (job.created_count, job.rejected_count) == (3, 1)
+    categories = list(Category.objects.order_by("code").values_list("code", "name", "path"))
+    assert categories == [("PADS", "Pads", "/PADS/"), ("PENS", "Pens", "/PENS/")]
+    pens = Category.objects.get(code="PENS")
+    assert set(Product.objects.filter(category=pens).values_list("sku", flat=True)) == {"A-1", "A-2"}
+    history = Category.history.get(code="PENS")
+    assert (history.history_type, history.history_change_reason) == ("+", "Created by a catalog import")
+    report = [(e.line, e.column, e.message) for e in job.row_errors.all()]
+    assert report == [(4, "category_code", "Category 'NOPE' does not exist; give category_name to create it")]

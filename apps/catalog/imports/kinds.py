@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, models
+from simple_history.utils import bulk_create_with_history
 
 from apps.catalog.imports import fields as parse
 from apps.catalog.imports.readers import SourceRow
@@ -260,6 +261,9 @@ def resolve_catalog(batch, cache: ResolveCache, dry_run: bool) -> dict[int, Prob
     if codes:
         cache.categories.update(Category.objects.filter(code__in=codes).values_list("code", "id"))
 
+    # New categories are created together after the loop: code -> name, and the records waiting for them.
+    new_categories: dict[str, str] = {}
+    waiting: list[tuple[dict[str, Any], str]] = []
     for index, (_row, record) in enumerate(batch):
         raw_unit = record.pop("uom")
         if raw_unit in cache.units:
@@ -275,6 +279,8 @@ def resolve_catalog(batch, cache: ResolveCache, dry_run: bool) -> dict[int, Prob
         elif code in cache.categories:
             # NOTE: a category is matched by code only; a different category_name does not rename it.
             record["category_id"] = cache.categories[code]
+        elif code in new_categories:
+            waiting.append((record, code))
         elif not name:
             problems.setdefault(index, []).append(
                 ("category_code", code, f"Category {code!r} does not exist; give category_name to create it")
@@ -282,11 +288,18 @@ def resolve_catalog(batch, cache: ResolveCache, dry_run: bool) -> dict[int, Prob
         elif dry_run:
             record["category_id"] = -1
         else:
-            category = Category(code=code, name=name)
-            category._change_reason = "Created by a catalog import"
-            category.save()
-            cache.categories[code] = category.pk
-            record["category_id"] = category.pk
+            new_categories[code] = name
+            waiting.append((record, code))
+    if new_categories:
+        # New categories go at the top of the tree, so each path is its own code (Category.save's rule).
+        created = bulk_create_with_history(
+            [Category(code=code, name=name, path=f"/{code}/") for code, name in new_categories.items()],
+            Category,
+            default_change_reason="Created by a catalog import",
+        )
+        cache.categories.update((category.code, category.pk) for category in created)
+    for record, code in waiting:
+        record["category_id"] = cache.categories[code]
     return problems
 
 
