@@ -20,6 +20,7 @@ to ``reserved``, which a shipment takes off again together with ``on_hand``.
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
@@ -35,11 +36,38 @@ logger = logging.getLogger(__name__)
 _ZERO = Decimal(0)
 
 
+@dataclass
+class Reservation:
+    """A plan that reserves stock for an order's open lines, made under the stock rows' locks.
+
+    ``plan`` maps a line's position to {warehouse id: quantity}; ``shortages``
+    lists the products without enough stock, and then the plan is empty.
+    """
+
+    lines: list[OrderLine]
+    stock: dict[int, list[StockLevel]]
+    plan: dict[int, dict[int, Decimal]] = field(default_factory=dict)
+    shortages: list[dict] = field(default_factory=list)
+
+
 def reserve(*, order: Order, actor, lines: list[OrderLine] | None = None) -> list[dict]:
     """Reserve stock for a locked, confirmed order's open lines and set its warehouse.
 
     Returns the shortages (product id, needed, available) and reserves
     nothing when any product lacks stock; an empty list means reserved.
+    """
+    reservation = plan_reservation(order=order, lines=lines)
+    if reservation.shortages:
+        return reservation.shortages
+    assign_reservation(reservation, order=order)
+    write_reservation(reservation, actor=actor)
+    return []
+
+
+def plan_reservation(*, order: Order, lines: list[OrderLine] | None = None) -> Reservation:
+    """Lock the stock rows of the order's open lines and plan the reservation; nothing is written.
+
+    The lines may be unsaved: the plan refers to them by position.
     """
     if lines is None:
         lines = _open_lines(order)
@@ -47,13 +75,25 @@ def reserve(*, order: Order, actor, lines: list[OrderLine] | None = None) -> lis
         lines = [line for line in lines if line.status == LineStatus.OPEN and line.product_id is not None]
     stock = _lock_stock(lines)
     plan, shortages = _plan(order, lines, stock)
-    if shortages:
-        return shortages
+    return Reservation(lines=lines, stock=stock, plan=plan, shortages=shortages)
 
-    _reserve(plan, stock, lines, actor)
-    warehouses = {warehouse_id for allocations in plan.values() for warehouse_id in allocations}
+
+def assign_reservation(reservation: Reservation, *, order: Order) -> None:
+    """Set the lines' allocated quantities and the order's warehouse from the plan, in memory only."""
+    by_position = {line.position: line for line in reservation.lines}
+    for position, allocations in reservation.plan.items():
+        by_position[position].quantity_allocated += sum(allocations.values(), _ZERO)
+    warehouses = {warehouse_id for allocations in reservation.plan.values() for warehouse_id in allocations}
     order.warehouse_id = next(iter(warehouses)) if len(warehouses) == 1 else None
-    return []
+
+
+def write_reservation(reservation: Reservation, *, actor, lines_written: bool = False) -> None:
+    """Write an assigned plan: reserved stock, allocation rows and, unless ``lines_written``, the lines.
+
+    The lines must be saved by now. ``lines_written`` says that the caller
+    inserted them with their allocated quantities and their history.
+    """
+    _reserve(reservation.plan, reservation.stock, reservation.lines, actor, write_lines=not lines_written)
 
 
 def release(*, order: Order, actor) -> None:
@@ -117,7 +157,7 @@ def _region_codes(order: Order) -> list[str]:
 
 
 def _plan(order, lines, stock) -> tuple[dict[int, dict[int, Decimal]], list[dict]]:
-    """Return {line id: {warehouse id: quantity}} and the shortages (empty when the plan covers every line)."""
+    """Return {line position: {warehouse id: quantity}} and the shortages (empty when the plan covers every line)."""
     needed = _needed(lines)
     available: dict[tuple[int, int], Decimal] = {}
     warehouses = {}
@@ -151,7 +191,7 @@ def _plan(order, lines, stock) -> tuple[dict[int, dict[int, Decimal]], list[dict
             leftover = {w.pk: sum(available.get((p, w.pk), _ZERO) - q for p, q in needed.items()) for w in full}
             single = sorted(full, key=lambda w: (-leftover[w.pk], w.code))[0].pk
     if single is not None:
-        return {line.pk: {single: line.quantity - line.quantity_allocated} for line in lines}, []
+        return {line.position: {single: line.quantity - line.quantity_allocated} for line in lines}, []
 
     order_of_preference = [w.pk for w in regional] + [
         w.pk for w in sorted(warehouses.values(), key=lambda w: w.code) if w not in regional
@@ -159,46 +199,47 @@ def _plan(order, lines, stock) -> tuple[dict[int, dict[int, Decimal]], list[dict
     plan: dict[int, dict[int, Decimal]] = {}
     for line in lines:
         remaining = line.quantity - line.quantity_allocated
-        plan[line.pk] = {}
+        plan[line.position] = {}
         for warehouse_id in order_of_preference:
             if remaining <= 0:
                 break
             key = (line.product_id, warehouse_id)
             take = min(available.get(key, _ZERO), remaining)
             if take > 0:
-                plan[line.pk][warehouse_id] = take
+                plan[line.position][warehouse_id] = take
                 available[key] -= take
                 remaining -= take
     return plan, []
 
 
-def _reserve(plan, stock, lines: list[OrderLine], actor) -> None:
-    """Write the plan: reserved stock, allocated quantities and allocation rows, each kind in one statement.
+def _reserve(plan, stock, lines: list[OrderLine], actor, *, write_lines: bool = True) -> None:
+    """Write the plan: reserved stock, allocation rows and the lines' allocated quantities, each in one statement.
 
     The history rows are written in bulk too. The objects are whole rows
     read under the lock, so no field is recorded as changed that did not change.
+    The lines already carry their allocated quantities (``assign_reservation``).
     """
     now = timezone.now()
     rows = {(row.product_id, row.warehouse_id): row for rows in stock.values() for row in rows}
-    lines_by_id = {line.pk: line for line in lines}
+    lines_by_position = {line.position: line for line in lines}
     changed: dict[int, StockLevel] = {}
     new_allocations = []
-    for line_id, allocations in plan.items():
-        line = lines_by_id[line_id]
+    for position, allocations in plan.items():
+        line = lines_by_position[position]
+        line.updated_at = now
         for warehouse_id, quantity in allocations.items():
             row = rows[(line.product_id, warehouse_id)]
             row.reserved += quantity
             row.updated_at = now
             changed[row.pk] = row
-            line.quantity_allocated += quantity
-            line.updated_at = now
             new_allocations.append(
                 LineAllocation(line=line, warehouse_id=warehouse_id, stock_level=row, quantity=quantity)
             )
     ordered_rows = sorted(changed.values(), key=lambda row: row.pk)
-    allocated_lines = [lines_by_id[line_id] for line_id in plan]
+    allocated_lines = [lines_by_position[position] for position in plan]
     _bulk_set(StockLevel, ordered_rows, "reserved", now, actor, "Reserved for an order")
-    _bulk_set(OrderLine, allocated_lines, "quantity_allocated", now, actor, "Allocated")
+    if write_lines:
+        _bulk_set(OrderLine, allocated_lines, "quantity_allocated", now, actor, "Allocated")
     bulk_create_with_history(new_allocations, LineAllocation, batch_size=500, default_user=actor)
     logger.info("Stock reserved", extra={"lines": len(allocated_lines), "stock_rows": len(ordered_rows)})
 

@@ -15,15 +15,18 @@ test-mode document makes a test order: its PO numbers are kept apart, and
 it is never allocated or fulfilled.
 """
 
+import copy
 import hashlib
 import json
 import logging
 import secrets
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import partial
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
@@ -97,8 +100,12 @@ def order_intake(*, request: OrderInput, actor=None) -> IntakeResult:
             return _replay(document, request)
 
         try:
-            with transaction.atomic():
-                order, status, message = _dispatch(request, document, actor)
+            try:
+                with transaction.atomic():
+                    order, status, message = _dispatch(request, document, actor)
+            except IntegrityError as error:
+                # The savepoint rolled back the new order that another order's PO number blocked.
+                _raise_duplicate_after_insert(request, error)
         except InvalidOrderInput as error:
             order = _record_rejection(request, error) if request.operation == DocumentOperation.NEW else None
             return _answer(document, order, 400, error.code, error.message, reasons=error.reasons)
@@ -111,26 +118,39 @@ def order_intake(*, request: OrderInput, actor=None) -> IntakeResult:
 
 
 def _claim_document(request: OrderInput) -> tuple[InboundDocument, bool]:
-    """Insert the document's row, or return the row another request inserted first (waiting for its commit)."""
-    try:
-        with transaction.atomic():
-            document = InboundDocument.objects.create(
-                source=request.source,
-                document_id=request.document_id,
-                channel=request.channel,
-                operation=request.operation,
-                customer=request.customer,
-                po_number=(request.po_number or "")[:64],
-                refers_to=(request.refers_to or "")[:250],
-                body=request.body,
-                content_hash=_content_hash(request),
-            )
-            return document, True
-    except IntegrityError:
-        document = InboundDocument.objects.select_related("order").get(
-            source=request.source, document_id=request.document_id
-        )
-        return document, False
+    """Insert the document's row, or return the row another request inserted first (waiting for its commit).
+
+    ``INSERT … ON CONFLICT DO NOTHING RETURNING id`` waits for a concurrent
+    insert of the same (source, document id) to commit, then inserts nothing,
+    so no savepoint is needed. It goes through ``QuerySet._insert``, the
+    private method ``bulk_create`` uses, because ``bulk_create`` does not
+    return the id of a row inserted with ``ignore_conflicts``.
+    """
+    document = InboundDocument(
+        source=request.source,
+        document_id=request.document_id,
+        channel=request.channel,
+        operation=request.operation,
+        customer=request.customer,
+        po_number=(request.po_number or "")[:64],
+        refers_to=(request.refers_to or "")[:250],
+        body=request.body,
+        content_hash=_content_hash(request),
+    )
+    columns = [column for column in InboundDocument._meta.concrete_fields if not column.primary_key]
+    for column in columns:
+        setattr(document, column.attname, column.pre_save(document, add=True))
+    (row,) = InboundDocument.objects._insert(
+        [document], fields=columns, returning_fields=[InboundDocument._meta.pk], on_conflict=OnConflict.IGNORE
+    )
+    if row is not None:
+        document.pk = row[0]
+        document._state.adding = False
+        return document, True
+    document = InboundDocument.objects.select_related("order").get(
+        source=request.source, document_id=request.document_id
+    )
+    return document, False
 
 
 def _replay(document: InboundDocument, request: OrderInput) -> IntakeResult:
@@ -165,11 +185,12 @@ def _dispatch(request: OrderInput, document: InboundDocument, actor) -> tuple[Or
 
 
 def _create(request: OrderInput, parsed: ParsedOrder, actor) -> tuple[Order, int, str]:
-    po_number = request.po_number.strip()
-    existing = _order_with_po(request.customer, po_number, request.is_test)
-    if existing is not None:
-        _refuse_duplicate(request, parsed, existing)
+    """Check, confirm and allocate a new order in memory, then insert it, its lines and their history once.
 
+    Each state the order passes through still gets its own history row; the
+    rows are written together. Cases the checks open wait until the order
+    row exists; such an order then goes on as an update of the saved row.
+    """
     order = Order(
         number=_new_number(),
         customer=request.customer,
@@ -177,7 +198,7 @@ def _create(request: OrderInput, parsed: ParsedOrder, actor) -> tuple[Order, int
         channel=request.channel,
         source=request.source,
         is_test=request.is_test,
-        po_number=po_number,
+        po_number=request.po_number.strip(),
         payload_id=request.document_id,
         order_date=request.order_date,
         requested_delivery_date=request.requested_delivery_date,
@@ -187,26 +208,101 @@ def _create(request: OrderInput, parsed: ParsedOrder, actor) -> tuple[Order, int
         status_reason="Received",
         **_header_fields(request),
     )
-    order._history_user = actor
-    order._change_reason = f"Received by {request.channel}"
-    try:
-        with transaction.atomic():
-            order.save()
-    except IntegrityError:
-        # Another document with this PO number committed between the check and the insert.
-        existing = _order_with_po(request.customer, po_number, request.is_test)
-        if existing is None:
-            raise
-        _refuse_duplicate(request, parsed, existing)
-
     # The lines are checked and priced before they are inserted, so that each is written once.
     lines = _build_lines(order, parsed)
     if request.cart is not None:
         validation.reconcile_cart(order=order, lines=lines, cart=request.cart)
     validation.validate_order(order=order, lines=lines)
-    bulk_create_with_history(lines, OrderLine, batch_size=500, default_user=actor)
-    _continue(order, actor, lines)
+    steps = transitions.HistorySteps(order, actor=actor)
+    steps.record(f"Received by {request.channel}")
+    reservation = None
+    if not validation.has_pending_cases(order):
+        reservation = _confirm_and_plan(order, lines, steps)
+
+    _insert_order(order, steps)
+    _insert_lines(lines, actor, allocated=reservation is not None and not reservation.shortages)
+
+    if validation.has_pending_cases(order):
+        validation.open_pending_cases(order)
+        _continue(order, actor, lines)
+    elif order.status in (OrderStatus.CONFIRMED, OrderStatus.ALLOCATED):
+        outbox.record_event(order=order, event="order.confirmed", payload=outbox.confirmation_payload(order, lines))
+        if reservation is not None and reservation.shortages:
+            transitions.hold_for_shortages(order=order, actor=actor, shortages=reservation.shortages, lines=lines)
+        elif reservation is not None:
+            allocation.write_reservation(reservation, actor=actor, lines_written=True)
     return order, 200, f"Order {order.number} received; status {order.get_status_display()}."
+
+
+def _confirm_and_plan(order: Order, lines: list[OrderLine], steps) -> "allocation.Reservation | None":
+    """Confirm the unsaved order that passed every check and, unless it is a test order, plan its allocation.
+
+    The stock rows stay locked until the transaction ends. Returns the
+    reservation, assigned to the lines when it covers them, or None for a test order.
+    """
+    order.checked_unblocked = True
+    transitions.check_transition(order, "confirm", None)
+    order.confirm()
+    order.checked_unblocked = False
+    order.status_reason = "All checks passed"
+    steps.record("All checks passed")
+    if order.is_test:
+        return None
+
+    reservation = allocation.plan_reservation(order=order, lines=lines)
+    if reservation.shortages:
+        return reservation
+    allocation.assign_reservation(reservation, order=order)
+    transitions.check_transition(order, "allocate", None)
+    order.allocate()
+    order.status_reason = "Allocated"
+    steps.record("Allocated")
+    return reservation
+
+
+def _insert_order(order: Order, steps) -> None:
+    """Insert the order row and one history row per state it passed.
+
+    A PO number the customer already used fails here on the unique index,
+    also between two documents that arrive at once. ``order_intake`` turns
+    that IntegrityError into the duplicate PO number response.
+    """
+    steps.save()
+    logger.info("Order inserted", extra={"order_id": order.pk, "status": order.status})
+
+
+def _raise_duplicate_after_insert(request: OrderInput, error: IntegrityError) -> None:
+    """Raise the duplicate PO number error for a new order whose insert hit the unique PO number index.
+
+    Any other integrity error is raised again as it is.
+    """
+    existing = None
+    if request.operation == DocumentOperation.NEW:
+        existing = _order_with_po(request.customer, request.po_number.strip(), request.is_test)
+    if existing is None:
+        raise error
+    parsed, _ = parse_order(request)
+    _refuse_duplicate(request, parsed, existing)
+
+
+def _insert_lines(lines: list[OrderLine], actor, *, allocated: bool) -> None:
+    """Insert the lines with their history: a row as received and, when ``allocated``, a row as allocated."""
+    now = timezone.now()
+    for line in lines:
+        line.created_at = line.updated_at = now
+    OrderLine.objects.bulk_create(lines, batch_size=500)
+
+    received_rows = []
+    allocated_rows = []
+    for line in lines:
+        if allocated and line.quantity_allocated:
+            snapshot = copy.copy(line)
+            snapshot.quantity_allocated = Decimal(0)
+            received_rows.append((snapshot, "+", "Received"))
+            allocated_rows.append((line, "~", "Allocated"))
+        else:
+            received_rows.append((line, "+", "Received"))
+    transitions.write_history(OrderLine, received_rows + allocated_rows, actor=actor, date=now)
 
 
 def _update(request: OrderInput, parsed: ParsedOrder, actor) -> tuple[Order, int, str]:

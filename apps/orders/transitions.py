@@ -6,9 +6,11 @@ integration), which needs no user permission. Staff entry points always pass
 the signed-in user, whose transition permission is checked.
 """
 
+import copy
 import logging
 
 from django.db import transaction
+from django.utils import timezone
 from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
 
 from apps.orders import allocation, outbox, validation
@@ -176,15 +178,73 @@ def allocate_or_hold(*, order: Order, actor, lines: list | None = None, check_ac
     """
     shortages = allocation.reserve(order=order, actor=actor, lines=lines)
     if shortages:
-        validation.open_stock_cases(order=order, shortages=shortages)
-        check_transition(order, "hold", None)
-        apply_transition(order, "hold", actor=actor, reason="Not enough stock to allocate")
-        outbox.record_event(order=order, event="order.on_hold", payload={"reason": order.status_reason})
+        hold_for_shortages(order=order, actor=actor, shortages=shortages)
         return False
 
     check_transition(order, "allocate", actor if check_actor else None)
     apply_transition(order, "allocate", actor=actor, reason="Allocated", extra_fields=("warehouse",))
     return True
+
+
+def hold_for_shortages(*, order: Order, actor, shortages: list[dict], lines: list | None = None) -> None:
+    """Open an out-of-stock case per product short, hold the order and tell the buyer."""
+    validation.open_stock_cases(order=order, shortages=shortages, lines=lines)
+    check_transition(order, "hold", None)
+    apply_transition(order, "hold", actor=actor, reason="Not enough stock to allocate")
+    outbox.record_event(order=order, event="order.on_hold", payload={"reason": order.status_reason})
+
+
+class HistorySteps:
+    """The states an unsaved order passes through, so that one insert writes the order and a history row each.
+
+    ``record`` takes a snapshot after each transition. ``save`` inserts the
+    order without simple-history's own row, then the snapshots' rows in one
+    statement, the first as created and the others as changed.
+    """
+
+    def __init__(self, order: Order, *, actor) -> None:
+        self.order = order
+        self.actor = actor
+        self.snapshots: list[tuple[Order, str]] = []
+
+    def record(self, reason: str) -> None:
+        snapshot = copy.copy(self.order)
+        snapshot._history_date = timezone.now()
+        self.snapshots.append((snapshot, reason))
+
+    def save(self) -> None:
+        order = self.order
+        order.skip_history_when_saving = True
+        try:
+            order.save()
+        finally:
+            del order.skip_history_when_saving
+        rows = []
+        for index, (snapshot, reason) in enumerate(self.snapshots):
+            snapshot.pk = order.pk
+            snapshot.created_at = order.created_at
+            snapshot.updated_at = order.updated_at
+            rows.append((snapshot, "~" if index else "+", reason))
+        write_history(Order, rows, actor=self.actor)
+
+
+def write_history(model, rows: list[tuple[object, str, str]], *, actor, date=None) -> None:
+    """Insert history rows for (instance, history type "+" or "~", reason) in one statement.
+
+    The history date is the instance's ``_history_date`` when it has one, else ``date``, else now.
+    """
+    history = model.history.model
+    now = date or timezone.now()
+    history.objects.bulk_create(
+        history(
+            history_date=getattr(instance, "_history_date", now),
+            history_user=actor,
+            history_change_reason=reason[:100],
+            history_type=kind,
+            **{field.attname: getattr(instance, field.attname) for field in history.tracked_fields},
+        )
+        for instance, kind, reason in rows
+    )
 
 
 def _condition_message(order: Order, name: str) -> str:

@@ -19,15 +19,17 @@ never reach allocation.
 import logging
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from functools import partial
 
 from django.conf import settings
-from django.db.models import F, Sum
+from django.db.models import DecimalField, F, OuterRef, Subquery, Sum, Value
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
 from apps.catalog.conversions import is_counted, pack_size_of, unit_conversion
 from apps.catalog.models import StockLevel, UnitAlias
-from apps.catalog.units import match_units
+from apps.catalog.units import match_units, normalise_unit_spelling
+from apps.contracts.models import Customer
 from apps.contracts.pricing import price_lines
 from apps.core.money import minor_units, round_money
 from apps.exceptions.models import CaseKind
@@ -74,8 +76,9 @@ def validate_order(*, order: Order, lines: list[OrderLine] | None = None) -> lis
     """Price the order's lines, set its totals and open a case for each failed check; return the cases.
 
     ``lines`` may be unsaved (intake checks them before inserting them in one
-    statement); saved lines are updated here. The order is locked by the
-    caller and saved here.
+    statement); saved lines are updated here. A saved order is locked by the
+    caller and saved here. An unsaved order is left to the caller to insert,
+    and its cases wait in ``order.pending_cases`` until ``open_pending_cases``.
     """
     lines = lines if lines is not None else list(order.lines.select_related("product", "product__unit"))
     active = [line for line in lines if line.status != LineStatus.CANCELLED]
@@ -95,7 +98,8 @@ def validate_order(*, order: Order, lines: list[OrderLine] | None = None) -> lis
         for line in saved:
             line.updated_at = now
         bulk_update_with_history(saved, OrderLine, _PRICED_FIELDS, batch_size=500)
-    order.save(update_fields=["contract", "subtotal", "tax_total", "total", "updated_at"])
+    if order.pk is not None:
+        order.save(update_fields=["contract", "subtotal", "tax_total", "total", "updated_at"])
     return cases
 
 
@@ -226,11 +230,18 @@ def _check_units(order: Order, lines: list[OrderLine]) -> list:
     cases = []
     known = [line for line in lines if line.product_id is not None]
     context = _UNIT_CONTEXTS.get(order.channel, UnitAlias.Context.ERP)
-    matches = match_units({line.unit_text for line in known if line.unit_text}, context=context)
+    # A line that names its product's unit code needs no lookup, which saves two queries for most orders.
+    # NOTE: an alias that spells one unit code but means another unit is not applied to such a line.
+    to_look_up = {
+        line.unit_text
+        for line in known
+        if line.unit_text and normalise_unit_spelling(line.unit_text) != line.product.unit.code
+    }
+    matches = match_units(to_look_up, context=context)
     for line in known:
         _undo_conversion(line)
         product_unit = line.product.unit
-        if not line.unit_text:
+        if not line.unit_text or line.unit_text not in to_look_up:
             line.unit = product_unit
             continue
         unit = matches.units.get(line.unit_text)
@@ -396,29 +407,44 @@ def _exposure(order: Order) -> Decimal:
     """
     customer = order.customer
     currency = customer.currency
-    open_orders = Order.objects.filter(
-        customer=customer, status__in=OPEN_STATES, is_test=False, currency=currency
-    ).exclude(pk=order.pk)
-    open_total = open_orders.aggregate(total=Sum("total"))["total"] or _ZERO
-    invoiced_share = (
-        InvoiceLine.objects.filter(
-            order_line__order__customer=customer,
-            order_line__order__status__in=INVOICEABLE_STATES,
-            order_line__order__is_test=False,
-            order_line__order__currency=currency,
-            order_line__order__subtotal__gt=0,
+    other_orders = Order.objects.filter(customer=OuterRef("pk"), is_test=False, currency=currency)
+    invoiced_lines = InvoiceLine.objects.filter(
+        order_line__order__customer=OuterRef("pk"),
+        order_line__order__status__in=INVOICEABLE_STATES,
+        order_line__order__is_test=False,
+        order_line__order__currency=currency,
+        order_line__order__subtotal__gt=0,
+    )
+    if order.pk is not None:
+        other_orders = other_orders.exclude(pk=order.pk)
+        invoiced_lines = invoiced_lines.exclude(order_line__order=order.pk)
+    unpaid_invoices = Invoice.objects.filter(customer=OuterRef("pk"), currency=currency, paid_amount__lt=F("total"))
+    # One query: each sum is a subquery of the customer's row.
+    sums = (
+        Customer.objects.filter(pk=customer.pk)
+        .annotate(
+            open_total=_sum_of(other_orders.filter(status__in=OPEN_STATES), F("total")),
+            invoiced_share=_sum_of(
+                invoiced_lines,
+                F("amount") * F("order_line__order__total") / F("order_line__order__subtotal"),
+            ),
+            unpaid=_sum_of(unpaid_invoices, F("total") - F("paid_amount")),
         )
-        .exclude(order_line__order=order)
-        .aggregate(total=Sum(F("amount") * F("order_line__order__total") / F("order_line__order__subtotal")))["total"]
-        or _ZERO
+        .values("open_total", "invoiced_share", "unpaid")
+        .get()
     )
-    unpaid = (
-        Invoice.objects.filter(customer=customer, currency=currency, paid_amount__lt=F("total")).aggregate(
-            total=Sum(F("total") - F("paid_amount"))
-        )["total"]
-        or _ZERO
-    )
+    open_total = sums["open_total"] or _ZERO
+    invoiced_share = sums["invoiced_share"] or _ZERO
+    unpaid = sums["unpaid"] or _ZERO
     return round_money(max(open_total - invoiced_share, _ZERO) + unpaid, currency)
+
+
+def _sum_of(queryset, expression):
+    """Return a subquery that sums ``expression`` over ``queryset``'s rows (NULL when there are none)."""
+    return Subquery(
+        queryset.order_by().annotate(group=Value(1)).values("group").annotate(total=Sum(expression)).values("total"),
+        output_field=DecimalField(max_digits=30, decimal_places=10),
+    )
 
 
 def _check_tax(order: Order) -> list:
@@ -438,28 +464,65 @@ def _check_tax(order: Order) -> list:
     ]
 
 
+def open_pending_cases(order: Order) -> list:
+    """Open the cases that checks of the order found before it was saved; return them."""
+    pending = getattr(order, "pending_cases", None) or []
+    order.pending_cases = []
+    return [_open_now(order, open_case) for open_case in pending]
+
+
+def has_pending_cases(order: Order) -> bool:
+    """Return whether checks of the unsaved order found problems whose cases wait for its insert."""
+    return bool(getattr(order, "pending_cases", None))
+
+
 def _open(order: Order, kind: str, *, check: str, summary: str, facts: dict, line: OrderLine | None = None):
+    """Open a case for a failed check; for an order not saved yet, keep it until ``open_pending_cases``."""
     cause_key = f"line:{line.position}:{check}" if line is not None else f"order:{check}"
     if line is not None:
         facts = {"line_position": line.position, "line_number": line.line_number, "sku": line.sku, **facts}
-    case = case_open(
+    # Order value and routing are read when the case opens, so a kept case routes by the final total.
+    open_case = partial(
+        _open_case,
+        order,
+        kind=kind,
+        facts=facts,
+        summary=summary[:300],
+        cause_key=cause_key,
+        sku=(line.sku if line is not None else "")[:64],
+    )
+    if order.pk is None:
+        if getattr(order, "pending_cases", None) is None:
+            order.pending_cases = []
+        order.pending_cases.append(open_case)
+        return open_case
+    return _open_now(order, open_case)
+
+
+def _open_now(order: Order, open_case):
+    case = open_case()
+    logger.info(
+        "Order check failed",
+        extra={"order_id": order.pk, "case_id": case.pk, "kind": case.kind, "cause": case.cause_key},
+    )
+    return case
+
+
+def _open_case(order: Order, *, kind: str, facts: dict, summary: str, cause_key: str, sku: str):
+    return case_open(
         kind=kind,
         concerning=order,
         customer=order.customer,
         facts=facts,
-        summary=summary[:300],
+        summary=summary,
         cause_key=cause_key,
         reference=order.number,
         po_number=order.po_number[:64],
-        sku=(line.sku if line is not None else "")[:64],
+        sku=sku,
         order_value=order.total,
         currency=order.currency,
         region=order.customer.region or None,
     )
-    logger.info(
-        "Order check failed", extra={"order_id": order.pk, "case_id": case.pk, "kind": kind, "cause": cause_key}
-    )
-    return case
 
 
 def reconcile_cart(*, order: Order, lines: list[OrderLine], cart) -> list:
@@ -520,7 +583,8 @@ def reconcile_cart(*, order: Order, lines: list[OrderLine], cart) -> list:
         )
 
     order.cart_differences = differences
-    order.save(update_fields=["cart_differences", "updated_at"])
+    if order.pk is not None:
+        order.save(update_fields=["cart_differences", "updated_at"])
     return cases
 
 
