@@ -1,6 +1,7 @@
 """A buyer's procurement system on 127.0.0.1 for the outbound tests: it records requests and responds with cXML."""
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from apps.core.xml import parse_xml
@@ -63,6 +64,14 @@ class BuyerServer:
 
     def release(self) -> None:
         self.hold.set()
+
+    def wait_for(self, count: int, *, timeout: float) -> None:
+        """Wait until ``count`` documents have arrived; raise TimeoutError naming what came when they do not."""
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.received)} of {count} documents arrived: {self.payload_names()}")
+            time.sleep(0.05)
 
     def payload_ids(self) -> list[str]:
         return [parse_xml(body).get("payloadID") for body in self.received]
