@@ -441,3 +441,28 @@ def test_new_categories_created_once_per_code(each):
     assert (history.history_type, history.history_change_reason) == ("+", "Created by a catalog import")
     report = [(e.line, e.column, e.message) for e in job.row_errors.all()]
     assert report == [(4, "category_code", "Category 'NOPE' does not exist; give category_name to create it")]
+
+
+@pytest.mark.postgres
+def test_unique_violation_retried_with_upsert(each, monkeypatch):
+    from django.db import IntegrityError
+
+    ProductFactory(sku="A-1", list_price=Decimal("100"), unit=each, source_updated_at=JAN)
+    real = writers.StagedBatch._write_classified
+    modes = []
+
+    def write(self, *args, insert_new, **kwargs):
+        modes.append(insert_new)
+        if insert_new:
+            # As when another writer inserts one of the batch's new keys after the comparison.
+            raise IntegrityError('duplicate key value violates unique constraint "catalog_product_sku_key"')
+        return real(self, *args, insert_new=insert_new, **kwargs)
+
+    monkeypatch.setattr(writers.StagedBatch, "_write_classified", write)
+
+    job = _push([_row("A-1", price="110.00"), _row("A-2")])
+
+    assert modes == [True, False]
+    assert (job.created_count, job.updated_count, job.stale_count) == (1, 1, 0)
+    history = Product.history.model.objects.filter(history_change_reason=f"import job {job.pk}").order_by("sku")
+    assert [(h.sku, h.history_type) for h in history] == [("A-1", "~"), ("A-2", "+")]
