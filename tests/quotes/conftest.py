@@ -140,6 +140,7 @@ def contract_prices(contract, server):
 
 
 def _staff(username: str, group_name: str):
+    """Return a staff user in one of the groups the data migrations create."""
     user = UserFactory(username=username)
     user.groups.add(Group.objects.get(name=group_name))
     return user

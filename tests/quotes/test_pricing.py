@@ -231,13 +231,16 @@ def test_add_and_remove_lines_update_totals(customer, contract, chair, sales):
 
 
 def test_history_records_actor_and_reason(customer, contract, chair, sales):
-    quote = quote_create(actor=None, sales_person=sales, customer=customer, lines=[LineRequest(chair, 1)])
-    line = quote_change_line(line=quote.lines.get(), actor=None, discount_percent="3")
+    quote = quote_create(actor=sales, customer=customer, lines=[LineRequest(chair, 1)])
+    line = quote_change_line(line=quote.lines.get(), actor=sales, discount_percent="3")
 
-    assert list(quote.history.values_list("history_change_reason", flat=True)) == ["Line 1 changed", "Created"]
-    assert list(line.history.values_list("history_change_reason", flat=True)) == [
-        "Changed discount_percent, discount_amount, net_price, line_total, margin, margin_percent",
-        None,
+    assert list(quote.history.values_list("history_change_reason", "history_user")) == [
+        ("Line 1 changed", sales.pk),
+        ("Created", sales.pk),
+    ]
+    assert list(line.history.values_list("history_change_reason", "history_user")) == [
+        ("Changed discount_percent, discount_amount, net_price, line_total, margin, margin_percent", sales.pk),
+        (None, sales.pk),
     ]
 
 

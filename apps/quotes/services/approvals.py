@@ -154,7 +154,7 @@ def decide(*, approval_id: int, actor, approve: bool, note: str) -> Quote:
     approval.decided_at = timezone.now()
     approval.note = note
     approval._history_user = actor
-    approval._change_reason = f"{approval.get_status_display().capitalize()} by {actor.get_username()}"
+    approval._change_reason = f"{approval.get_status_display().capitalize()} by {actor.get_username()}"[:100]
     approval.save(update_fields=["status", "decided_by", "decided_at", "note", "updated_at"])
 
     if not approve:
@@ -187,7 +187,7 @@ def _reject(quote: Quote, approval: QuoteApproval, actor, note: str) -> None:
     for other in later:
         other.status = ApprovalStatus.CANCELLED
         other._history_user = actor
-        other._change_reason = f"Cancelled: rejected by {approval.group.name}"
+        other._change_reason = f"Cancelled: rejected by {approval.group.name}"[:100]
         other.save(update_fields=["status", "updated_at"])
     quote.reject()
     quote.status_reason = f"Rejected by {actor.get_username()}: {note}"[:300]

@@ -199,7 +199,8 @@ def quote_change_line(
         if not changed:
             return line
         line._history_user = actor
-        line._change_reason = f"Changed {', '.join(changed)}"
+        # History reasons hold 100 characters; the changed fields are in the history row anyway.
+        line._change_reason = f"Changed {', '.join(changed)}"[:100]
         line.save()
         _after_lines_changed(quote, actor, reason=f"Line {line.position} changed")
     return line
