@@ -186,3 +186,15 @@ def test_pdf_view(make_quote, chair, sales_client):
 
     assert response["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF-")
+
+
+def test_add_with_past_date_is_a_form_error(sales_client, customer, contract):
+    response = sales_client.post(
+        reverse("admin:quotes_quote_add"),
+        {"customer": customer.pk, "valid_until": "2020-01-31", "contact_email": "", "crm_opportunity": "",
+         "notes": "", "terms": "", "contact_name": ""},
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    assert "Valid until 2020-01-31 is in the past" in str(response.context["adminform"].form.non_field_errors())
+    assert not Quote.objects.exists()

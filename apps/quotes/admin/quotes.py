@@ -30,7 +30,7 @@ from apps.quotes.models import Quote, QuoteLine
 from apps.quotes.pdf import render_quote_pdf
 from apps.quotes.pricing import LineRequest
 from apps.quotes.services.approvals import current_step
-from apps.quotes.services.editing import HEADER_FIELDS, price_requests
+from apps.quotes.services.editing import HEADER_FIELDS, check_new_quote, check_valid_until, price_requests
 
 REASON_PAGE_TEMPLATE = "admin/quotes/quote/reason_page.html"
 COMPARE_TEMPLATE = "admin/quotes/quote/compare.html"
@@ -184,6 +184,18 @@ class QuoteHeaderForm(forms.ModelForm):
                 "Last day the customer can accept the quote. Leave it empty for QUOTE_VALIDITY_DAYS "
                 "(30 unless set) from today."
             )
+
+    def clean(self):
+        cleaned = super().clean()
+        valid_until = cleaned.get("valid_until")
+        try:
+            if self.instance.pk is None:
+                check_new_quote(customer=cleaned.get("customer"), valid_until=valid_until)
+            elif valid_until is not None and "valid_until" in self.changed_data:
+                check_valid_until(valid_until)
+        except QuoteError as error:
+            raise forms.ValidationError(error.message) from None
+        return cleaned
 
 
 @admin.register(Quote)

@@ -91,11 +91,9 @@ def quote_create(
     sales_person = sales_person or actor
     if sales_person is None:
         raise InvalidQuoteInput("A quote needs a sales person; pass sales_person when no user is acting.")
-    if customer is None or customer.pk is None or not customer.is_active:
-        raise InvalidQuoteInput(f"Customer {customer} is not an active customer; choose an active customer.")
+    check_new_quote(customer=customer, valid_until=valid_until)
     today = today_utc()
     valid_until = valid_until or today + dt.timedelta(days=_validity_days())
-    _check_valid_until(valid_until, today)
     contract = active_contract_for(customer=customer, on_date=today)
     currency = _currency(customer, contract)
 
@@ -125,6 +123,25 @@ def quote_create(
     return quote
 
 
+def check_new_quote(*, customer: Customer | None, valid_until: dt.date | None) -> None:
+    """Raise InvalidQuoteInput unless a quote can be created for the customer with this valid-until date."""
+    if customer is None or customer.pk is None or not customer.is_active:
+        raise InvalidQuoteInput(f"Customer {customer} is not an active customer; choose an active customer.")
+    if valid_until is not None:
+        check_valid_until(valid_until)
+
+
+def check_valid_until(valid_until: object) -> None:
+    """Raise InvalidQuoteInput unless ``valid_until`` is a date from today (UTC) on."""
+    today = today_utc()
+    if not isinstance(valid_until, dt.date) or isinstance(valid_until, dt.datetime):
+        raise InvalidQuoteInput(f"Valid until {valid_until!r} is not a date; pass a date such as 2026-12-31.")
+    if valid_until < today:
+        raise InvalidQuoteInput(
+            f"Valid until {valid_until.isoformat()} is in the past; choose today ({today.isoformat()}) or later."
+        )
+
+
 def quote_update(*, quote: Quote, actor, **changes) -> Quote:
     """Change header fields (see HEADER_FIELDS) of an editable quote; approvals stay, as no figure changes."""
     unknown = sorted(set(changes) - set(HEADER_FIELDS))
@@ -135,7 +152,7 @@ def quote_update(*, quote: Quote, actor, **changes) -> Quote:
         quote = lock_quote(quote)
         _check_editable(quote, actor)
         if "valid_until" in changes:
-            _check_valid_until(changes["valid_until"], today_utc())
+            check_valid_until(changes["valid_until"])
         changed = []
         for name, value in changes.items():
             value = value.strip() if isinstance(value, str) and name != "notes" and name != "terms" else value
@@ -366,15 +383,6 @@ def _check_editable(quote: Quote, actor) -> None:
         raise QuoteStateConflict(
             f"Quote {quote.reference} is {quote.get_status_display()}; only draft and approved quotes can change. "
             "Revise a rejected or expired quote to change it."
-        )
-
-
-def _check_valid_until(valid_until: object, today: dt.date) -> None:
-    if not isinstance(valid_until, dt.date) or isinstance(valid_until, dt.datetime):
-        raise InvalidQuoteInput(f"Valid until {valid_until!r} is not a date; pass a date such as 2026-12-31.")
-    if valid_until < today:
-        raise InvalidQuoteInput(
-            f"Valid until {valid_until.isoformat()} is in the past; choose today ({today.isoformat()}) or later."
         )
 
 
