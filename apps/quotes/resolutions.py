@@ -3,7 +3,7 @@
 Approving or rejecting from the exception queue resolves the case, and the
 action records the group's decision on the quote in the same transaction.
 A quote-approval case cannot be dismissed, because that would leave the
-quote waiting with nobody asked to decide.
+quote waiting with no approver asked to decide.
 """
 
 from apps.exceptions.errors import ResolutionFailed
@@ -35,7 +35,7 @@ def register() -> None:
         ),
         perform=_reject,
     )
-    register_close_handler("quotes.quote", _refuse_dismissal)
+    register_close_handler("quotes.quote", _block_dismissal)
 
 
 def _approve(case, actor, note) -> None:
@@ -56,7 +56,7 @@ def _decide(case, actor, note, *, approve: bool) -> None:
         raise ResolutionFailed(error.message) from None
 
 
-def _refuse_dismissal(case, actor) -> None:
+def _block_dismissal(case, actor) -> None:
     if case.kind == CaseKind.QUOTE_APPROVAL and case.state == CaseState.DISMISSED:
         raise ResolutionFailed(
             f"Case {case.pk} asks for a quote approval; resolve it with Approve the quote or Reject the quote "

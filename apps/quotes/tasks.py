@@ -12,7 +12,7 @@ from apps.quotes.models import Quote
 
 logger = logging.getLogger(__name__)
 
-# Mail failures worth another try: the server did not answer or refused for now.
+# Mail failures worth another try: the connection failed, was dropped or timed out.
 _TRANSIENT_MAIL_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, TimeoutError, ConnectionError)
 MAIL_RETRIES = 3
 MAIL_RETRY_SECONDS = 60

@@ -1,4 +1,4 @@
-"""The quote state machine: permissions, send with the PDF, answers, expiry, revision and conversion."""
+"""The quote state machine: permissions, send with the PDF, accept and decline, expiry, revision, conversion."""
 
 import datetime as dt
 from decimal import Decimal

@@ -1,8 +1,8 @@
 """The quotes app's services, which the admin, the API, commands and tasks all call.
 
-Every function takes keyword arguments only; those that change a quote take
-the acting user as ``actor`` (None for the system itself, such as a task or
-an API integration, which needs no user permission).
+Every function takes keyword arguments only. Those that change a quote take
+the acting user as ``actor``. None stands for the system itself, such as a
+task or an API integration, and needs no user permission.
 """
 
 from apps.quotes.pricing import LineRequest

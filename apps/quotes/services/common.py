@@ -1,7 +1,9 @@
 """Steps every quote service shares: lock the quote row, save it with the actor and reason, write an event."""
 
 import logging
+from importlib import import_module
 
+from django.conf import settings
 from django_fsm import ConcurrentTransition
 
 from apps.quotes.errors import QuoteNotFound, QuoteStateConflict
@@ -33,7 +35,7 @@ def save_quote(quote: Quote, *, actor, reason: str, fields: tuple[str, ...] | No
 
 
 def record_event(quote: Quote, event: str, *, actor=None, payload: dict | None = None) -> QuoteEvent:
-    """Write a business event of the quote in the current transaction."""
+    """Write a business event of the quote in the current transaction, and tell the QUOTE_EVENT_LISTENERS."""
     row = QuoteEvent.objects.create(
         quote=quote,
         event=event,
@@ -41,4 +43,7 @@ def record_event(quote: Quote, event: str, *, actor=None, payload: dict | None =
         payload={"reference": quote.reference, "status": quote.status, **(payload or {})},
     )
     logger.info("Quote event recorded", extra={"quote_id": quote.pk, "event": event})
+    # The modules in QUOTE_EVENT_LISTENERS (the partner API's webhooks) write their own rows in this transaction.
+    for path in getattr(settings, "QUOTE_EVENT_LISTENERS", ()) or ():
+        import_module(path).on_quote_event(row)
     return row

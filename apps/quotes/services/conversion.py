@@ -1,7 +1,7 @@
 """Turn an accepted quote into an order through order intake, channel ``quote``, at the quoted prices.
 
-Intake sees each quote line as an order line whose buyer's price is the
-line's net price. Order validation keeps that price for quote orders (the
+Intake receives each quote line as an order line whose buyer's price is
+the line's net price. Order validation keeps that price for quote orders (the
 approvals covered it), so the order holds only for stock, credit or
 product problems. The document id is the quote's reference, which makes a
 second conversion of the same version return the first order.
@@ -13,7 +13,7 @@ from apps.orders.models import Channel, DocumentOperation, Order
 from apps.quotes.errors import QuoteConversionFailed
 from apps.quotes.models import Quote
 
-# The intake source of every quote document; the document id tells the quotes apart.
+# The intake source of every quote document; the document id (the quote reference) differs per quote.
 QUOTE_SOURCE = "quotes"
 
 

@@ -6,7 +6,7 @@ discount keeps its list and contract price and the prices of the options it
 had, and an option chosen anew is priced on the quote's ``price_date``. Only
 ``quote_refresh_prices`` moves the quote to today's prices. A change to an
 approved quote goes through ``approvals_after_change``, which keeps the
-approvals the new figures are still covered by and asks again for the rest.
+approvals that still cover the new figures and requests the others again.
 """
 
 import datetime as dt

@@ -3,9 +3,9 @@
 Each service checks first (state, conditions, the actor's permission), then
 locks the quote row, runs the transition, saves it with the reason, writes a
 quote event, and schedules outbound work (the email with the PDF) after
-commit. ``actor`` None means the system itself (the expiry task, an API
-integration acting for the customer), which needs no user permission;
-approving and rejecting always need a person in the approving group.
+commit. ``actor`` None means the system itself, such as the expiry task or
+an API integration acting for the customer, and needs no user permission.
+Approving and rejecting always need a person in the approving group.
 """
 
 import datetime as dt
@@ -52,7 +52,7 @@ _PAST = {
 
 
 def check_transition(quote: Quote, name: str, actor) -> None:
-    """Raise unless the quote's state and conditions allow the transition and the actor holds its permission."""
+    """Raise unless the quote's state and conditions allow the transition and the actor has its permission."""
     method = getattr(quote, name)
     if actor is not None and (not actor.is_authenticated or not actor.is_active):
         raise QuoteActionNotPermitted(f"Only a signed-in active user can change quote {quote.reference}.")
