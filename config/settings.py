@@ -272,6 +272,8 @@ ORDER_OUTBOX_SENDERS = {"cxml": "apps.punchout.outbound"}
 # Modules told of every outbox event in its transaction, whatever the channel
 # (the partner API turns them into webhook deliveries).
 ORDER_EVENT_LISTENERS = ["apps.api.webhooks"]
+# Modules told of every quote event in its transaction (webhooks again).
+QUOTE_EVENT_LISTENERS = ["apps.api.webhooks"]
 ORDER_OUTBOX_MAX_ATTEMPTS = env_int("ORDER_OUTBOX_MAX_ATTEMPTS", 6)
 ORDER_OUTBOX_RETRY_BASE_SECONDS = env_int("ORDER_OUTBOX_RETRY_BASE_SECONDS", 10)
 ORDER_OUTBOX_RETRY_MAX_SECONDS = env_int("ORDER_OUTBOX_RETRY_MAX_SECONDS", 900)
@@ -379,6 +381,7 @@ SPECTACULAR_SETTINGS = {
         "OrderStatusEnum": "apps.orders.models.OrderStatus",
         "LineStatusEnum": "apps.orders.models.LineStatus",
         "WebhookEventEnum": "apps.api.models.WebhookEvent",
+        "QuoteStatusEnum": "apps.quotes.models.QuoteStatus",
     },
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -404,6 +407,9 @@ API_ANONYMOUS_REQUESTS_PER_MINUTE = env_int("API_ANONYMOUS_REQUESTS_PER_MINUTE",
 API_TRUSTED_PROXY_COUNT = env_int("API_TRUSTED_PROXY_COUNT", PUNCHOUT_TRUSTED_PROXY_COUNT, minimum=0)
 API_KEY_LAST_USED_INTERVAL_SECONDS = env_int("API_KEY_LAST_USED_INTERVAL_SECONDS", 300)
 API_PUSH_MAX_ROWS = env_int("API_PUSH_MAX_ROWS", 10_000)
+# The user that quotes requested through the API are assigned to, for review
+# and approval before they are sent; requests fail with 503 while it is missing.
+API_QUOTE_SALES_PERSON = env_str("API_QUOTE_SALES_PERSON", "sales")
 # Webhooks: sends per delivery, the first retry delay (doubling up to the
 # maximum, seconds), the timeout of one send, and whether targets on this
 # machine or a private network are allowed (development and tests only: in

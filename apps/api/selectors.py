@@ -1,4 +1,4 @@
-"""The API's reads: product rows with contract prices and stock, and orders with their lines and documents.
+"""The API's reads: product rows with contract prices and stock, orders with their documents, and quotes.
 
 Big lists are built from ``.values()`` rows and plain dicts, because DRF
 serializers cost about ten times as much per row; the pricing engine
@@ -18,6 +18,7 @@ from apps.contracts.pricing import price_lines
 from apps.contracts.selectors import id_in, visible_products
 from apps.core.money import format_amount, minor_units
 from apps.orders.models import Invoice, Order, OrderLine, Shipment, ShipmentLine
+from apps.quotes.models import Quote, QuoteLine
 
 PRODUCT_COLUMNS = (
     "id",
@@ -307,3 +308,70 @@ def _line_dict(line: OrderLine, currency: str) -> dict:
 
 def product_ids_by_sku(skus: Iterable[str]) -> dict[str, int]:
     return dict(Product.objects.filter(sku__in=set(skus)).values_list("sku", "id"))
+
+
+QUOTE_LIST_COLUMNS = (
+    "number",
+    "version",
+    "status",
+    "status_reason",
+    "currency",
+    "gross_total",
+    "discount_total",
+    "total",
+    "valid_until",
+    "customer_po_number",
+    "created_at",
+    "updated_at",
+)
+
+
+def quote_list_rows(rows: Sequence[dict]) -> list[dict]:
+    """Turn ``.values()`` rows of QUOTE_LIST_COLUMNS plus ``customer_account`` and ``order_number`` into dicts.
+
+    Costs and margins never leave the system: they are the supplier's own figures.
+    """
+    return [_quote_header(row, row["customer_account"], row["order_number"]) for row in rows]
+
+
+def quote_detail(quote: Quote) -> dict:
+    """Return the quote's header and lines as partners see them, without costs or margins; one query for lines."""
+    values = {name: getattr(quote, name) for name in QUOTE_LIST_COLUMNS}
+    detail = _quote_header(values, quote.customer.account_number, quote.order.number if quote.order_id else None)
+    currency = quote.currency
+    detail["sent_at"] = quote.sent_at
+    detail["answered_at"] = quote.answered_at
+    detail["lines"] = [
+        {
+            "position": line.position,
+            "sku": line.sku,
+            "description": line.description,
+            "quantity": quantity_text(line.quantity),
+            "configuration": line.configuration,
+            "list_price": money_text(line.list_price, currency),
+            "net_price": money_text(line.net_price, currency),
+            "line_total": money_text(line.line_total, currency),
+        }
+        for line in QuoteLine.objects.filter(quote=quote).order_by("position")
+    ]
+    return detail
+
+
+def _quote_header(row: dict, customer_account: str, order_number: str | None) -> dict:
+    currency = row["currency"]
+    return {
+        "number": row["number"],
+        "version": row["version"],
+        "customer": customer_account,
+        "status": row["status"],
+        "status_reason": row["status_reason"],
+        "currency": currency,
+        "gross_total": money_text(row["gross_total"], currency),
+        "discount_total": money_text(row["discount_total"], currency),
+        "total": money_text(row["total"], currency),
+        "valid_until": row["valid_until"],
+        "customer_po_number": row["customer_po_number"],
+        "order": order_number,
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }

@@ -14,6 +14,7 @@ from rest_framework import serializers
 from apps.api.models import WebhookEvent
 from apps.orders.inputs import InvalidNumber, parse_quantity
 from apps.orders.models import LineStatus, OrderStatus
+from apps.quotes.models import QuoteStatus
 
 _DECIMAL_PATTERN = r"^\d+(\.\d+)?$"
 MAX_PRICE_LINES = 1000
@@ -351,3 +352,77 @@ class WebhookCreatedDoc(WebhookDoc):
 
 class WebhookListDoc(serializers.Serializer):
     results = WebhookDoc(many=True)
+
+
+# Quotes -----------------------------------------------------------------------------------------
+
+
+class QuoteLineInput(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = QuantityField()
+    configuration = serializers.DictField(
+        child=serializers.IntegerField(min_value=0, max_value=10_000),
+        required=False,
+        help_text='For a configurable product: option code to quantity, such as {"RAM-32": 1}.',
+    )
+
+
+class QuoteRequestInput(serializers.Serializer):
+    customer = serializers.CharField(
+        max_length=32, required=False, help_text="Account number; needed when the key serves several customers."
+    )
+    lines = QuoteLineInput(many=True, allow_empty=False, max_length=MAX_ORDER_LINES)
+    contact_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    contact_email = serializers.EmailField(required=False, allow_blank=True)
+    notes = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    crm_opportunity = serializers.CharField(max_length=64, required=False, allow_blank=True)
+
+
+class QuoteAcceptInput(serializers.Serializer):
+    po_number = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, help_text="The customer's PO number for the order."
+    )
+
+
+class QuoteDeclineInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class QuoteSummaryDoc(serializers.Serializer):
+    number = serializers.CharField()
+    version = serializers.IntegerField()
+    customer = serializers.CharField()
+    status = serializers.ChoiceField(choices=QuoteStatus.choices)
+    status_reason = serializers.CharField()
+    currency = serializers.CharField()
+    gross_total = serializers.CharField()
+    discount_total = serializers.CharField()
+    total = serializers.CharField(help_text="Excluding tax.")
+    valid_until = serializers.DateField()
+    customer_po_number = serializers.CharField()
+    order = serializers.CharField(allow_null=True, help_text="Number of the order the quote became, once accepted.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class QuoteLineDoc(serializers.Serializer):
+    position = serializers.IntegerField()
+    sku = serializers.CharField()
+    description = serializers.CharField()
+    quantity = serializers.CharField()
+    configuration = serializers.DictField(child=serializers.IntegerField())
+    list_price = serializers.CharField(allow_null=True)
+    net_price = serializers.CharField()
+    line_total = serializers.CharField()
+
+
+class QuoteDetailDoc(QuoteSummaryDoc):
+    sent_at = serializers.DateTimeField(allow_null=True)
+    answered_at = serializers.DateTimeField(allow_null=True)
+    lines = QuoteLineDoc(many=True)
+
+
+class QuotePageDoc(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = QuoteSummaryDoc(many=True)

@@ -13,6 +13,7 @@ from apps.api.errors import CustomerRequired, NotFound
 from apps.api.models import Partner
 from apps.contracts.models import Customer
 from apps.orders.models import Order
+from apps.quotes.models import Quote
 
 
 def partner_customers(partner: Partner) -> QuerySet[Customer]:
@@ -57,3 +58,19 @@ def order_for(client: PartnerClient, number: str, *, queryset: QuerySet[Order] |
     if order is None:
         raise NotFound(f"Order {number!r} not found.")
     return order
+
+
+def scoped_quotes(client: PartnerClient) -> QuerySet[Quote]:
+    """Return the current versions of the quotes of the customers the key serves."""
+    quotes = Quote.objects.filter(is_current_version=True)
+    if client.partner.all_customers:
+        return quotes
+    return quotes.filter(customer__partners=client.partner)
+
+
+def quote_for(client: PartnerClient, number: str) -> Quote:
+    """Return the current version of the quote with this number among the key's customers' quotes, or NotFound."""
+    quote = scoped_quotes(client).select_related("customer", "order").filter(number=number).first()
+    if quote is None:
+        raise NotFound(f"Quote {number!r} not found.")
+    return quote

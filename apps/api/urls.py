@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from apps.api.views import catalog, erp, orders, webhooks
+from apps.api.views import catalog, erp, orders, quotes, webhooks
 
 app_name = "api"
 
@@ -18,6 +18,10 @@ urlpatterns = [
     path("v1/orders/", orders.OrderListView.as_view(), name="order-list"),
     path("v1/orders/<str:number>/", orders.OrderDetailView.as_view(), name="order-detail"),
     path("v1/orders/<str:number>/cancel/", orders.OrderCancelView.as_view(), name="order-cancel"),
+    path("v1/quotes/", quotes.QuoteListView.as_view(), name="quote-list"),
+    path("v1/quotes/<str:number>/", quotes.QuoteDetailView.as_view(), name="quote-detail"),
+    path("v1/quotes/<str:number>/accept/", quotes.QuoteAcceptView.as_view(), name="quote-accept"),
+    path("v1/quotes/<str:number>/decline/", quotes.QuoteDeclineView.as_view(), name="quote-decline"),
     path("v1/catalog/updates/", erp.CatalogPushView.as_view(), name="catalog-updates"),
     path("v1/stock/updates/", erp.StockPushView.as_view(), name="stock-updates"),
     path("v1/webhooks/", webhooks.WebhookListView.as_view(), name="webhook-list"),

@@ -1,15 +1,17 @@
 """Webhook subscriptions, the deliveries that events create, and their signed sending with retries.
 
 An order event (``apps.orders.outbox.record_event`` calls ``on_order_event``
-in the transaction of the change) creates one delivery per matching active
-subscription of a partner that serves the order's customer. The body is
-built then and stored, so every try sends the same bytes with the same
-``X-Webhook-Id``. A Celery task sends it after the commit.
+in the transaction of the change) or a quote event (``on_quote_event``,
+called by ``apps.quotes.services.common.record_event``) creates one
+delivery per matching active subscription of a partner that serves the
+customer. The body is built then and stored, so every try sends the same
+bytes with the same ``X-Webhook-Id``. A Celery task sends it after the
+commit.
 
 Each try is signed: ``X-Signature: t=<unix time>,v1=<hex>``, where ``v1`` is
 HMAC-SHA256 of ``"<t>." + body`` keyed with the subscription's secret. A
-2xx status is delivered; anything else, or no answer, is tried again with a
-doubling delay. After API_WEBHOOK_MAX_ATTEMPTS tries the delivery fails,
+2xx status is delivered; any other status, or no response, is tried again
+with a doubling delay. After API_WEBHOOK_MAX_ATTEMPTS tries the delivery fails,
 the subscription is disabled, and an integration-failure exception case is
 opened for staff.
 """
@@ -194,6 +196,19 @@ def on_order_event(row) -> list[WebhookDelivery]:
     data = {"order": _order_payload(order)}
     data.update(_event_details(row))
     return queue_event(event=row.event, customer_id=order.customer_id, data=data)
+
+
+def on_quote_event(row) -> list[WebhookDelivery]:
+    """Create the deliveries of a quote event (sent, accepted, declined, expired) for the subscribed partners."""
+    if row.event not in WebhookEvent.values:
+        return []
+    # Imported here for the same reason as in _order_payload.
+    from apps.api.selectors import quote_detail
+
+    quote = row.quote
+    detail = quote_detail(quote)
+    detail.pop("lines")
+    return queue_event(event=row.event, customer_id=quote.customer_id, data={"quote": detail})
 
 
 def queue_event(*, event: str, customer_id: int, data: dict) -> list[WebhookDelivery]:

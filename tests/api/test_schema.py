@@ -16,6 +16,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from apps.api import tasks
+from tests.factories import UserFactory
 
 # Generated requests per run: enough to reach every operation several times, few enough to stay well under a
 # minute (about 20 s on a 2-core machine). TIME_LIMIT_SECONDS stops sending requests on a slower one.
@@ -36,6 +37,10 @@ def test_schema_lists_every_endpoint(api, db):
         "/api/v1/orders/",
         "/api/v1/orders/{number}/",
         "/api/v1/orders/{number}/cancel/",
+        "/api/v1/quotes/",
+        "/api/v1/quotes/{number}/",
+        "/api/v1/quotes/{number}/accept/",
+        "/api/v1/quotes/{number}/decline/",
         "/api/v1/catalog/updates/",
         "/api/v1/stock/updates/",
         "/api/v1/webhooks/",
@@ -90,8 +95,10 @@ def test_docs_page_uses_local_files(client, db, settings):
 @pytest.mark.django_db(transaction=True)
 def test_api_keeps_to_its_schema(live_server, catalog, acme_key, settings, monkeypatch):
     """Schemathesis sends generated requests to the live server: no 500, and every response fits the schema."""
-    # given: no request limit in the way, and no webhook sent to the addresses the generator makes up
+    # given: no request limit in the way, a sales person for quote requests, and no webhook sent to the
+    # addresses the generator makes up
     settings.API_PARTNER_REQUESTS_PER_MINUTE = 100_000
+    settings.API_QUOTE_SALES_PERSON = UserFactory(username="schema-sales").username
     settings.API_WEBHOOK_ALLOW_PRIVATE_TARGETS = False
     monkeypatch.setattr(tasks.send_webhook, "delay", lambda delivery_id: None)
     schema = schemathesis.openapi.from_url(f"{live_server.url}/api/schema/?format=json")

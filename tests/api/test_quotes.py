@@ -1,0 +1,172 @@
+"""Quotes through the API: request, read, accept into an order, decline, and their webhooks."""
+
+import json
+
+import pytest
+from django.contrib.auth.models import Group
+
+from apps.api.models import Scope, WebhookDelivery
+from apps.orders.models import Order
+from apps.quotes.models import Quote, QuoteStatus
+from apps.quotes.services import quote_send, quote_submit
+from tests.api.conftest import ALL_SCOPES
+from tests.api.receiver import WebhookReceiver
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+REQUEST = {"lines": [{"sku": "CHAIR-1", "quantity": "2"}, {"sku": "DESK-1", "quantity": "1"}], "notes": "Q1 refit"}
+
+
+@pytest.fixture
+def sales(db, settings):
+    user = UserFactory(username="api-quote-sales")
+    user.groups.add(Group.objects.get(name="sales"))
+    settings.API_QUOTE_SALES_PERSON = user.username
+    return user
+
+
+@pytest.fixture
+def sent_number(api, catalog, acme_key, sales):
+    """A quote the partner requested, which sales submitted and sent (no approval rule applies)."""
+    number = api.call("POST", "/api/v1/quotes/", acme_key, REQUEST).json()["number"]
+    quote = Quote.objects.get(number=number)
+    quote_send(quote=quote_submit(quote=quote, actor=sales), actor=sales, email=False)
+    return number
+
+
+def test_request_creates_draft_for_sales(api, catalog, acme_key, sales):
+    # when
+    response = api.call("POST", "/api/v1/quotes/", acme_key, REQUEST)
+
+    # then
+    assert response.status_code == 201, response.content
+    body = response.json()
+    quote = Quote.objects.get(number=body["number"])
+    assert quote.status == QuoteStatus.DRAFT == body["status"]
+    assert quote.sales_person == sales
+    assert quote.notes == "Q1 refit"
+    assert body["customer"] == "ACME-001"
+    assert body["total"] == "599.00"
+    assert [(line["sku"], line["net_price"], line["line_total"]) for line in body["lines"]] == [
+        ("CHAIR-1", "99.50", "199.00"),
+        ("DESK-1", "400.00", "400.00"),
+    ]
+    assert "margin" not in body
+    assert all("unit_cost" not in line for line in body["lines"])
+
+
+def test_request_unknown_sku_creates_nothing(api, catalog, acme_key, sales):
+    response = api.call("POST", "/api/v1/quotes/", acme_key, {"lines": [{"sku": "GHOST-1", "quantity": "1"}]})
+
+    assert response.status_code == 400
+    assert Quote.objects.count() == 0
+
+
+def test_request_without_sales_person_503(api, catalog, acme_key, settings):
+    settings.API_QUOTE_SALES_PERSON = "nobody"
+
+    response = api.call("POST", "/api/v1/quotes/", acme_key, REQUEST)
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "quote_requests_not_configured"
+    assert Quote.objects.count() == 0
+
+
+def test_accept_sent_quote_makes_order(api, sent_number, acme_key):
+    # when
+    response = api.call("POST", f"/api/v1/quotes/{sent_number}/accept/", acme_key, {"po_number": "PO-Q-1"})
+
+    # then
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == QuoteStatus.CONVERTED
+    order = Order.objects.get(number=body["order"])
+    assert order.po_number == "PO-Q-1"
+    assert order.customer.account_number == "ACME-001"
+
+
+def test_decline_sent_quote(api, sent_number, acme_key):
+    response = api.call("POST", f"/api/v1/quotes/{sent_number}/decline/", acme_key, {"reason": "Too dear"})
+
+    assert response.status_code == 200
+    assert response.json()["status"] == QuoteStatus.DECLINED
+    assert "Too dear" in response.json()["status_reason"]
+
+
+def test_accept_draft_quote_409(api, catalog, acme_key, sales):
+    number = api.call("POST", "/api/v1/quotes/", acme_key, REQUEST).json()["number"]
+
+    response = api.call("POST", f"/api/v1/quotes/{number}/accept/", acme_key)
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "quote_state_conflict"
+    assert Quote.objects.get(number=number).status == QuoteStatus.DRAFT
+
+
+def test_quotes_list_and_read(api, sent_number, acme_key):
+    listed = api.call("GET", "/api/v1/quotes/?status=sent", acme_key).json()["results"]
+    read = api.call("GET", f"/api/v1/quotes/{sent_number}/", acme_key).json()
+    drafts = api.call("GET", "/api/v1/quotes/?status=draft", acme_key).json()["results"]
+
+    assert [row["number"] for row in listed] == [sent_number]
+    assert read["status"] == QuoteStatus.SENT
+    assert read["sent_at"] is not None
+    assert drafts == []
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "scope"),
+    [
+        ("GET", "", Scope.QUOTES_READ),
+        ("POST", "accept/", Scope.QUOTES_WRITE),
+        ("POST", "decline/", Scope.QUOTES_WRITE),
+    ],
+)
+def test_quote_scope_and_tenancy(api, sent_number, acme, globex_key, make_key, method, suffix, scope):
+    # given
+    without_scope = make_key(acme, scopes=[other for other in ALL_SCOPES if other != scope])
+
+    # when
+    other_partner = api.call(method, f"/api/v1/quotes/{sent_number}/{suffix}", globex_key, {})
+    missing_scope = api.call(method, f"/api/v1/quotes/{sent_number}/{suffix}", without_scope, {})
+
+    # then
+    assert other_partner.status_code == 404
+    assert missing_scope.status_code == 403
+    assert Quote.objects.get(number=sent_number).status == QuoteStatus.SENT
+
+
+@pytest.mark.parametrize(("method", "scope"), [("GET", Scope.QUOTES_READ), ("POST", Scope.QUOTES_WRITE)])
+def test_quotes_collection_scope_and_tenancy(api, catalog, acme, globex_key, make_key, sales, method, scope):
+    without_scope = make_key(acme, scopes=[other for other in ALL_SCOPES if other != scope])
+    body = {**REQUEST, "customer": "ACME-001"}
+    path = "/api/v1/quotes/?customer=ACME-001" if method == "GET" else "/api/v1/quotes/"
+
+    other_partner = api.call(method, path, globex_key, body)
+    missing_scope = api.call(method, path, without_scope, body)
+
+    assert other_partner.status_code == 404
+    assert missing_scope.status_code == 403
+    assert Quote.objects.count() == 0
+
+
+def test_quote_sent_webhook(api, catalog, acme_key, sales, settings, django_capture_on_commit_callbacks):
+    settings.API_WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    with WebhookReceiver() as receiver:
+        # given
+        api.call("POST", "/api/v1/webhooks/", acme_key, {"url": receiver.url, "events": ["quote.sent"]})
+        number = api.call("POST", "/api/v1/quotes/", acme_key, REQUEST).json()["number"]
+
+        # when
+        with django_capture_on_commit_callbacks(execute=True):
+            quote = quote_submit(quote=Quote.objects.get(number=number), actor=sales)
+            quote_send(quote=quote, actor=sales, email=False)
+
+    # then
+    assert len(receiver.received) == 1
+    event = json.loads(receiver.received[0][1])
+    assert event["type"] == "quote.sent"
+    assert event["data"]["quote"]["number"] == number
+    assert event["data"]["quote"]["status"] == "sent"
+    assert WebhookDelivery.objects.get().status == "delivered"
