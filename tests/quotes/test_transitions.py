@@ -263,3 +263,26 @@ def test_stale_prices_shown_and_refreshed(make_quote, contract, chair, sales):
     ]
     assert refreshed.total == Decimal("190.00")
     assert stale_prices(refreshed) == []
+
+
+def test_system_actor_accepts_for_api(sent_quote, server, chair):
+    # Given: stock, so the order goes through; an integration acts without a user
+    warehouse = WarehouseFactory(code="FRA")
+    for product in (server.product, chair):
+        StockLevelFactory(product=product, warehouse=warehouse, on_hand=Decimal("50"))
+
+    # When
+    quote = quote_accept(quote=sent_quote, actor=None, po_number="API-PO-1")
+
+    # Then: the acceptance and conversion are recorded without a user
+    assert quote.status == QuoteStatus.CONVERTED
+    assert quote.order.po_number == "API-PO-1"
+    assert quote.events.get(event="quote.accepted").actor is None
+    assert quote.history.first().history_user is None
+
+
+def test_beat_schedules_quote_expiry(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["quotes-expire-due"]
+
+    assert entry == {"task": "quotes.expire_due_quotes", "schedule": 3600.0}
+    assert expire_due_quotes.name == entry["task"]
