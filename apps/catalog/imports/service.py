@@ -362,7 +362,7 @@ class _Run:
         for index, row_problems in problems.items():
             job.rejected_count += 1
             batch.report.extend(self._report_lines(batch.items[index][0].line, row_problems))
-        valid = [item for index, item in enumerate(batch.items) if index not in problems]
+        valid = [item for index, item in enumerate(batch.items) if index not in problems] if problems else batch.items
         if not valid:
             return
         if stage is not None:
@@ -391,7 +391,7 @@ class _Run:
     def _apply_postgresql(self, valid: list[tuple[SourceRow, dict[str, Any]]], stage: StagedBatch) -> None:
         """Compare and write in SQL; only rows that may be anomalies are classified in Python."""
         job = self.job
-        stage.load([(row.line, record) for row, record in valid])
+        stage.load(valid)
         options: dict[str, Any] = {}
         if self.spec.kind == ImportKind.CATALOG:
             options = {"held_back": anomalies.CANDIDATES_SQL, "params": {"threshold": self.threshold}}

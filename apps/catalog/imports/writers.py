@@ -57,8 +57,8 @@ class StagedBatch:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{self.table}")
 
-    def load(self, records: list[tuple[int, dict[str, Any]]]) -> None:
-        """Copy ``(line, record)`` pairs into the emptied staging table; a missing field is copied as NULL."""
+    def load(self, records: list[tuple[Any, dict[str, Any]]]) -> None:
+        """Copy ``(source row, record)`` pairs into the emptied staging table; a missing field is copied as NULL."""
         fields = self.fields
         flagged = self.flagged
         with connection.cursor() as cursor:
@@ -71,11 +71,11 @@ class StagedBatch:
                 copy.set_types(self.types)
                 write_row = copy.write_row
                 if flagged:
-                    for line, record in records:
-                        write_row([line, *map(record.get, fields), *map(record.__contains__, flagged)])
+                    for row, record in records:
+                        write_row([row.line, *map(record.get, fields), *map(record.__contains__, flagged)])
                 else:
-                    for line, record in records:
-                        write_row([line, *map(record.get, fields)])
+                    for row, record in records:
+                        write_row([row.line, *map(record.get, fields)])
 
     def count(self, *, held_back: str | None = None, params: dict | None = None) -> "StagedCounts":
         """Count what ``write`` would do with the same arguments, changing nothing (dry runs)."""
