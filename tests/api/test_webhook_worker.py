@@ -1,0 +1,108 @@
+"""A real Celery worker against Redis sends a webhook after commit and retries it with a delay after a 500.
+
+The worker runs in its own process on the pytest PostgreSQL test database, so
+the test commits its data (``transaction=True``) for the worker to see.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from celery import Celery
+from django.conf import settings
+from django.db import connection as db_connection
+
+from apps.api import tasks
+from apps.api.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
+from tests.api.receiver import WebhookReceiver
+from tests.api.test_webhooks import verify_signature
+
+REDIS_URL = os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/12"
+CELERY = Path(sys.executable).parent / "celery"
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def worker(tmp_path):
+    """Start ``celery worker`` with one prefork child on the test database; stop it after the test."""
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    database = db_connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.api.celery_worker_settings",
+        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "CELERY_BROKER_URL": REDIS_URL,
+        "SECRET_KEY": settings.SECRET_KEY,
+        "API_WEBHOOK_SIGNING_KEY": settings.API_WEBHOOK_SIGNING_KEY,
+    }
+    log = (tmp_path / "worker.log").open("w")
+    process = subprocess.Popen(  # noqa: S603 - a fixed command line of the project's own celery
+        [
+            str(CELERY),
+            "-A",
+            "config",
+            "worker",
+            "--pool=prefork",
+            "--concurrency=1",
+            "--prefetch-multiplier=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=INFO",
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    yield process
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    log.close()
+
+
+@pytest.fixture
+def broker(monkeypatch):
+    """Send the on-commit enqueue of the test process to Redis instead of running it eagerly."""
+    app = Celery("webhook-test", broker=REDIS_URL)
+    monkeypatch.setattr(
+        tasks.send_webhook, "delay", lambda delivery_id: app.send_task("api.send_webhook", [delivery_id])
+    )
+    yield app
+    app.close()
+
+
+def test_worker_retries_webhook_after_500(worker, broker, api, catalog, acme_key, settings):
+    # given
+    settings.API_WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    with WebhookReceiver(statuses=[500, 200]) as receiver:
+        secret = api.call(
+            "POST", "/api/v1/webhooks/", acme_key, {"url": receiver.url, "events": ["order.confirmed"]}
+        ).json()["secret"]
+
+        # when
+        api.call(
+            "POST", "/api/v1/orders/", acme_key, {"po_number": "PO-W", "lines": [{"sku": "CHAIR-1", "quantity": 1}]}
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and WebhookDelivery.objects.get().status != DeliveryStatus.DELIVERED:
+            time.sleep(0.2)
+
+    # then
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == DeliveryStatus.DELIVERED
+    assert delivery.attempts == 2
+    assert list(WebhookAttempt.objects.order_by("number").values_list("response_code", flat=True)) == [500, 200]
+    first_try, second_try = WebhookAttempt.objects.order_by("number")
+    assert (second_try.created_at - first_try.created_at).total_seconds() >= 1
+    headers, body = receiver.received[1]
+    assert verify_signature(secret, headers["X-Signature"], body)
