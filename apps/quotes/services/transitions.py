@@ -20,6 +20,7 @@ from simple_history.utils import bulk_create_with_history
 from apps.contracts.selectors import today_utc
 from apps.exceptions.errors import ExceptionsError
 from apps.exceptions.services import case_resolve
+from apps.orders.models import Order
 from apps.quotes.configuration import load_configurators
 from apps.quotes.errors import (
     InvalidConfiguration,
@@ -28,7 +29,7 @@ from apps.quotes.errors import (
     QuoteError,
     QuoteStateConflict,
 )
-from apps.quotes.models import ApprovalStatus, Quote, QuoteLine, QuoteStatus
+from apps.quotes.models import Quote, QuoteLine, QuoteStatus
 from apps.quotes.services import approvals
 from apps.quotes.services.common import lock_quote, record_event, save_quote
 
@@ -288,7 +289,7 @@ def quote_revise(*, quote: Quote, actor) -> Quote:
     return revision
 
 
-def quote_convert(*, quote: Quote, actor, check_permission: bool = True):
+def quote_convert(*, quote: Quote, actor, check_permission: bool = True) -> Order:
     """Turn an accepted quote into an order through order intake, at the quoted prices; return the order.
 
     Idempotent: a converted quote returns its order, and intake keys the
@@ -371,10 +372,3 @@ def _condition_message(quote: Quote, name: str) -> str:
             f"{_PAST[name]}. Let it expire and revise it."
         )
     return f"Quote {quote.reference} cannot be {_PAST[name]} now."
-
-
-def pending_approval_groups(quote: Quote) -> list[str]:
-    """Return the names of the groups whose approval the quote still waits for, in order."""
-    return list(
-        quote.approvals.filter(status=ApprovalStatus.PENDING).order_by("sequence").values_list("group__name", flat=True)
-    )
