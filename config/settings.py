@@ -265,6 +265,8 @@ PUNCHOUT_TRUSTED_PROXY_COUNT = env_int("PUNCHOUT_TRUSTED_PROXY_COUNT", TRUSTED_P
 ORDER_PRICE_TOLERANCE_PERCENT = env_decimal("ORDER_PRICE_TOLERANCE_PERCENT", "0")
 ORDER_TAX_RATE_PERCENT = env_decimal("ORDER_TAX_RATE_PERCENT", "0")
 ORDER_REGION_WAREHOUSES = env_json("ORDER_REGION_WAREHOUSES", {})
+# Quotes: days a new quote stays open for acceptance when the sales person sets no date.
+QUOTE_VALIDITY_DAYS = env_int("QUOTE_VALIDITY_DAYS", 30)
 # Outbound order documents: the module that sends each channel's events,
 # attempts and retry delays (seconds), and the grace period before the relay
 # picks up an event whose task was lost.

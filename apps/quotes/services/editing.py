@@ -37,7 +37,8 @@ from apps.quotes.services.common import lock_quote, record_event, save_quote
 
 logger = logging.getLogger(__name__)
 
-# Days a new quote stays open for acceptance unless the sales person sets a date.
+# Days a new quote stays open for acceptance unless the sales person sets a date and the
+# QUOTE_VALIDITY_DAYS setting is missing.
 DEFAULT_VALIDITY_DAYS = 30
 
 # Header fields that ``quote_update`` changes; none of them is a figure an approval depends on.
