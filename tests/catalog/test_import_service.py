@@ -466,3 +466,15 @@ def test_unique_violation_retried_with_upsert(each, monkeypatch):
     assert (job.created_count, job.updated_count, job.stale_count) == (1, 1, 0)
     history = Product.history.model.objects.filter(history_change_reason=f"import job {job.pk}").order_by("sku")
     assert [(h.sku, h.history_type) for h in history] == [("A-1", "~"), ("A-2", "+")]
+
+
+def test_gc_threshold_raised_during_import_only(each):
+    import gc
+
+    before = gc.get_threshold()
+    during = []
+
+    import_rows(ImportKind.CATALOG, [_row("A-1")], progress=lambda job: during.append(gc.get_threshold()))
+
+    assert during == [(max(before[0], 50_000), *before[1:])]
+    assert gc.get_threshold() == before

@@ -8,9 +8,12 @@ marks the job failed, so the catalog keeps every earlier batch and a rerun finis
 """
 
 import datetime as dt
+import gc
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -182,7 +185,8 @@ def run_import_job(
     logger.info("Import job started", extra={"job_id": job.pk, "kind": job.kind, "dry_run": job.dry_run})
     started = time.monotonic()
     try:
-        run.consume(rows)
+        with _fewer_garbage_collections():
+            run.consume(rows)
         if options.full_catalog and job.kind == ImportKind.CATALOG:
             run.hold_missing_products()
     except CatalogImportError as error:
@@ -204,6 +208,36 @@ def run_import_job(
         extra={"job_id": job.pk, "seconds": round(time.monotonic() - started, 3), "rows": job.rows_read},
     )
     return job
+
+
+# The threshold of the youngest garbage-collector generation while imports run, and how many run.
+IMPORT_GC_THRESHOLD = 50_000
+_gc_lock = threading.Lock()
+_gc_state = {"imports": 0, "thresholds": gc.get_threshold()}
+
+
+@contextmanager
+def _fewer_garbage_collections() -> Iterator[None]:
+    """Collect the youngest generation less often while an import runs, and restore the thresholds after.
+
+    Each row allocates several short-lived tuples, lists and dicts, so with the default threshold
+    of 700 the collector runs thousands of times per 100,000 rows. On the catalog benchmark that
+    took about a fifth of the Python CPU time, and with 50,000 it takes almost none. The setting
+    is process-wide, so the first of several overlapping imports raises it and the last restores it.
+    """
+    with _gc_lock:
+        if _gc_state["imports"] == 0:
+            _gc_state["thresholds"] = gc.get_threshold()
+            first, *older = _gc_state["thresholds"]
+            gc.set_threshold(max(first, IMPORT_GC_THRESHOLD), *older)
+        _gc_state["imports"] += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_state["imports"] -= 1
+            if _gc_state["imports"] == 0:
+                gc.set_threshold(*_gc_state["thresholds"])
 
 
 @dataclass
