@@ -1,8 +1,11 @@
+import datetime as dt
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from apps.orders.models import OrderStatus
+from apps.orders.services import invoice_record, payment_record, shipment_record
 from tests.factories import UserFactory
 
 
@@ -65,3 +68,26 @@ def test_button_without_permission_changes_nothing(client, place, chair):
     ]
     order.refresh_from_db()
     assert order.status == OrderStatus.ALLOCATED
+
+
+def test_invoice_page_lists_lines_and_payments(client, place, chair):
+    # given an order shipped, invoiced and partly paid
+    order = place([line()]).order
+    shipment_record(order=order, shipment_id="S-1", lines=[("1", "2")])
+    invoice = invoice_record(order=order, number="INV-1", lines=[("1", "2")], tax="0", due_date=dt.date(2027, 1, 31))
+    payment = payment_record(invoice=invoice, payment_id="P-1", amount="50.00")
+    client.force_login(UserFactory(username="root", is_superuser=True))
+
+    # when
+    invoice_page = client.get(reverse("admin:orders_invoice_change", args=[invoice.pk]))
+    payments_page = client.get(reverse("admin:orders_payment_changelist"))
+    payment_history = client.get(reverse("admin:orders_payment_history", args=[payment.pk]))
+
+    # then
+    assert invoice_page.status_code == 200
+    assert b"P-1" in invoice_page.content
+    assert order.number.encode() in invoice_page.content
+    assert invoice_page.context["adminform"].form.fields == {}
+    assert payments_page.status_code == 200
+    assert b"INV-1" in payments_page.content
+    assert payment_history.status_code == 200
