@@ -74,6 +74,11 @@ def _autocomplete(page, container, text: str) -> None:
     page.locator(".select2-results__option", has_text=text).first.click()
 
 
+def _settle(page) -> None:
+    """Wait until the configuration editor has drawn the response to its latest request."""
+    page.wait_for_function("() => !document.querySelector('.quote-config-loading')")
+
+
 def _click_transition(page, label: str) -> None:
     page.locator(".object-tools").get_by_role("button", name=label).click()
     page.locator(".messagelist").wait_for()
@@ -98,11 +103,15 @@ def test_quote_from_configuration_to_order(live_server, chromium, demo_data):
     editor = line.locator(".quote-configurator")
     editor.locator(".quote-config-group").first.wait_for()
     editor.get_by_label("32-core 2.6 GHz processor").check()
+    _settle(page)
     editor.get_by_text("The configuration is not complete yet").wait_for()
     editor.get_by_label("64 GB RDIMM", exact=True).check()
+    _settle(page)
     editor.get_by_label("Quantity of 64 GB RDIMM").fill("4")
     editor.get_by_label("Quantity of 64 GB RDIMM").dispatch_event("change")
+    _settle(page)
     editor.get_by_label("3-year next-business-day support").check()
+    _settle(page)
     editor.get_by_text("The configuration is complete and valid.").wait_for()
     blocked_after_choice = editor.locator(".quote-config-blocked label").all_inner_texts()
     line.locator("input[name$='-quantity']").fill("2")

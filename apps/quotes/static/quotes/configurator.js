@@ -33,7 +33,6 @@
             return;
         }
         textarea.closest(".form-row").classList.add("quote-configuration-hidden");
-        const selection = data.selection || {};
         const status = element("p", {class: data.valid ? "quote-config-valid" : "quote-config-invalid"},
             data.valid ? "The configuration is complete and valid." : "The configuration is not complete yet:");
         editor.append(status);
@@ -73,7 +72,8 @@
                     row.append(element("span", {class: "quote-config-reason"}, option.reasons.join(" ")));
                 }
                 input.addEventListener("change", () => {
-                    const next = {...selection};
+                    // The field holds the latest choice; a drawing may lag behind a fast user.
+                    const next = readSelection(textarea);
                     if (single) {
                         group.options.forEach((other) => delete next[other.code]);
                     }
@@ -86,7 +86,7 @@
                 });
                 quantity.addEventListener("change", () => {
                     if (input.checked) {
-                        update(editor, textarea, {...selection, [option.code]: Number(quantity.value) || 1});
+                        update(editor, textarea, {...readSelection(textarea), [option.code]: Number(quantity.value) || 1});
                     }
                 });
                 fieldset.append(row);
@@ -110,15 +110,28 @@
             return;
         }
         const query = new URLSearchParams({product: product, configuration: JSON.stringify(readSelection(textarea))});
+        // Only the response to the latest request is drawn, as responses may arrive out of order.
+        const ticket = (editor.ticket || 0) + 1;
+        editor.ticket = ticket;
         editor.classList.add("quote-config-loading");
         fetch(`${guideUrl}?${query}`, {credentials: "same-origin", headers: {Accept: "application/json"}})
             .then((response) => response.json())
-            .then((data) => render(editor, textarea, data))
-            .catch(() => {
-                editor.replaceChildren(element("p", {class: "quote-config-invalid"},
-                    "The option list could not be loaded; edit the configuration JSON by hand."));
+            .then((data) => {
+                if (ticket === editor.ticket) {
+                    render(editor, textarea, data);
+                }
             })
-            .finally(() => editor.classList.remove("quote-config-loading"));
+            .catch(() => {
+                if (ticket === editor.ticket) {
+                    editor.replaceChildren(element("p", {class: "quote-config-invalid"},
+                        "The option list could not be loaded; edit the configuration JSON by hand."));
+                }
+            })
+            .finally(() => {
+                if (ticket === editor.ticket) {
+                    editor.classList.remove("quote-config-loading");
+                }
+            });
     }
 
     function attach(container) {
