@@ -38,7 +38,8 @@ EVENT_SCOPES = {"order": Scope.ORDERS_READ, "quote": Scope.QUOTES_READ}
 class Partner(TimeStampedModel):
     """A company that integrates through the REST API: a reseller, a marketplace, or the supplier's own ERP.
 
-    A partner sees the customers it is linked to, or every customer when ``all_customers`` is set.
+    A partner's keys read and order for the customers it is linked to, or for every customer when
+    ``all_customers`` is set.
     """
 
     name = models.CharField(max_length=200, unique=True)

@@ -19,7 +19,7 @@ class QuoteRequestsNotConfigured(ApiError):
 def quote_request(*, customer: Customer, data: dict, products: dict[str, int]) -> Quote:
     """Create a draft quote for the customer from a partner's request, assigned to API_QUOTE_SALES_PERSON.
 
-    ``products`` maps each requested SKU to its product id; a SKU without one
+    ``products`` maps each requested SKU to its product id. A SKU without one
     is passed as id 0, which the pricing reports as an unknown product.
     """
     username = settings.API_QUOTE_SALES_PERSON

@@ -1,7 +1,7 @@
 """The API's reads: product rows with contract prices and stock, orders with their documents, and quotes.
 
 Big lists are built from ``.values()`` rows and plain dicts, because DRF
-serializers cost about ten times as much per row; the pricing engine
+serializers cost about ten times as much per row. The pricing engine
 prices a whole page in one call with a constant number of queries.
 """
 

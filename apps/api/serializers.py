@@ -1,8 +1,8 @@
 """Input serializers that check the shape of request bodies, and output serializers that document responses.
 
-Responses are built as plain dicts (see ``selectors``); the output
+Responses are built as plain dicts (see ``selectors``). The output
 serializers here describe them in the OpenAPI document, and the schema
-tests hold the two together. Business rules stay in the services: these
+tests check that the two agree. Business rules stay in the services: these
 check types, lengths and formats only.
 """
 

@@ -3,7 +3,7 @@
 Every read and write of the API goes through these functions, because DRF's
 object permissions do not run on lists and creates. An object of a customer
 the key does not serve is reported exactly like one that does not exist
-(404), so that nothing tells whether it exists.
+(404), so that no response reveals whether it exists.
 """
 
 from django.db.models import QuerySet

@@ -1,9 +1,9 @@
 """Request limits of the partner API: per partner for keyed requests, per client address for the others.
 
 Counts live in the Django cache, which is Redis when CACHE_URL is set, so
-every web process shares them. Each limit is a fixed window of one minute:
-the first request of a window adds the counter, later ones increment it
-(an atomic INCR on Redis), and a request over the limit gets 429 with
+every web process shares them. Each limit is a fixed window of one minute.
+The first request of a window adds the counter, and later ones increment
+it (an atomic INCR on Redis). A request over the limit gets 429 with
 Retry-After, the seconds until the window ends.
 """
 

@@ -49,9 +49,11 @@ from apps.api.models import (
     WebhookEvent,
     WebhookSubscription,
 )
+from apps.api.selectors import money_text, order_summary, quote_detail
 from apps.exceptions.models import CaseKind, Severity
 from apps.exceptions.services import case_open
 from apps.integrations.services import record_webhook_delivery
+from apps.orders.models import Invoice, Shipment
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +139,7 @@ def check_target_url(url: str) -> None:
     """Raise InvalidWebhookTarget unless ``url`` is http(s) without credentials, and not private in production.
 
     A host name is not resolved here, so creating a subscription never sends
-    a DNS query; every send checks the addresses the name resolves to.
+    a DNS query. Every send checks the addresses the name resolves to.
     """
     parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -172,7 +174,11 @@ def _check_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address, url: 
 
 
 def _resolve_and_check(url: str) -> None:
-    """Check every address the URL's host resolves to, right before a send."""
+    """Check every address the URL's host resolves to, right before a send.
+
+    NOTE: urllib resolves the name again when it connects, so a DNS server that changes its answer between
+    the two lookups (DNS rebinding) could still reach a private address; an egress proxy closes that gap.
+    """
     check_target_url(url)
     if settings.API_WEBHOOK_ALLOW_PRIVATE_TARGETS:
         return
@@ -202,9 +208,6 @@ def on_quote_event(row) -> list[WebhookDelivery]:
     """Create the deliveries of a quote event (sent, accepted, declined, expired) for the subscribed partners."""
     if row.event not in WebhookEvent.values:
         return []
-    # Imported here for the same reason as in _order_payload.
-    from apps.api.selectors import quote_detail
-
     quote = row.quote
     detail = quote_detail(quote)
     detail.pop("lines")
@@ -245,17 +248,10 @@ def queue_event(*, event: str, customer_id: int, data: dict) -> list[WebhookDeli
 
 
 def _order_payload(order) -> dict:
-    # Imported here because selectors imports the pricing engine, which the orders app's import of this
-    # listener must not load while the apps are still loading.
-    from apps.api.selectors import order_summary
-
     return order_summary(order)
 
 
 def _event_details(row) -> dict:
-    from apps.api.selectors import money_text
-    from apps.orders.models import Invoice, Shipment
-
     payload = row.payload or {}
     if row.event == "order.shipped" and payload.get("shipment_id"):
         shipment = Shipment.objects.filter(pk=payload["shipment_id"]).first()

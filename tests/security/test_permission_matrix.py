@@ -356,7 +356,15 @@ def test_punchout_urls_for_every_role(demo, client):
 
 # Each API view's source must use one of these to read or write partner data; views that handle only
 # the supplier's own master data through erp:write pushes are listed with the reason.
-SCOPING_CALLS = ("customer_for(", "scoped_orders(", "order_for(", "partner_customers(", "partner=self.client.partner")
+SCOPING_CALLS = (
+    "customer_for(",
+    "scoped_orders(",
+    "order_for(",
+    "scoped_quotes(",
+    "quote_for(",
+    "partner_customers(",
+    "partner=self.client.partner",
+)
 UNSCOPED_VIEWS = {
     # ERP pushes change the supplier's catalog and stock, which belong to no customer; erp:write gates them.
     "CatalogPushView": "erp:write push of the supplier's own catalog",
@@ -460,6 +468,7 @@ def test_api_endpoints_for_every_role(demo):
     bodies = {
         "prices": {"customer": "ACME-001", "lines": lines},
         "order-list": {"customer": "ACME-001", "po_number": "MATRIX-1", "lines": lines},
+        "quote-list": {"customer": "ACME-001", "lines": lines},
         "webhook-list": {"url": "https://hooks.example.com/x", "events": ["order.confirmed"]},
         "catalog-updates": {"rows": [], "dry_run": True},
         "stock-updates": {"rows": [], "dry_run": True},

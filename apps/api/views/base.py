@@ -35,7 +35,7 @@ class PartnerView(APIView):
         return self.request.auth
 
     def initial(self, request, *args, **kwargs):
-        # DRF checks permissions before limits; here limits come first, so that requests without a
+        # DRF checks permissions before limits. Here limits come first, so that requests without a
         # valid key are limited per client address too, instead of getting 401 at full speed.
         self.format_kwarg = self.get_format_suffix(**kwargs)
         negotiated = self.perform_content_negotiation(request)
