@@ -1,4 +1,6 @@
-"""Staff session expiry: after STAFF_SESSION_IDLE_MINUTES without a request, and SESSION_COOKIE_AGE after login.
+"""Project middleware: staff session expiry, and the rejection of NUL characters in request parameters.
+
+Staff sessions end after STAFF_SESSION_IDLE_MINUTES without a request, and SESSION_COOKIE_AGE after login.
 
 Django's own expiry counts from the last time the session was saved, and the
 messages framework saves it now and then, so a busy session would never reach
@@ -6,13 +8,17 @@ its absolute age. This middleware keeps the login time and the last activity
 in the session itself and logs the user out when either limit is passed.
 """
 
+import contextlib
 import logging
 import time
 
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.signals import user_logged_in
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.dispatch import receiver
+from django.http import HttpResponseBadRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 
 logger = logging.getLogger(__name__)
 
@@ -63,3 +69,41 @@ class StaffSessionExpiryMiddleware:
             return
         if now - active_at >= ACTIVITY_WRITE_INTERVAL_SECONDS:
             session[ACTIVE_AT_KEY] = now
+
+
+class RejectNulCharacterMiddleware:
+    """Answer 400 to a request whose query string or form fields contain a NUL character.
+
+    PostgreSQL text cannot hold NUL, so such a value raises DataError in the
+    first query that compares or stores it, which would be a 500. No real
+    client sends one. The cXML endpoint is left alone: it reads its own
+    body and answers every problem as a cXML document, and XML cannot
+    contain NUL anyway.
+    """
+
+    FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        name = self._nul_parameter(request)
+        if name is not None:
+            logger.info("Request rejected: a parameter contains a NUL character", extra={"parameter": name[:60]})
+            message = f"The request parameter {name[:60]!r} contains a NUL character (%00); remove it and retry."
+            if request.path_info.startswith("/api/"):
+                return JsonResponse({"detail": message, "code": "invalid_character"}, status=400)
+            return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
+
+    def _nul_parameter(self, request) -> str | None:
+        sources = [request.GET]
+        if request.content_type in self.FORM_TYPES and not request.path_info.startswith("/punchout/cxml"):
+            # A body that is too large or malformed is the view's to report, with its own message.
+            with contextlib.suppress(RequestDataTooBig, TooManyFieldsSent, MultiPartParserError):
+                sources.append(request.POST)
+        for parameters in sources:
+            for key, values in parameters.lists():
+                if "\x00" in key or any("\x00" in value for value in values):
+                    return key.replace("\x00", "")
+        return None

@@ -145,3 +145,20 @@ def test_pushed_rows_are_reported(reference_data, kind, rows):
         assert error.message
     else:
         assert job.status == ImportJob.Status.SUCCEEDED
+
+
+def test_nul_byte_in_csv_rejects_file(reference_data):
+    # Regression: on PostgreSQL a NUL in a field raised DataError from the database, an unexpected failure.
+    with pytest.raises(CatalogImportError, match="Line 2 contains a NUL byte"):
+        import_file(
+            io.BytesIO(b"sku,warehouse,on_hand,as_of\nFZ-\x001,RTM,5,2026-01-01T00:00:00Z\n"),
+            kind=ImportKind.STOCK,
+            source=ImportJob.Source.COMMAND,
+        )
+
+
+def test_nul_character_in_json_value_is_reported(reference_data):
+    job = import_rows(ImportKind.STOCK, [{"sku": "FZ-\x001", "warehouse": "RTM", "on_hand": "5", "as_of": ""}])
+
+    assert job.status == ImportJob.Status.SUCCEEDED
+    assert job.rejected_count == 1

@@ -100,6 +100,12 @@ def check_encoding(stream: BinaryIO, encoding: str) -> None:
     utf8_lines = 0
     first_non_ascii_line = 0
     for line_number, raw in enumerate(stream, start=1):
+        if b"\x00" in raw:
+            # PostgreSQL text cannot store NUL, and no CSV or JSON Lines text file contains one.
+            raise FileRejected(
+                f"Line {line_number} contains a NUL byte (0x00), which a text file never contains; "
+                "check that the file is CSV or JSON Lines text and not a binary or UTF-16 file."
+            )
         if raw.isascii():
             continue
         non_ascii_lines += 1
@@ -343,6 +349,13 @@ def _row_from_mapping(item: object, line: int, columns: tuple[str, ...]) -> Sour
                 line=line,
                 values={},
                 problem=f"Key {key!r} holds a JSON {type(value).__name__}; give a string or a number.",
+                problem_column=name,
+            )
+        if "\x00" in text:
+            return SourceRow(
+                line=line,
+                values={},
+                problem=f"Key {key!r} contains a NUL character (\\u0000), which the database cannot store; remove it.",
                 problem_column=name,
             )
         values[name] = text
