@@ -8,8 +8,8 @@ are the same: every accepted order exists once, every outbox document
 reaches its buyer with one payloadID (a resend repeats the payloadID, which
 a cXML receiver drops as a duplicate), and no import is half applied.
 
-The slow faults run only with FAULT_TESTS=1 (`make faults`); CI runs the
-others.
+The slow faults run only with FAULT_TESTS=1 (docs/security.md has the
+command); CI runs the others.
 """
 
 import os
