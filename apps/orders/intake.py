@@ -34,7 +34,7 @@ from apps.catalog.models import Product
 from apps.exceptions.models import CaseKind
 from apps.exceptions.selectors import has_blocking_open_cases, open_cases_for
 from apps.exceptions.services import case_open, case_supersede
-from apps.orders import allocation, outbox, transitions, validation
+from apps.orders import allocation, outbox, quoted, transitions, validation
 from apps.orders.errors import (
     DuplicatePurchaseOrder,
     IdempotencyKeyReused,
@@ -221,6 +221,7 @@ def _create(request: OrderInput, parsed: ParsedOrder, actor) -> tuple[Order, int
 
     _insert_order(order, steps)
     _insert_lines(lines, actor, allocated=reservation is not None and not reservation.shortages)
+    quoted.order_taken_in(order=order, lines=lines)
 
     if validation.has_pending_cases(order):
         validation.open_pending_cases(order)
@@ -355,6 +356,7 @@ def _update(request: OrderInput, parsed: ParsedOrder, actor) -> tuple[Order, int
 
     lines = list(order.lines.select_related("product", "product__unit"))
     failing = validation.validate_order(order=order, lines=lines)
+    quoted.order_taken_in(order=order, lines=[line for line in lines if line.status != LineStatus.CANCELLED])
     if request.cart is not None:
         active = [line for line in lines if line.status != LineStatus.CANCELLED]
         failing += validation.reconcile_cart(order=order, lines=active, cart=request.cart)

@@ -8,7 +8,8 @@ that fails again on the same line find its case instead of opening another.
 Checks, in order: unit of measure (a unit convertible to the product's is
 converted, see ``_check_units``); unknown, inactive or not-offered product;
 the buyer's price against ours beyond ``ORDER_PRICE_TOLERANCE_PERCENT``
-(an order from an accepted quote keeps the quoted price);
+(an order from an accepted quote keeps the quoted price, and a line that
+refers to a quote line is compared with the quoted price instead);
 stock across active warehouses; credit hold and credit limit (the exposure
 counts the customer's other open orders and unpaid invoices); the buyer's tax
 against ours (``ORDER_TAX_RATE_PERCENT`` of the subtotal unless the customer
@@ -34,6 +35,7 @@ from apps.contracts.pricing import price_lines
 from apps.core.money import minor_units, round_money
 from apps.exceptions.models import CaseKind
 from apps.exceptions.services import case_open
+from apps.orders import quoted as quoted_lines
 from apps.orders.models import (
     INVOICEABLE_STATES,
     OPEN_STATES,
@@ -134,6 +136,7 @@ def _check_products_and_prices(order: Order, lines: list[OrderLine]) -> list:
     pricing = price_lines(customer=order.customer, lines=[(line.product_id, line.quantity) for line in known])
     order.contract = pricing.contract
     tolerance = Decimal(str(getattr(settings, "ORDER_PRICE_TOLERANCE_PERCENT", "0")))
+    quoted = quoted_lines.quoted_prices(order=order, lines=known) if order.channel != Channel.QUOTE else {}
 
     for line in lines:
         if line.product_id is None:
@@ -181,6 +184,9 @@ def _check_products_and_prices(order: Order, lines: list[OrderLine]) -> list:
                 )
             )
             continue
+        if line.position in quoted:
+            cases += _check_quoted_price(order, line, quoted[line.position], priced, tolerance)
+            continue
         if order.channel == Channel.QUOTE and line.buyer_unit_price is not None:
             # An accepted quote's net price is the agreed price: its approvals already covered the discount.
             line.unit_price = line.buyer_unit_price
@@ -193,6 +199,27 @@ def _check_products_and_prices(order: Order, lines: list[OrderLine]) -> list:
         line.unit_price = priced.unit_price
         cases.append(_price_case(order, line, reason="price differs", ours=priced.unit_price, currency=priced.currency))
     return cases
+
+
+def _check_quoted_price(order, line, quoted, priced, tolerance: Decimal) -> list:
+    """Give a line that refers to a quote line the quoted price; open a price case when the buyer's differs.
+
+    A quote the line cannot take its price from (``quoted.problem``) leaves
+    the contract price, and the case names the problem.
+    """
+    if quoted.problem or quoted.unit_price is None:
+        line.unit_price = priced.unit_price
+        return [_price_case(order, line, reason=quoted.problem, ours=priced.unit_price, currency=priced.currency)]
+
+    line.unit_price = quoted.unit_price
+    line.price_source = QUOTED_PRICE_SOURCE
+    if quoted.currency != line.currency:
+        reason = f"quote {quoted.reference} is in {quoted.currency}, the buyer's price in {line.currency}"
+    elif line.buyer_unit_price is not None and _differs(line.buyer_unit_price, quoted.unit_price, tolerance):
+        reason = f"price differs from quote {quoted.reference} line {quoted.position}"
+    else:
+        return []
+    return [_price_case(order, line, reason=reason, ours=quoted.unit_price, currency=quoted.currency)]
 
 
 def _differs(buyer: Decimal, ours: Decimal, tolerance_percent: Decimal) -> bool:

@@ -134,3 +134,17 @@ class OCIValueTooLong(PunchOutError):
 
     code = "oci_value_too_long"
     http_status = 409
+
+
+class QuoteNotLoadable(PunchOutError):
+    """A quote that cannot go into this cart: not accepted, another customer's, expired, converted or loaded."""
+
+    code = "quote_not_loadable"
+    http_status = 409
+
+
+class QuoteLineLocked(PunchOutError):
+    """A quantity change of a cart line that came from a quote, whose quantity and price were agreed."""
+
+    code = "quote_line_locked"
+    http_status = 409

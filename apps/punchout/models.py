@@ -335,6 +335,16 @@ class CartLine(TimeStampedModel):
     # cart carried, shown beside the re-evaluated price.
     previous_unit_price = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
     previous_currency = models.CharField(max_length=3, blank=True)
+    # A line loaded from an accepted quote keeps the quote line's net price and quantity, and sends its
+    # reference (QUOTE:<quote reference>:<line position>) back to the buyer.
+    quote_line = models.ForeignKey(
+        "quotes.QuoteLine", null=True, blank=True, on_delete=models.PROTECT, related_name="punchout_cart_lines"
+    )
+    quote_reference = models.CharField(
+        max_length=64, blank=True, help_text="The quote line's reference, such as QUOTE:QT-261204-9F3A61C2-V2:1."
+    )
+    quoted_unit_price = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    quoted_currency = models.CharField(max_length=3, blank=True)
 
     class Meta:
         ordering = ["session", "line_number"]
@@ -343,15 +353,28 @@ class CartLine(TimeStampedModel):
         constraints = [
             models.UniqueConstraint(fields=["session", "line_number"], name="cartline_session_line_uniq"),
             models.CheckConstraint(condition=models.Q(quantity__gt=Decimal("0")), name="cartline_quantity_positive"),
+            models.CheckConstraint(
+                condition=models.Q(quote_line__isnull=True, quote_reference="", quoted_unit_price__isnull=True)
+                | models.Q(quote_line__isnull=False, quoted_unit_price__isnull=False) & ~models.Q(quote_reference=""),
+                name="cartline_quote_complete",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.line_number}: {self.product_id} x {self.quantity}"
 
     @property
-    def auxiliary_id(self) -> str:
-        """Our reference for the line, sent as SupplierPartAuxiliaryID and echoed back by edit and inspect."""
+    def cart_reference(self) -> str:
+        """Our reference for the line in the session's cart, such as cartline-42."""
         return f"cartline-{self.pk}"
+
+    @property
+    def auxiliary_id(self) -> str:
+        """The SupplierPartAuxiliaryID of the line, echoed back by edit, inspect and the purchase order.
+
+        It is the quote line's reference for a line loaded from a quote, else the cart reference.
+        """
+        return self.quote_reference or self.cart_reference
 
 
 class BuyerPartNumber(models.Model):

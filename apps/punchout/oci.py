@@ -4,8 +4,8 @@ Field names, order and lengths follow SAP's Open Catalog Interface 4.0 and
 5.0 documents (the return form, "NEW_ITEM-<FIELD>[n]", index from 1):
 DESCRIPTION 40, MATNR 40, QUANTITY 15, UNIT 3, PRICE 15, CURRENCY 5,
 PRICEUNIT 5, LEADTIME 5, LONGTEXT_n:132[] unlimited, VENDOR 10, VENDORMAT 40,
-MANUFACTMAT 40, EXT_PRODUCT_ID 40, EXT_SCHEMA_TYPE 10, EXT_CATEGORY_ID 60,
-CUST_FIELD4 20, CUST_FIELD5 50. Numbers use a decimal point, no thousands
+MANUFACTMAT 40, EXT_QUOTE_ID 35, EXT_QUOTE_ITEM 10, EXT_PRODUCT_ID 40,
+EXT_SCHEMA_TYPE 10, EXT_CATEGORY_ID 60, CUST_FIELD4 20, CUST_FIELD5 50. Numbers use a decimal point, no thousands
 separator and no leading blanks.
 """
 
@@ -19,6 +19,7 @@ from apps.catalog.models import Product, UnitOfMeasure
 from apps.contracts.pricing import PricedLine
 from apps.core.money import minor_units
 from apps.punchout.errors import OCIValueTooLong, UnitNotMapped
+from apps.quotes.line_references import parse_quote_line_reference
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ SCHEMA_TYPE_LENGTH = 10
 CATEGORY_ID_LENGTH = 60
 CUST_FIELD4_LENGTH = 20
 CUST_FIELD5_LENGTH = 50
+QUOTE_ID_LENGTH = 35
+QUOTE_ITEM_LENGTH = 10
 # Price units tried in turn until the price per price unit needs no more
 # decimals than the currency has: a price of 0.0125 EUR goes as 1.25 per 100.
 PRICE_UNITS = (1, 10, 100, 1000, 10000)
@@ -138,8 +141,14 @@ def item_fields(
     vendor_number: str = "",
     contract_number: str = "",
     line_reference: str = "",
+    quote_reference: str = "",
 ) -> list[tuple[str, str]]:
-    """Return one item's NEW_ITEM-* fields, in the order of SAP's field list, for line ``index`` (from 1)."""
+    """Return one item's NEW_ITEM-* fields, in the order of SAP's field list, for line ``index`` (from 1).
+
+    ``quote_reference`` is the quote line reference of a line loaded from a
+    quote (``QUOTE:<quote reference>:<position>``); it is sent split into
+    EXT_QUOTE_ID and EXT_QUOTE_ITEM.
+    """
     sku = product.sku
     for label, value in (("VENDORMAT", sku), ("EXT_PRODUCT_ID", sku)):
         if len(value) > ID_LENGTH:
@@ -173,6 +182,7 @@ def item_fields(
         tail.append(("VENDOR", vendor_number[:VENDOR_LENGTH]))
     tail.append(("VENDORMAT", sku))
     tail += _optional_identifier("MANUFACTMAT", product.manufacturer_part_number, sku)
+    tail += _quote_fields(quote_reference)
     tail.append(("EXT_PRODUCT_ID", sku))
     if product.unspsc:
         tail += [("EXT_SCHEMA_TYPE", "UNSPSC"), ("EXT_CATEGORY_ID", product.unspsc[:CATEGORY_ID_LENGTH])]
@@ -197,9 +207,29 @@ def cart_fields(*, session, lines: Iterable[tuple[object, PricedLine]], mappings
             buyer_units=mappings.units,
             vendor_number=session.connection.oci_vendor_number,
             contract_number=session.contract.number,
-            line_reference=line.auxiliary_id,
+            line_reference=line.cart_reference,
+            quote_reference=line.quote_reference,
         )
     return fields
+
+
+def _quote_fields(quote_reference: str) -> list[tuple[str, str]]:
+    """Return EXT_QUOTE_ID and EXT_QUOTE_ITEM of a quote line reference, or [] for a line not from a quote.
+
+    Neither value is cut: a quote reference longer than 35 characters raises OCIValueTooLong.
+    """
+    if not quote_reference:
+        return []
+    parsed = parse_quote_line_reference(quote_reference)
+    if parsed is None:
+        raise OCIValueTooLong(f"Quote line reference {quote_reference!r} is invalid; the cart was not sent.")
+    reference, position = parsed
+    if len(reference) > QUOTE_ID_LENGTH or len(str(position)) > QUOTE_ITEM_LENGTH:
+        raise OCIValueTooLong(
+            f"Quote {reference} line {position} is longer than OCI's {QUOTE_ID_LENGTH} characters for "
+            f"NEW_ITEM-EXT_QUOTE_ID or {QUOTE_ITEM_LENGTH} for NEW_ITEM-EXT_QUOTE_ITEM; it cannot be sent."
+        )
+    return [("EXT_QUOTE_ID", reference), ("EXT_QUOTE_ITEM", str(position))]
 
 
 def _optional_identifier(field: str, value: str, sku: str) -> list[tuple[str, str]]:

@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import re
 
+from django.db.models import Q
 from lxml import etree
 
 from apps.orders import outbox
@@ -18,6 +19,7 @@ from apps.orders.services import order_intake
 from apps.punchout.cxml.reader import CXMLBadRequest, Header
 from apps.punchout.models import PunchOutSession
 from apps.punchout.order_request import answer_document, connection_source, read_order_request
+from apps.quotes.line_references import parse_quote_line_reference
 
 logger = logging.getLogger(__name__)
 
@@ -70,18 +72,24 @@ def handle_order_request(
 def returned_cart_for(*, request: OrderInput, connection) -> CartReference | None:
     """Return the cart of the connection's PunchOut session that the order's lines refer to, or None.
 
-    The lines carry our cart-line references as SupplierPartAuxiliaryID. When
-    they point into several sessions, the one returned last is used.
+    The lines carry our cart-line references as SupplierPartAuxiliaryID, or
+    for lines loaded from a quote the quote line's reference. When they point
+    into several sessions, the one returned last is used.
     """
     cart_line_ids = set()
+    quote_references = set()
     for line in request.lines:
-        match = _CART_LINE_REFERENCE.match(line.supplier_part_auxiliary_id.strip())
+        auxiliary_id = line.supplier_part_auxiliary_id.strip()
+        match = _CART_LINE_REFERENCE.match(auxiliary_id)
         if match:
             cart_line_ids.add(int(match.group(1)))
-    if not cart_line_ids:
+        elif parse_quote_line_reference(auxiliary_id) is not None:
+            quote_references.add(auxiliary_id)
+    if not cart_line_ids and not quote_references:
         return None
     session = (
-        PunchOutSession.objects.filter(connection=connection, lines__pk__in=cart_line_ids)
+        PunchOutSession.objects.filter(connection=connection)
+        .filter(Q(lines__pk__in=cart_line_ids) | Q(lines__quote_reference__in=quote_references))
         .order_by("-returned_at", "-pk")
         .first()
     )

@@ -18,5 +18,6 @@ urlpatterns = [
     path("session/<str:token>/search/", shop.session_search, name="session_search"),
     path("session/<str:token>/product/<path:sku>/", shop.session_product, name="session_product"),
     path("session/<str:token>/cart/", shop.session_cart, name="session_cart"),
+    path("session/<str:token>/quotes/", shop.session_quotes, name="session_quotes"),
     path("session/<str:token>/return/", shop.session_return, name="session_return"),
 ]

@@ -7,6 +7,9 @@ class QuotesConfig(AppConfig):
     verbose_name = "quotes"
 
     def ready(self) -> None:
+        from apps.orders.quoted import register_quote_matcher
+        from apps.quotes.order_matching import QuoteMatcher
         from apps.quotes.resolutions import register
 
         register()
+        register_quote_matcher(QuoteMatcher())

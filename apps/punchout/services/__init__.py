@@ -12,6 +12,7 @@ from apps.punchout.services.cart import (
     cart_set_quantity,
     ensure_cart_changeable,
     ensure_pricing_contract,
+    lock_quoted_prices,
     price_session_lines,
     punchout_cart_return,
 )
@@ -38,6 +39,7 @@ from apps.punchout.services.opening import (
     oci_session_open,
     punchout_session_open,
 )
+from apps.punchout.services.quotes import cart_load_quote, loadable_quotes
 
 __all__ = [
     "DEFAULT_SESSION_IDLE_MINUTES",
@@ -50,12 +52,15 @@ __all__ = [
     "authenticate_cxml_sender",
     "authenticate_oci_login",
     "buyer_mappings",
+    "cart_load_quote",
     "cart_set_quantity",
     "check_return_url",
     "contract_for_connection",
     "ensure_cart_changeable",
     "ensure_pricing_contract",
     "ensure_session_usable",
+    "loadable_quotes",
+    "lock_quoted_prices",
     "oci_return_settings",
     "oci_session_open",
     "parse_quantity",

@@ -3,7 +3,7 @@
 import base64
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from django.db import transaction
 from django.db.models import Max
@@ -17,6 +17,7 @@ from apps.punchout.errors import (
     CartAlreadyReturned,
     LineNotPriced,
     ProductNotAvailable,
+    QuoteLineLocked,
     SessionGone,
     SessionReadOnly,
     UnitNotMapped,
@@ -38,9 +39,9 @@ def cart_set_quantity(
     the first line of the product is changed, or a new line is added. The
     product must be one the customer may buy and that the pricing engine
     prices at that quantity. Returns the line, or None when it was removed.
-    Raises InvalidQuantity, ProductNotAvailable, LineNotPriced,
-    SessionReadOnly, CartAlreadyReturned or SessionGone and leaves the cart
-    unchanged.
+    A line loaded from a quote can only be removed. Raises InvalidQuantity,
+    ProductNotAvailable, LineNotPriced, QuoteLineLocked, SessionReadOnly,
+    CartAlreadyReturned or SessionGone and leaves the cart unchanged.
     """
     ensure_session_usable(session=session)
     ensure_cart_changeable(session=session)
@@ -56,7 +57,11 @@ def cart_set_quantity(
         if locked is None or locked.state != PunchOutSession.State.OPEN:
             raise _cart_already_returned()
         lines = session.lines.select_related("product").filter(product__sku=sku)
-        line = lines.filter(line_number=number).first() if number is not None else lines.order_by("line_number").first()
+        if number is not None:
+            line = lines.filter(line_number=number).first()
+        else:
+            # A product added from the catalog never joins a line loaded from a quote, whose quantity is agreed.
+            line = lines.filter(quote_line__isnull=True).order_by("line_number").first()
         if number is not None and line is None:
             raise ProductNotAvailable(
                 f"Cart line {number} with product {echo_value(sku)} does not exist; reload the cart."
@@ -68,6 +73,11 @@ def cart_set_quantity(
             _visible_product(session, sku)
             return None
 
+        if line is not None and line.quote_line_id is not None:
+            raise QuoteLineLocked(
+                f"Cart line {line.line_number} comes from quote line {line.quote_reference} at its agreed quantity; "
+                "remove the line, or ask your sales contact for a quote with another quantity."
+            )
         product = _visible_product(session, sku)
         priced = price_lines(customer=session.connection.customer, lines=[(product, quantity)]).lines[0]
         if not priced.priced:
@@ -256,11 +266,32 @@ def _cart_field_value(connection: BuyerConnection, document: bytes) -> str:
 
 
 def price_session_lines(*, session: PunchOutSession, lines: Iterable[CartLine]) -> PricingResult:
-    """Price cart lines at their quantities with one pricing call."""
-    return price_lines(
+    """Price cart lines at their quantities with one pricing call; a line loaded from a quote keeps its price."""
+    lines = list(lines)
+    pricing = price_lines(
         customer=session.connection.customer,
         lines=[(line.product, line.quantity) for line in lines],
     )
+    return lock_quoted_prices(lines=lines, pricing=pricing)
+
+
+def lock_quoted_prices(*, lines: Sequence[CartLine], pricing: PricingResult) -> PricingResult:
+    """Return the pricing with each quote line's price replaced by its quoted net price and currency."""
+    if not any(line.quoted_unit_price is not None for line in lines):
+        return pricing
+    priced_lines = tuple(
+        dataclasses.replace(
+            priced,
+            unit_price=line.quoted_unit_price,
+            currency=line.quoted_currency,
+            reason_code=None,
+            reason=None,
+        )
+        if line.quoted_unit_price is not None
+        else priced
+        for line, priced in zip(lines, pricing.lines, strict=True)
+    )
+    return dataclasses.replace(pricing, lines=priced_lines)
 
 
 def _visible_product(session: PunchOutSession, sku: str) -> Product:

@@ -30,8 +30,11 @@ from apps.contracts.selectors import today_utc
 from apps.core.money import round_money
 from apps.punchout import selectors, services
 from apps.punchout.document_log import record_cart_return
-from apps.punchout.errors import PunchOutError, SessionGone, SessionNotFound
+from apps.punchout.errors import PunchOutError, QuoteNotLoadable, SessionGone, SessionNotFound
 from apps.punchout.models import PunchOutSession
+from apps.quotes.errors import QuoteNotFound
+from apps.quotes.models import Quote
+from apps.quotes.selectors import quote_by_reference
 
 logger = logging.getLogger(__name__)
 
@@ -289,13 +292,17 @@ def session_cart(request: HttpRequest, session: PunchOutSession) -> HttpResponse
             if isinstance(error, SessionGone):
                 raise
             return _render_cart(request, session, error=error.message, status=error.http_status)
-        # 303 See Other, so that reloading the cart page does not post the form again.
-        response = HttpResponseRedirect(reverse("punchout:session_cart", args=[request.resolver_match.kwargs["token"]]))
-        response.status_code = 303
-        return response
+        return _see_cart(request)
     if request.method != "GET":
         return HttpResponse(status=405, headers={"Allow": "GET, POST"})
     return _render_cart(request, session)
+
+
+def _see_cart(request: HttpRequest) -> HttpResponse:
+    """Redirect to the cart with 303 See Other, so that reloading the cart page does not post a form again."""
+    response = HttpResponseRedirect(reverse("punchout:session_cart", args=[request.resolver_match.kwargs["token"]]))
+    response.status_code = 303
+    return response
 
 
 def _render_cart(request, session, *, error: str = "", status: int = 200) -> HttpResponse:
@@ -315,6 +322,45 @@ def _render_cart(request, session, *, error: str = "", status: int = 200) -> Htt
     context = {"rows": rows, "error": error}
     context.update(_page_context(request, session, pricing.lines, pricing.currency))
     return render(request, "punchout/cart.html", context, status=status)
+
+
+@_shop_page
+def session_quotes(request: HttpRequest, session: PunchOutSession) -> HttpResponse:
+    """List the customer's accepted quotes (GET), or load one into the cart and redirect to it (POST)."""
+    if request.method == "POST":
+        try:
+            quote = _customer_quote(session, request.POST.get("quote", ""))
+            services.cart_load_quote(session=session, quote=quote)
+        except PunchOutError as error:
+            if isinstance(error, SessionGone):
+                raise
+            return _render_quotes(request, session, error=error.message, status=error.http_status)
+        return _see_cart(request)
+    if request.method != "GET":
+        return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+    return _render_quotes(request, session)
+
+
+def _customer_quote(session: PunchOutSession, reference: str) -> Quote:
+    """Return the session customer's quote with this reference, or raise QuoteNotLoadable."""
+    reference = reference.strip()[:MAX_QUERY_LENGTH]
+    try:
+        return quote_by_reference(reference, queryset=Quote.objects.filter(customer_id=session.connection.customer_id))
+    except QuoteNotFound:
+        raise QuoteNotLoadable(
+            f"Quote {reference!r} is not one of your quotes; choose one from the list of quotes."
+        ) from None
+
+
+def _render_quotes(request, session, *, error: str = "", status: int = 200) -> HttpResponse:
+    lines = list(session.lines.select_related("product__unit").order_by("line_number"))
+    pricing = services.price_session_lines(session=session, lines=lines)
+    services.ensure_pricing_contract(session=session, pricing=pricing)
+    quotes = list(services.loadable_quotes(session=session).prefetch_related("lines"))
+    in_cart = {line.quote_reference.rpartition(":")[0].removeprefix("QUOTE:") for line in lines if line.quote_reference}
+    context = {"quotes": [(quote, quote.reference in in_cart) for quote in quotes], "error": error}
+    context.update(_page_context(request, session, pricing.lines, pricing.currency))
+    return render(request, "punchout/quotes.html", context, status=status)
 
 
 @require_POST
@@ -360,6 +406,7 @@ def _token_paths(session: PunchOutSession, request: HttpRequest) -> dict[str, st
         "start": reverse("punchout:session_start", args=[token]),
         "search": reverse("punchout:session_search", args=[token]),
         "cart": reverse("punchout:session_cart", args=[token]),
+        "quotes": reverse("punchout:session_quotes", args=[token]),
         "return": reverse("punchout:session_return", args=[token]),
         # Product pages are this prefix plus the URL-quoted SKU and a slash.
         "product": reverse("punchout:session_product", args=[token, "-"])[:-2],

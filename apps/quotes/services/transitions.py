@@ -316,6 +316,37 @@ def quote_convert(*, quote: Quote, actor, check_permission: bool = True) -> Orde
     return order
 
 
+def quote_convert_to_order(*, quote: Quote, order: Order, actor=None) -> Quote:
+    """Mark an accepted quote converted to an order that came in through another channel, such as PunchOut.
+
+    The buyer's purchase order refers to the quote's lines and took their
+    prices, so no order is made here. Idempotent: a quote already converted
+    to this order is returned as it is. A quote converted to another order
+    raises QuoteStateConflict.
+    """
+    with transaction.atomic():
+        quote = lock_quote(quote)
+        if quote.status == QuoteStatus.CONVERTED and quote.order_id == order.pk:
+            return quote
+        if quote.status == QuoteStatus.CONVERTED:
+            raise QuoteStateConflict(
+                f"Quote {quote.reference} was converted to another order already (id {quote.order_id})."
+            )
+        check_transition(quote, "convert", actor)
+
+        quote.convert()
+        quote.order = order
+        quote.status_reason = f"Converted to order {order.number} by the buyer's purchase order {order.po_number}"[:300]
+        save_quote(
+            quote, actor=actor, reason="Converted by a purchase order", fields=("status", "status_reason", "order")
+        )
+        record_event(
+            quote, "quote.converted", actor=actor, payload={"order": order.number, "po_number": order.po_number}
+        )
+    logger.info("Quote converted by a purchase order", extra={"quote_id": quote.pk, "order_id": order.pk})
+    return quote
+
+
 def _check_configurations(quote: Quote) -> None:
     """Raise InvalidConfiguration when a line's configuration breaks today's rules, which may have changed."""
     lines = list(quote.lines.order_by("position"))
