@@ -5,6 +5,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from lxml import etree
 
 from apps.contracts.selectors import today_utc
 from apps.core.xml import parse_xml
@@ -13,10 +14,11 @@ from apps.orders.inputs import LineInput, OrderInput
 from apps.orders.models import Order
 from apps.orders.services import order_intake
 from apps.punchout import oci, services
+from apps.punchout.cxml.reader import read_header
 from apps.punchout.cxml.validation import validate_document
 from apps.punchout.errors import OCIValueTooLong, QuoteLineLocked, QuoteNotLoadable, SessionReadOnly
 from apps.punchout.models import PunchOutSession
-from apps.punchout.order_handlers import returned_cart_for
+from apps.punchout.order_handlers import handle_order_request, returned_cart_for
 from apps.punchout.order_request import connection_source
 from apps.quotes.line_references import parse_quote_line_reference, quote_line_reference
 from apps.quotes.models import Quote, QuoteEvent, QuoteStatus
@@ -90,6 +92,21 @@ def test_load_adds_lines_at_quoted_prices(client, catalog, quote):
     pricing = services.price_session_lines(session=session, lines=lines)
     # The contract would price 4 of 5555 at 99.50; the cart keeps the quote's price.
     assert [priced.unit_price for priced in pricing.lines] == [Decimal("89.5500"), Decimal("72.0000")]
+
+
+def test_edit_session_keeps_quote_lines(client, catalog, quote):
+    reference = f"QUOTE:{quote.reference}:1"
+    items = [("5555", reference, "4", "89.55"), ("5555", "QUOTE:QT-000000-00000000-V1:1", "1", "99.50")]
+
+    base = open_session(client, catalog.connection, operation="edit", items_out=items, selected=False)
+
+    first, second = session_of(base).lines.order_by("line_number")
+    assert first.quote_reference == reference
+    assert first.quoted_unit_price == Decimal("89.5500")
+    assert first.quantity == Decimal("4")
+    # A reference to no quote of this customer makes an ordinary line at the contract price.
+    assert second.quote_line_id is None
+    assert second.auxiliary_id == f"cartline-{second.pk}"
 
 
 def test_load_rejects_unusable_quotes(client, catalog, quote):
@@ -299,6 +316,84 @@ def test_order_at_quoted_prices_converts_quote(client, catalog, quote):
     assert [line.price_source for line in lines] == ["quote", "quote"]
     assert price_cases(order) == []
     # The order matched its cart: no line counts as added.
+    assert [change for change in order.cart_differences if change["change"] == "added"] == []
+
+
+ORDER_REQUEST = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE cXML SYSTEM "http://xml.cxml.org/schemas/cXML/1.2.069/cXML.dtd">
+<cXML payloadID="{payload_id}" timestamp="2026-12-04T10:00:00+00:00">
+  <Header>
+    <From><Credential domain="{from_domain}"><Identity>{from_identity}</Identity></Credential></From>
+    <To><Credential domain="{to_domain}"><Identity>{to_identity}</Identity></Credential></To>
+    <Sender>
+      <Credential domain="{from_domain}">
+        <Identity>{from_identity}</Identity>
+        <SharedSecret>test-shared-secret</SharedSecret>
+      </Credential>
+      <UserAgent>Procurement test</UserAgent>
+    </Sender>
+  </Header>
+  <Request deploymentMode="production">
+    <OrderRequest>
+      <OrderRequestHeader orderID="PO-CX-1" orderDate="2026-12-04T10:00:00+00:00" type="new">
+        <Total><Money currency="EUR">358.20</Money></Total>
+        <BillTo><Address><Name xml:lang="en">Acme</Name></Address></BillTo>
+      </OrderRequestHeader>
+      {items}
+    </OrderRequest>
+  </Request>
+</cXML>"""
+
+ITEM_OUT = """<ItemOut quantity="{quantity}" lineNumber="{line}">
+        <ItemID>
+          <SupplierPartID>{sku}</SupplierPartID>
+          <SupplierPartAuxiliaryID>{auxiliary_id}</SupplierPartAuxiliaryID>
+        </ItemID>
+        <ItemDetail>
+          <UnitPrice><Money currency="EUR">{price}</Money></UnitPrice>
+          <Description xml:lang="en">{sku}</Description>
+          <UnitOfMeasure>EA</UnitOfMeasure>
+          <Classification domain="UNSPSC">56101504</Classification>
+        </ItemDetail>
+      </ItemOut>"""
+
+
+def test_cxml_order_request_converts_quote(client, catalog, quote):
+    base = open_session(client, catalog.connection, items_out=[], selected=False)
+    client.post(base + "quotes/", {"quote": quote.reference})
+    returned = parse_xml(return_form(client.post(base + "return/"))["fields"][0][1].encode("utf-8"))
+    # The procurement system echoes each ItemIn's SupplierPartAuxiliaryID in its ItemOut.
+    items = "".join(
+        ITEM_OUT.format(
+            line=line,
+            sku=item.findtext("ItemID/SupplierPartID"),
+            auxiliary_id=item.findtext("ItemID/SupplierPartAuxiliaryID"),
+            quantity=item.get("quantity"),
+            price=item.findtext("ItemDetail/UnitPrice/Money"),
+        )
+        for line, item in enumerate(returned.iterfind("Message/PunchOutOrderMessage/ItemIn"), start=1)
+    )
+    connection = catalog.connection
+    data = ORDER_REQUEST.format(
+        payload_id="po-cxml-quote-1@buyer",
+        from_domain=connection.from_domain,
+        from_identity=connection.from_identity,
+        to_domain=connection.to_domain,
+        to_identity=connection.to_identity,
+        items=items,
+    ).encode("utf-8")
+    validate_document(data)
+    root = parse_xml(data)
+
+    answer = parse_xml(handle_order_request(root=root, header=read_header(root), connection=connection, body=data))
+
+    assert answer.find("Response/Status").get("code") == "200", etree.tostring(answer)
+    order = Order.objects.get(po_number="PO-CX-1")
+    quote.refresh_from_db()
+    assert quote.status == QuoteStatus.CONVERTED
+    assert quote.order_id == order.pk
+    assert [line.price_source for line in order.lines.order_by("position")] == ["quote", "quote"]
+    assert price_cases(order) == []
     assert [change for change in order.cart_differences if change["change"] == "added"] == []
 
 

@@ -28,6 +28,7 @@ from apps.punchout.services.checks import (
     parse_quantity,
 )
 from apps.punchout.services.lifecycle import session_idle_timeout, start_page_minutes
+from apps.punchout.services.quotes import loadable_quote_lines
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +174,9 @@ def _add_items_out(session: PunchOutSession, items_out: Iterable[ItemOutLine]) -
     """Load the request's ItemOut lines into the cart, one cart line each, in the request's order.
 
     A line that carries our SupplierPartAuxiliaryID ``cartline-<id>`` from a
-    session of the same connection takes that line's product. Any other line
+    session of the same connection takes that line's product. A line that
+    carries a quote line reference of a quote that can still be loaded keeps
+    the quoted quantity and price. Any other line
     is looked up by SupplierPartID among the products the customer may buy.
     Lines sharing a SupplierPartID stay separate lines. A line that names no
     such product, or has an invalid quantity, is skipped with a notice for
@@ -206,10 +209,18 @@ def _add_items_out(session: PunchOutSession, items_out: Iterable[ItemOutLine]) -
         else {}
     )
 
+    quoted = loadable_quote_lines(
+        session=session, references=[item.supplier_part_auxiliary_id or "" for item in items_out]
+    )
+
     notices = []
     lines = []
     for position, item in enumerate(items_out, start=1):
         sku = (item.supplier_part_id or "").strip()
+        quote_line = quoted.get((item.supplier_part_auxiliary_id or "").strip())
+        if quote_line is not None and quote_line.sku == sku:
+            lines.append(_quoted_cart_line(session, quote_line, line_number=len(lines) + 1, item=item))
+            continue
         product = products_by_id.get(earlier_products.get(earlier_line_ids.get(item)))
         if product is None or product.sku != sku:
             product = products_by_sku.get(sku)
@@ -244,6 +255,23 @@ def _add_items_out(session: PunchOutSession, items_out: Iterable[ItemOutLine]) -
     if notices:
         session.notices = [*session.notices, *notices]
         session.save(update_fields=["notices", "updated_at"])
+
+
+def _quoted_cart_line(session: PunchOutSession, quote_line, *, line_number: int, item: ItemOutLine) -> CartLine:
+    """Return a cart line for an ItemOut that names a quote line: locked at the quoted quantity and price."""
+    reference = (item.supplier_part_auxiliary_id or "").strip()
+    return CartLine(
+        session=session,
+        product=quote_line.product,
+        quantity=quote_line.quantity,
+        line_number=line_number,
+        previous_unit_price=_storable_price(item.unit_price),
+        previous_currency=(item.currency or "")[:3],
+        quote_line=quote_line,
+        quote_reference=reference,
+        quoted_unit_price=quote_line.net_price,
+        quoted_currency=quote_line.quote.currency,
+    )
 
 
 def _storable_price(value: Decimal | None) -> Decimal | None:

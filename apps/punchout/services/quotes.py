@@ -8,6 +8,7 @@ sends the quote in NEW_ITEM-EXT_QUOTE_ID and NEW_ITEM-EXT_QUOTE_ITEM.
 """
 
 import logging
+from collections.abc import Iterable
 
 from django.db import transaction
 from django.db.models import Max, QuerySet
@@ -17,8 +18,8 @@ from apps.punchout.errors import CartAlreadyReturned, QuoteNotLoadable
 from apps.punchout.models import CartLine, PunchOutSession
 from apps.punchout.services.cart import ensure_cart_changeable
 from apps.punchout.services.lifecycle import ensure_session_usable
-from apps.quotes.line_references import quote_line_reference
-from apps.quotes.models import Quote, QuoteStatus
+from apps.quotes.line_references import parse_quote_line_reference, quote_line_reference
+from apps.quotes.models import Quote, QuoteLine, QuoteStatus
 
 logger = logging.getLogger(__name__)
 
@@ -119,3 +120,33 @@ def _check_products_offered(session: PunchOutSession, quote: Quote, quote_lines:
             f"Quote {quote.reference} has products your catalog does not offer ({', '.join(missing)}); "
             "ask your sales contact to check the quote."
         )
+
+
+def loadable_quote_lines(*, session: PunchOutSession, references: Iterable[str]) -> dict[str, QuoteLine]:
+    """Return the quote lines that quote line references name, by reference, when their quote can be loaded now.
+
+    An edit session uses it to keep the lines of a returned quote cart at
+    their quoted prices. A reference whose quote is another customer's, not
+    accepted, expired or in another currency is left out.
+    """
+    requested = {}
+    for reference in references:
+        parsed = parse_quote_line_reference(reference)
+        if parsed is not None:
+            requested[reference.strip()] = parsed
+    if not requested:
+        return {}
+    quotes = {
+        quote.reference: quote
+        for quote in loadable_quotes(session=session).filter(
+            number__in={reference.rpartition("-V")[0] for reference, _ in requested.values()},
+            currency=session.contract.currency,
+        )
+    }
+    lines = QuoteLine.objects.filter(quote__in=quotes.values()).select_related("quote", "product")
+    by_position = {(line.quote.reference, line.position): line for line in lines}
+    found = {}
+    for reference, key in requested.items():
+        if key in by_position:
+            found[reference] = by_position[key]
+    return found
