@@ -107,6 +107,12 @@ def _quoted_price(order, line, quote: Quote | str, position: int) -> QuotedPrice
         return problem(f"quote {reference} has no line {position}")
     if quote_line.sku != line.sku:
         return problem(f"line {position} of quote {reference} is {quote_line.sku}, not {line.sku}")
+    # The approvals covered the price for the quoted quantity; fewer units are a partial order.
+    if line.quantity > quote_line.quantity:
+        return problem(
+            f"quantity {line.quantity.normalize():f} is above the {quote_line.quantity.normalize():f} "
+            f"of quote {reference} line {position}"
+        )
     return QuotedPrice(reference=reference, position=position, unit_price=quote_line.net_price, currency=quote.currency)
 
 

@@ -256,11 +256,18 @@ def test_quote_line_reference_round_trip():
 
 
 def purchase_order(
-    catalog, quote, *, prices=("89.55", "72.00"), document_id="po-q-1", po_number="PO-Q1", oci_style=False
+    catalog,
+    quote,
+    *,
+    prices=("89.55", "72.00"),
+    quantities=("4", "2"),
+    document_id="po-q-1",
+    po_number="PO-Q1",
+    oci_style=False,
 ):
     """Take in the buyer's order for the quote's two lines, with the references a returned cart gives them."""
     lines = []
-    for position, (sku, quantity, price) in enumerate(zip(("5555", "4545321"), ("4", "2"), prices, strict=True), 1):
+    for position, (sku, quantity, price) in enumerate(zip(("5555", "4545321"), quantities, prices, strict=True), 1):
         if oci_style:
             reference = {
                 "supplier_part_auxiliary_id": "",
@@ -409,6 +416,18 @@ def test_order_price_other_than_quote_opens_case(catalog, quote):
     quote.refresh_from_db()
     assert quote.status == QuoteStatus.CONVERTED
     assert quote.order_id == order.pk
+
+
+def test_order_above_quoted_quantity_opens_case(catalog, quote):
+    result = purchase_order(catalog, quote, quantities=("5", "2"))
+
+    (case,) = price_cases(result.order)
+    assert case.facts["reason"] == f"quantity 5 is above the 4 of quote {quote.reference} line 1"
+    assert Decimal(case.facts["our_price"]) == Decimal("99.50")
+    # Line 2 still took the quote's price, so the quote is converted to the order.
+    assert result.order.lines.get(position=2).price_source == "quote"
+    quote.refresh_from_db()
+    assert quote.order_id == result.order.pk
 
 
 def test_order_replay_converts_quote_once(catalog, quote):
