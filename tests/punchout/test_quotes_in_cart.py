@@ -191,6 +191,16 @@ def test_quotes_page_lists_and_loads_quote(client, catalog, quote):
     assert "is not one of your quotes" in unknown.content.decode()
 
 
+def test_shop_pages_total_cart_at_quoted_prices(client, catalog, quote):
+    base = open_session(client, catalog.connection, items_out=[], selected=False)
+    client.post(base + "quotes/", {"quote": quote.reference})
+
+    # 4 x 89.55 + 2 x 72.00; the contract's prices would make 542.00.
+    for path in ("", "product/5555/", "cart/", "quotes/"):
+        content = client.get(base + path).content.decode()
+        assert "Cart: 2 lines, 502.20" in " ".join(content.split()), path
+
+
 # Cart return ----------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from apps.punchout.services.cart import (
     lock_quoted_prices,
     price_session_lines,
     punchout_cart_return,
+    quoted_line_prices,
 )
 from apps.punchout.services.checks import (
     MAX_LINE_QUANTITY,
@@ -70,6 +71,7 @@ __all__ = [
     "punchout_session_open",
     "punchout_session_start",
     "punchout_sessions_expire_idle",
+    "quoted_line_prices",
     "session_idle_timeout",
     "start_page_minutes",
 ]

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from apps.catalog.models import Product
-from apps.contracts.pricing import PricingResult, price_lines
+from apps.contracts.pricing import PricedLine, PricingResult, price_lines
 from apps.contracts.selectors import visible_products
 from apps.punchout import oci
 from apps.punchout.cxml.documents import CartItem, Credential, build_punchout_order_message
@@ -279,7 +279,12 @@ def lock_quoted_prices(*, lines: Sequence[CartLine], pricing: PricingResult) -> 
     """Return the pricing with each quote line's price replaced by its quoted net price and currency."""
     if not any(line.quoted_unit_price is not None for line in lines):
         return pricing
-    priced_lines = tuple(
+    return dataclasses.replace(pricing, lines=quoted_line_prices(lines=lines, priced_lines=pricing.lines))
+
+
+def quoted_line_prices(*, lines: Sequence[CartLine], priced_lines: Sequence[PricedLine]) -> tuple[PricedLine, ...]:
+    """Return the cart lines' prices, with each quote line's price replaced by its quoted net price and currency."""
+    return tuple(
         dataclasses.replace(
             priced,
             unit_price=line.quoted_unit_price,
@@ -289,9 +294,8 @@ def lock_quoted_prices(*, lines: Sequence[CartLine], pricing: PricingResult) -> 
         )
         if line.quoted_unit_price is not None
         else priced
-        for line, priced in zip(lines, pricing.lines, strict=True)
+        for line, priced in zip(lines, priced_lines, strict=True)
     )
-    return dataclasses.replace(pricing, lines=priced_lines)
 
 
 def _visible_product(session: PunchOutSession, sku: str) -> Product:

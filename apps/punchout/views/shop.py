@@ -33,6 +33,7 @@ from apps.punchout.document_log import record_cart_return
 from apps.punchout.errors import PunchOutError, QuoteNotLoadable, SessionGone, SessionNotFound
 from apps.punchout.models import PunchOutSession
 from apps.quotes.errors import QuoteNotFound
+from apps.quotes.line_references import parse_quote_line_reference
 from apps.quotes.models import Quote
 from apps.quotes.selectors import quote_by_reference
 
@@ -193,7 +194,7 @@ def _render_catalog(request, session, products, context, *, selected=None) -> Ht
     )
     services.ensure_pricing_contract(session=session, pricing=pricing)
     product_prices = pricing.lines[: len(page_products)]
-    cart_prices = pricing.lines[len(page_products) :]
+    cart_prices = services.quoted_line_prices(lines=cart_lines, priced_lines=pricing.lines[len(page_products) :])
     available = selectors.available_quantities(product_ids=[product.pk for product in page_products])
     rows = [
         {"product": product, "price": priced, "available": available[product.pk]}
@@ -273,7 +274,8 @@ def session_product(request: HttpRequest, session: PunchOutSession, sku: str) ->
         "available": available,
         "delivery_date": today + dt.timedelta(days=product.lead_time_days),
     }
-    context.update(_page_context(request, session, pricing.lines[1 + len(break_quantities) :], pricing.currency))
+    cart_prices = services.quoted_line_prices(lines=cart_lines, priced_lines=pricing.lines[1 + len(break_quantities) :])
+    context.update(_page_context(request, session, cart_prices, pricing.currency))
     return render(request, "punchout/product.html", context)
 
 
@@ -357,7 +359,7 @@ def _render_quotes(request, session, *, error: str = "", status: int = 200) -> H
     pricing = services.price_session_lines(session=session, lines=lines)
     services.ensure_pricing_contract(session=session, pricing=pricing)
     quotes = list(services.loadable_quotes(session=session).prefetch_related("lines"))
-    in_cart = {line.quote_reference.rpartition(":")[0].removeprefix("QUOTE:") for line in lines if line.quote_reference}
+    in_cart = {parse_quote_line_reference(line.quote_reference)[0] for line in lines if line.quote_reference}
     context = {"quotes": [(quote, quote.reference in in_cart) for quote in quotes], "error": error}
     context.update(_page_context(request, session, pricing.lines, pricing.currency))
     return render(request, "punchout/quotes.html", context, status=status)
