@@ -8,7 +8,6 @@ its absolute age. This middleware keeps the login time and the last activity
 in the session itself and logs the user out when either limit is passed.
 """
 
-import contextlib
 import logging
 import time
 
@@ -18,7 +17,6 @@ from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.dispatch import receiver
 from django.http import HttpResponseBadRequest, JsonResponse
-from django.http.multipartparser import MultiPartParserError
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +70,7 @@ class StaffSessionExpiryMiddleware:
 
 
 class RejectNulCharacterMiddleware:
-    """Answer 400 to a request whose query string or form fields contain a NUL character.
+    """Answer 400 to a request whose query string or URL-encoded form fields contain a NUL character.
 
     PostgreSQL text cannot hold NUL, so such a value raises DataError in the
     first query that compares or stores it, which would be a 500. No real
@@ -81,7 +79,9 @@ class RejectNulCharacterMiddleware:
     contain NUL anyway.
     """
 
-    FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+    # Only URL-encoded forms: Django reads their whole body first, so a failed parse here can be
+    # repeated by the view. A multipart body is streamed, and a view must see its errors itself.
+    FORM_TYPE = "application/x-www-form-urlencoded"
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
@@ -98,10 +98,13 @@ class RejectNulCharacterMiddleware:
 
     def _nul_parameter(self, request) -> str | None:
         sources = [request.GET]
-        if request.content_type in self.FORM_TYPES and not request.path_info.startswith("/punchout/cxml"):
-            # A body that is too large or malformed is the view's to report, with its own message.
-            with contextlib.suppress(RequestDataTooBig, TooManyFieldsSent, MultiPartParserError):
+        if request.content_type == self.FORM_TYPE and not request.path_info.startswith("/punchout/cxml"):
+            try:
                 sources.append(request.POST)
+            except (RequestDataTooBig, TooManyFieldsSent):
+                # The view reports these with its own message: forget the failed parse so that it parses again.
+                for attribute in ("_post", "_files"):
+                    request.__dict__.pop(attribute, None)
         for parameters in sources:
             for key, values in parameters.lists():
                 if "\x00" in key or any("\x00" in value for value in values):

@@ -6,6 +6,7 @@ client, which raises them.
 """
 
 import base64
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import given
@@ -71,8 +72,6 @@ def test_cxml_endpoint_answers_any_body(catalog, client, content_type, field, pa
         if content_type == "multipart/form-data":
             response = client.post(CXML_URL, {field: value})
         else:
-            from urllib.parse import urlencode
-
             response = client.post(CXML_URL, urlencode({field: value}), content_type=content_type)
     else:
         response = client.post(CXML_URL, data=payload, content_type=content_type)
@@ -161,7 +160,7 @@ def test_oci_nul_character_is_answered(catalog, client, field):
     params.update({"FUNCTION": "BACKGROUND_SEARCH", "SEARCHSTRING": "chair", "PRODUCTID": "5555"})
     params[field] = params[field] + "\x00"
 
-    response = client.post(OCI_URL, params)
+    response = client.post(OCI_URL, urlencode(params), content_type="application/x-www-form-urlencoded")
 
     # Regression: USERNAME and SEARCHSTRING with NUL raised DataError on PostgreSQL, a 500.
     assert response.status_code == 400
