@@ -245,6 +245,7 @@ def test_seed_demo_orders_open_every_kind():
         CaseKind.DUPLICATE_ORDER,
         CaseKind.CATALOG_ANOMALY,
         CaseKind.INTEGRATION_FAILURE,
+        CaseKind.QUOTE_APPROVAL,
     ])  # fmt: skip
     assert {case.state for case in cases} == {"open"}
 
@@ -258,6 +259,7 @@ def test_seed_demo_cases_routed_to_teams():
         assert teams[kind] == "sales", kind
     assert teams["credit"] == "finance"
     assert teams["tax_mismatch"] == "finance"
+    assert teams["quote_approval"] == "sales-manager"
 
 
 def test_seed_demo_orders_through_intake():
@@ -304,7 +306,7 @@ def test_seed_demo_keeps_reserved_stock():
     level.refresh_from_db()
     assert level.reserved == Decimal("5.000")
     assert "inbound documents: 0 created, 0 updated, 8 unchanged" in output
-    assert ExceptionCase.objects.count() == 9
+    assert ExceptionCase.objects.count() == 10
 
 
 def test_seed_demo_configurable_server_and_quote():
@@ -320,5 +322,7 @@ def test_seed_demo_configurable_server_and_quote():
     assert (quote.customer.account_number, quote.sales_person.username, quote.status) == ("ACME-001", "sales", "draft")
     assert quote.lines.get().contract_price == Decimal("3150.0000")
     assert ApprovalRule.objects.count() == 3
+    pending = Quote.objects.get(crm_opportunity="DEMO-OPP-0002")
+    assert pending.status == "pending_approval"
     notebook = configuration_check(product=Product.objects.get(sku="NB-CFG-14"), configuration={"ram-64": 1})
     assert {violation.code for violation in notebook.violations} == {"too_few_choices", "requires"}

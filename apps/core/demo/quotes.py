@@ -28,10 +28,12 @@ from apps.quotes.models import (
     ProductCost,
     Quote,
 )
-from apps.quotes.services import LineRequest, quote_create
+from apps.quotes.services import LineRequest, quote_create, quote_submit
 
 SERVER_SKU = "SRV-CFG-2U"
 DEMO_OPPORTUNITY = "DEMO-OPP-0001"
+# The quote submitted with a discount that waits for the sales manager.
+DEMO_PENDING_OPPORTUNITY = "DEMO-OPP-0002"
 
 # Costs are this share of the list price, so that demo margins are realistic.
 COST_SHARE = Decimal("0.62")
@@ -88,6 +90,7 @@ def seed_quotes(*, products: dict[str, Product], customers: dict[str, Customer],
     _seed_costs(products, report=report)
     _seed_approval_rules(report=report)
     _seed_quote(customers["ACME-001"], products[SERVER_SKU], report=report)
+    _seed_pending_quote(customers["ACME-001"], products[SERVER_SKU], report=report)
 
 
 def _seed_server_products(*, report: SyncReport) -> dict[str, Product]:
@@ -297,4 +300,31 @@ def _seed_quote(customer: Customer, server: Product, *, report: SyncReport) -> N
             )
         ],
     )
+    counts.created += 1
+
+
+def _seed_pending_quote(customer: Customer, server: Product, *, report: SyncReport) -> None:
+    """Create and submit the demo quote with a 15 % discount once, so the sales manager has an approval case."""
+    counts = report.for_model(Quote)
+    if Quote.objects.filter(customer=customer, crm_opportunity=DEMO_PENDING_OPPORTUNITY).exists():
+        counts.unchanged += 1
+        return
+    sales = get_user_model().objects.get(username="sales")
+    quote = quote_create(
+        actor=sales,
+        customer=customer,
+        crm_opportunity=DEMO_PENDING_OPPORTUNITY,
+        contact_name="Alex Buyer",
+        contact_email="purchasing@acme.example",
+        terms="Prices in EUR excluding VAT. Payment 30 days net. Delivery 10 working days after the order.",
+        lines=[
+            LineRequest(
+                product=server,
+                quantity=4,
+                configuration={"cpu-32c": 1, "mem-32g": 8, "sup-3y": 1},
+                discount_percent=Decimal("15"),
+            )
+        ],
+    )
+    quote_submit(quote=quote, actor=sales)
     counts.created += 1
