@@ -1,4 +1,4 @@
-"""Demo configurations, product costs, approval rules and a draft quote for ACME-001.
+"""Demo configurations, product costs, approval rules, and a draft and a submitted quote for ACME-001.
 
 The configurable rack server SRV-CFG-2U shows every kind of option and
 rule: a processor (price adders), memory modules that are catalog products
