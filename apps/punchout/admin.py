@@ -147,7 +147,16 @@ def _credential_status(stored_hash: str, set_at) -> str:
 
 class CartLineInline(admin.TabularInline):
     model = CartLine
-    fields = ["line_number", "product", "quantity", "previous_unit_price", "previous_currency", "created_at"]
+    fields = [
+        "line_number",
+        "product",
+        "quantity",
+        "previous_unit_price",
+        "previous_currency",
+        "quote_reference",
+        "quoted_unit_price",
+        "created_at",
+    ]
     readonly_fields = fields
     extra = 0
     can_delete = False
