@@ -180,3 +180,11 @@ def test_nul_character_in_query_string_is_rejected(client, db, path, params):
 
     assert response.status_code == 400
     assert b"NUL character" in response.content
+
+
+def test_oci_multipart_nul_parameter_is_rejected(catalog, client):
+    # The test client posts a dict as multipart/form-data, which the project's NUL middleware leaves to the view.
+    response = client.post(OCI_URL, {"USERNAME": "acme\x00", "PASSWORD": OCI_PASSWORD})
+
+    assert response.status_code == 400
+    assert b"contains a NUL character" in response.content

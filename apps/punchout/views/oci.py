@@ -58,6 +58,8 @@ def oci_entry(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=405, headers={"Allow": "GET, POST"})
     try:
         params = _parameters(request)
+    except _BadParameter as error:
+        return _error(request, error)
     except (RequestDataTooBig, TooManyFieldsSent) as error:
         return _error(request, _BadParameter(f"The OCI request is too large ({error}); send fewer or smaller fields."))
     except MultiPartParserError as error:
@@ -121,6 +123,11 @@ def _parameters(request: HttpRequest) -> dict[str, str]:
     params = {key: request.GET.get(key, "") for key in request.GET}
     if request.method == "POST":
         params.update({key: request.POST.get(key, "") for key in request.POST})
+    # Multipart forms pass the project's NUL check, and PostgreSQL text cannot hold NUL.
+    for key, value in params.items():
+        if "\x00" in key or "\x00" in value:
+            name = key.replace("\x00", "")[:60]
+            raise _BadParameter(f"The OCI parameter {name!r} contains a NUL character (%00); remove it and retry.")
     return params
 
 
