@@ -73,7 +73,7 @@ def worker(tmp_path):
 @pytest.fixture
 def broker(monkeypatch):
     """Send the on-commit enqueue of the test process to Redis instead of running it eagerly."""
-    app = Celery("webhook-test", broker=REDIS_URL)
+    app = Celery("webhook-test", broker=REDIS_URL, set_as_current=False)
     monkeypatch.setattr(
         tasks.send_webhook, "delay", lambda delivery_id: app.send_task("api.send_webhook", [delivery_id])
     )

@@ -73,7 +73,9 @@ def worker(tmp_path):
 @pytest.fixture
 def broker(monkeypatch):
     """Send the on-commit enqueue of the test process to Redis instead of running it eagerly."""
-    app = Celery("outbox-test", broker=REDIS_URL)
+    # A new Celery app becomes the thread's current app unless told otherwise, and later tests in
+    # this thread would then send every shared task to this broker instead of running it eagerly.
+    app = Celery("outbox-test", broker=REDIS_URL, set_as_current=False)
     monkeypatch.setattr(
         tasks.send_outbox_event, "delay", lambda event_id: app.send_task("orders.send_outbox_event", args=[event_id])
     )

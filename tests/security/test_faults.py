@@ -149,7 +149,7 @@ def workers(private_redis, tmp_path):
 @pytest.fixture
 def broker(private_redis, monkeypatch):
     """Send the test process's on-commit enqueues to the private Redis instead of running them eagerly."""
-    app = Celery("fault-test", broker=private_redis.url)
+    app = Celery("fault-test", broker=private_redis.url, set_as_current=False)
     app.conf.broker_connection_retry = False
     app.conf.broker_connection_max_retries = 0
 
