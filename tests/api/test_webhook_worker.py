@@ -4,26 +4,17 @@ The worker runs in its own process on the pytest PostgreSQL test database, so
 the test commits its data (``transaction=True``) for the worker to see.
 """
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-import redis
 from celery import Celery
 from django.conf import settings
-from django.db import connection as db_connection
 
 from apps.api import tasks
 from apps.api.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from tests.api.receiver import WebhookReceiver
 from tests.api.test_webhooks import verify_signature
-
-REDIS_URL = os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/12"
-CELERY = Path(sys.executable).parent / "celery"
+from tests.celery_worker import REDIS_URL, running_worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -31,43 +22,12 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(tra
 @pytest.fixture
 def worker(tmp_path):
     """Start ``celery worker`` with one prefork child on the test database; stop it after the test."""
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    database = db_connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.api.celery_worker_settings",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        "CELERY_BROKER_URL": REDIS_URL,
-        "SECRET_KEY": settings.SECRET_KEY,
-        "API_WEBHOOK_SIGNING_KEY": settings.API_WEBHOOK_SIGNING_KEY,
-    }
-    log = (tmp_path / "worker.log").open("w")
-    process = subprocess.Popen(  # noqa: S603 - a fixed command line of the project's own celery
-        [
-            str(CELERY),
-            "-A",
-            "config",
-            "worker",
-            "--pool=prefork",
-            "--concurrency=1",
-            "--prefetch-multiplier=1",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=INFO",
-        ],
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    yield process
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+    with running_worker(
+        settings_module="tests.api.celery_worker_settings",
+        log_path=tmp_path / "worker.log",
+        env={"SECRET_KEY": settings.SECRET_KEY, "API_WEBHOOK_SIGNING_KEY": settings.API_WEBHOOK_SIGNING_KEY},
+    ) as process:
+        yield process
 
 
 @pytest.fixture

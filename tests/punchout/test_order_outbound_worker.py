@@ -7,24 +7,18 @@ so the test commits its data (``transaction=True``) for the worker to see.
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import redis
 from celery import Celery
-from django.conf import settings
-from django.db import connection as db_connection
 
 from apps.orders import tasks
 from apps.orders.models import OutboundEndpoint, OutboxEvent, OutboxStatus
 from apps.punchout.order_request import connection_source
+from tests.celery_worker import REDIS_URL, running_worker
 from tests.orders.buyer_server import BuyerServer
 from tests.punchout.support import create_order_connection, place_order
-
-REDIS_URL = os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/12"
-CELERY = Path(sys.executable).parent / "celery"
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -32,42 +26,12 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(tra
 @pytest.fixture
 def worker(tmp_path):
     """Start ``celery worker`` with one prefork child on the test database; stop it after the test."""
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    database = db_connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.orders.celery_worker_settings",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        "CELERY_BROKER_URL": REDIS_URL,
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "worker-test"),
-    }
-    log = (tmp_path / "worker.log").open("w")
-    process = subprocess.Popen(  # noqa: S603 - a fixed command line of the project's own celery
-        [
-            str(CELERY),
-            "-A",
-            "config",
-            "worker",
-            "--pool=prefork",
-            "--concurrency=1",
-            "--prefetch-multiplier=1",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=INFO",
-        ],
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    yield process
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+    with running_worker(
+        settings_module="tests.orders.celery_worker_settings",
+        log_path=tmp_path / "worker.log",
+        env={"SECRET_KEY": os.environ.get("SECRET_KEY", "worker-test")},
+    ) as process:
+        yield process
 
 
 @pytest.fixture
