@@ -203,7 +203,7 @@ CELERY_BEAT_SCHEDULE = {
     # Send outbox events whose task was lost between commit and enqueue.
     "orders-relay-outbox": {"task": "orders.relay_outbox_events", "schedule": 60.0},
     # Expire PunchOut sessions idle past PUNCHOUT_SESSION_IDLE_MINUTES, so that the
-    # admin and the reports see them expired even when nobody opens them again.
+    # admin and the reports show them expired even when no page of them is opened again.
     "punchout-expire-idle-sessions": {"task": "punchout.expire_idle_sessions", "schedule": 300.0},
     # Delete document log rows past their retention period, in batches.
     "integrations-prune-document-log": {"task": "integrations.prune_document_log", "schedule": 3600.0},
@@ -273,10 +273,10 @@ QUOTE_VALIDITY_DAYS = env_int("QUOTE_VALIDITY_DAYS", 30)
 # attempts and retry delays (seconds), and the grace period before the relay
 # picks up an event whose task was lost.
 ORDER_OUTBOX_SENDERS = {"cxml": "apps.punchout.outbound"}
-# Modules told of every outbox event in its transaction, whatever the channel
+# Modules notified of every outbox event in its transaction, whatever the channel
 # (the partner API turns them into webhook deliveries).
 ORDER_EVENT_LISTENERS = ["apps.api.webhooks"]
-# Modules told of every quote event in its transaction (webhooks again).
+# Modules notified of every quote event in its transaction (the partner API sends webhooks).
 QUOTE_EVENT_LISTENERS = ["apps.api.webhooks"]
 ORDER_OUTBOX_MAX_ATTEMPTS = env_int("ORDER_OUTBOX_MAX_ATTEMPTS", 6)
 ORDER_OUTBOX_RETRY_BASE_SECONDS = env_int("ORDER_OUTBOX_RETRY_BASE_SECONDS", 10)

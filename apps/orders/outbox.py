@@ -80,7 +80,7 @@ def record_event(*, order: Order, event: str, payload: dict) -> OutboxEvent:
     """Write an outbox row in the caller's transaction and enqueue its delivery for after the commit.
 
     Without a sender for the order's channel the row is written as skipped and nothing is enqueued.
-    The modules in ORDER_EVENT_LISTENERS are told of the row either way.
+    The modules in ORDER_EVENT_LISTENERS are notified of the row either way.
     """
     now = timezone.now()
     has_sender = bool((getattr(settings, "ORDER_OUTBOX_SENDERS", {}) or {}).get(order.channel))
