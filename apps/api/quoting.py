@@ -49,9 +49,9 @@ def quote_request(*, customer: Customer, data: dict, products: dict[str, int]) -
     )
 
 
-def quote_accept_by_partner(*, quote: Quote, po_number: str = "") -> Quote:
-    """Accept a sent quote for the customer; it becomes an order with the PO number when one is given."""
-    return quote_accept(quote=quote, actor=None, po_number=po_number)
+def quote_accept_by_partner(*, quote: Quote, po_number: str = "", create_order: bool = True) -> Quote:
+    """Accept a sent quote for the customer; with ``create_order`` it becomes an order carrying the PO number."""
+    return quote_accept(quote=quote, actor=None, po_number=po_number, convert=create_order)
 
 
 def quote_decline_by_partner(*, quote: Quote, reason: str = "") -> Quote:

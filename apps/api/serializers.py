@@ -382,6 +382,13 @@ class QuoteAcceptInput(serializers.Serializer):
     po_number = serializers.CharField(
         max_length=64, required=False, allow_blank=True, help_text="The customer's PO number for the order."
     )
+    create_order = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="true (the default) turns the quote into an order at once. false keeps it accepted for a "
+        "buyer who orders through a procurement system: it loads into the PunchOut cart, and the purchase "
+        "order that follows is matched to it.",
+    )
 
 
 class QuoteDeclineInput(serializers.Serializer):

@@ -170,3 +170,24 @@ def test_quote_sent_webhook(api, catalog, acme_key, sales, settings, django_capt
     assert event["data"]["quote"]["number"] == number
     assert event["data"]["quote"]["status"] == "sent"
     assert WebhookDelivery.objects.get().status == "delivered"
+
+
+def test_accept_without_order_keeps_quote_accepted_for_punchout(api, sent_number, acme_key):
+    # when
+    response = api.call(
+        "POST", f"/api/v1/quotes/{sent_number}/accept/", acme_key, {"po_number": "", "create_order": False}
+    )
+
+    # then
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["status"], body["order"]) == (QuoteStatus.ACCEPTED, None)
+    assert not Order.objects.filter(customer__account_number="ACME-001").exists()
+
+
+def test_accept_with_unreadable_create_order_is_400(api, sent_number, acme_key):
+    response = api.call("POST", f"/api/v1/quotes/{sent_number}/accept/", acme_key, {"create_order": "perhaps"})
+
+    assert response.status_code == 400
+    assert "create_order" in response.json()["fields"]
+    assert Quote.objects.get(number=sent_number).status == QuoteStatus.SENT

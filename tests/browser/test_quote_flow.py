@@ -147,7 +147,11 @@ def test_quote_from_configuration_to_order(live_server, chromium, demo_data):
     page.goto(f"{url}/admin/quotes/quote/{quote.pk}/change/")
     _click_transition(page, "Send")
     status_after_send = page.locator(".field-status .readonly").inner_text()
-    _click_transition(page, "Mark accepted")
+    page.locator(".object-tools").get_by_role("link", name="Mark accepted").click()
+    page.get_by_label("Customer's PO number").fill("PO-BROWSER-1")
+    page.get_by_label("Create the order now").check()
+    page.get_by_role("button", name="Mark accepted").click()
+    page.locator(".messagelist").wait_for()
     message = page.locator(".messagelist").inner_text()
     context.close()
 
@@ -172,5 +176,6 @@ def test_quote_from_configuration_to_order(live_server, chromium, demo_data):
     order = quote.order
     assert f"Order {order.number} was created." in message
     assert order.channel == Channel.QUOTE
+    assert order.po_number == "PO-BROWSER-1"
     order_line = order.lines.get()
     assert (order_line.sku, order_line.quantity, order_line.unit_price) == ("SRV-CFG-2U", Decimal("2"), line.net_price)

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from lxml import etree
 
+from apps.api.quoting import quote_accept_by_partner
 from apps.contracts.selectors import today_utc
 from apps.core.xml import parse_xml
 from apps.exceptions.models import CaseKind, ExceptionCase
@@ -92,6 +93,20 @@ def test_load_adds_lines_at_quoted_prices(client, catalog, quote):
     pricing = services.price_session_lines(session=session, lines=lines)
     # The contract would price 4 of 5555 at 99.50; the cart keeps the quote's price.
     assert [priced.unit_price for priced in pricing.lines] == [Decimal("89.5500"), Decimal("72.0000")]
+
+
+def test_quote_accepted_through_api_without_order_loads_into_cart(client, catalog):
+    # Given: a sent quote that the partner accepts for an order to come through PunchOut
+    sent = make_quote(catalog.customer, (catalog.fixed, 3, Decimal("0")), accept=False)
+    accepted = quote_accept_by_partner(quote=sent, po_number="", create_order=False)
+    session = session_of(open_session(client, catalog.connection, items_out=[], selected=False))
+
+    # When
+    lines = services.cart_load_quote(session=session, quote=accepted)
+
+    # Then
+    assert (accepted.status, accepted.order_id) == (QuoteStatus.ACCEPTED, None)
+    assert [(line.product.sku, line.quantity) for line in lines] == [("5555", Decimal("3"))]
 
 
 def test_edit_session_keeps_quote_lines(client, catalog, quote):

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from apps.exceptions.models import CaseKind, ExceptionCase
 from apps.quotes.models import Quote, QuoteStatus
-from apps.quotes.services import quote_reject, quote_revise, quote_submit
+from apps.quotes.services import quote_reject, quote_revise, quote_send, quote_submit
 from tests.admin.forms import change_form_data
 
 SERVER_CONFIGURATION = {"cpu-16c": 1, "mem-32g": 4, "sup-3y": 1}
@@ -198,3 +198,68 @@ def test_add_with_past_date_is_a_form_error(sales_client, customer, contract):
     assert response.status_code == 200
     assert "Valid until 2020-01-31 is in the past" in str(response.context["adminform"].form.non_field_errors())
     assert not Quote.objects.exists()
+
+
+@pytest.fixture
+def sent_quote(make_quote, chair, sales):
+    return quote_send(quote=quote_submit(quote=make_quote((chair, 2)), actor=sales), actor=sales, email=False)
+
+
+def _accept_url(quote):
+    return reverse("admin:quotes_quote_transition", args=[quote.pk, "accept"])
+
+
+def test_mark_accepted_asks_how_the_order_comes(sent_quote, sales_client):
+    buttons = sales_client.get(_change_url(sent_quote)).context["transition_buttons"]
+
+    page = sales_client.get(_accept_url(sent_quote))
+
+    accept = next(button for button in buttons if button["name"] == "accept")
+    assert accept["needs_page"] is True
+    assert page.status_code == 200
+    assert page.context["form"]["order"].initial == "now"
+    assert "procurement system" in page.content.decode()
+
+
+def test_mark_accepted_now_creates_order_with_po_number(sent_quote, sales_client):
+    response = sales_client.post(_accept_url(sent_quote), {"po_number": "PO-ADM-7", "order": "now"})
+
+    sent_quote.refresh_from_db()
+    assert response.status_code == 302
+    assert sent_quote.status == QuoteStatus.CONVERTED
+    assert sent_quote.order.po_number == "PO-ADM-7"
+
+
+def test_mark_accepted_for_purchase_order_keeps_quote_accepted(sent_quote, sales_client):
+    response = sales_client.post(_accept_url(sent_quote), {"po_number": "", "order": "by_purchase_order"}, follow=True)
+
+    sent_quote.refresh_from_db()
+    assert sent_quote.status == QuoteStatus.ACCEPTED
+    assert sent_quote.order_id is None
+    assert [str(message) for message in response.context["messages"]] == [
+        f"Quote {sent_quote.reference} is now accepted. "
+        "It waits for the buyer's purchase order, or for Convert to order."
+    ]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{"po_number": "PO-1"}, {"po_number": "PO-1", "order": "tomorrow"}, {"po_number": "P" * 65, "order": "now"}],
+    ids=["no choice", "unknown choice", "PO number too long"],
+)
+def test_mark_accepted_with_bad_form_changes_nothing(sent_quote, sales_client, data):
+    response = sales_client.post(_accept_url(sent_quote), data)
+
+    sent_quote.refresh_from_db()
+    assert response.status_code == 200
+    assert response.context["form"].errors
+    assert sent_quote.status == QuoteStatus.SENT
+
+
+def test_mark_accepted_by_user_without_permission_is_refused(sent_quote, client, finance):
+    client.force_login(finance)
+
+    client.post(_accept_url(sent_quote), {"order": "now"})
+
+    sent_quote.refresh_from_db()
+    assert sent_quote.status == QuoteStatus.SENT

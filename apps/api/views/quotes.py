@@ -150,11 +150,14 @@ class QuoteAcceptView(PartnerView):
 
     @extend_schema(
         operation_id="quotes_accept",
-        summary="Accept a sent quote; it becomes an order",
+        summary="Accept a sent quote; it becomes an order unless create_order is false",
         request=serializers.QuoteAcceptInput,
         responses={200: serializers.QuoteDetailDoc, **STATE_ERRORS},
         examples=[
             OpenApiExample("Acceptance", value={"po_number": "PO-4712"}, request_only=True),
+            OpenApiExample(
+                "Acceptance, the order to come through PunchOut", value={"create_order": False}, request_only=True
+            ),
             OpenApiExample(
                 "Accepted",
                 value={
@@ -170,7 +173,9 @@ class QuoteAcceptView(PartnerView):
     def post(self, request, number: str):
         data = validated(serializers.QuoteAcceptInput, request.data)
         quote = quote_for(self.client, number)
-        quoting.quote_accept_by_partner(quote=quote, po_number=data.get("po_number", ""))
+        quoting.quote_accept_by_partner(
+            quote=quote, po_number=data.get("po_number", ""), create_order=data["create_order"]
+        )
         return Response(selectors.quote_detail(quote_for(self.client, number)))
 
 

@@ -26,13 +26,14 @@ from apps.core.admin import CheckedHistoryAdmin
 from apps.core.money import format_amount
 from apps.quotes import selectors, services
 from apps.quotes.errors import QuoteError
-from apps.quotes.models import Quote, QuoteLine
+from apps.quotes.models import Quote, QuoteLine, QuoteStatus
 from apps.quotes.pdf import render_quote_pdf
 from apps.quotes.pricing import LineRequest
 from apps.quotes.services.approvals import current_step
 from apps.quotes.services.editing import HEADER_FIELDS, check_new_quote, check_valid_until, price_requests
 
 REASON_PAGE_TEMPLATE = "admin/quotes/quote/reason_page.html"
+ACCEPT_PAGE_TEMPLATE = "admin/quotes/quote/accept_page.html"
 COMPARE_TEMPLATE = "admin/quotes/quote/compare.html"
 
 
@@ -196,6 +197,33 @@ class QuoteHeaderForm(forms.ModelForm):
         except QuoteError as error:
             raise forms.ValidationError(error.message) from None
         return cleaned
+
+
+class AcceptForm(forms.Form):
+    """The customer's acceptance as staff record it: the PO number and how the order will come."""
+
+    NOW = "now"
+    BY_PURCHASE_ORDER = "by_purchase_order"
+
+    po_number = forms.CharField(
+        label="Customer's PO number",
+        max_length=64,
+        required=False,
+        help_text="The order carries it; leave it empty when the customer gave none.",
+    )
+    order = forms.ChoiceField(
+        label="Order",
+        choices=[
+            (NOW, "Create the order now"),
+            (
+                BY_PURCHASE_ORDER,
+                "The buyer orders through its procurement system: keep the quote accepted, "
+                "so that it can load into the PunchOut cart and its purchase order is matched to it",
+            ),
+        ],
+        initial=NOW,
+        widget=forms.RadioSelect,
+    )
 
 
 @admin.register(Quote)
@@ -468,7 +496,7 @@ class QuoteAdmin(CheckedHistoryAdmin):
                     "name": name,
                     "label": transition.custom.get("label", name),
                     "url": reverse("admin:quotes_quote_transition", args=[quote.pk, name]),
-                    "needs_reason": transition.custom.get("reason", False),
+                    "needs_page": transition.custom.get("reason", False) or name == "accept",
                 }
             )
         return buttons
@@ -493,6 +521,8 @@ class QuoteAdmin(CheckedHistoryAdmin):
         quote = self._quote_or_404(request, object_id)
         if name not in services.STAFF_TRANSITIONS:
             raise Http404(f"{name!r} is not a quote transition.")
+        if name == "accept":
+            return self._accept(request, quote)
         needs_reason = name in ("reject", "decline")
         if request.method == "GET" and needs_reason:
             return self._reason_page(request, quote, name, forms.Form())
@@ -507,11 +537,43 @@ class QuoteAdmin(CheckedHistoryAdmin):
         except QuoteError as error:
             self.message_user(request, error.message, messages.ERROR)
             return HttpResponseRedirect(self._change_url(quote))
+        self._report_transition(request, result)
+        return HttpResponseRedirect(self._change_url(result))
+
+    def _accept(self, request, quote: Quote):
+        """Ask for the customer's PO number and whether the order is made now or comes from the buyer's system."""
+        form = AcceptForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = services.quote_accept(
+                    quote=quote,
+                    actor=request.user,
+                    po_number=form.cleaned_data["po_number"],
+                    convert=form.cleaned_data["order"] == AcceptForm.NOW,
+                )
+            except QuoteError as error:
+                self.message_user(request, error.message, messages.ERROR)
+                return HttpResponseRedirect(self._change_url(quote))
+            self._report_transition(request, result)
+            return HttpResponseRedirect(self._change_url(result))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "quote": quote,
+            "form": form,
+            "title": f"Mark accepted: quote {quote.reference}",
+            "action_url": reverse("admin:quotes_quote_transition", args=[quote.pk, "accept"]),
+            "cancel_url": self._change_url(quote),
+        }
+        return TemplateResponse(request, ACCEPT_PAGE_TEMPLATE, context)
+
+    def _report_transition(self, request, result: Quote) -> None:
         message = f"Quote {result.reference} is now {result.get_status_display()}."
         if result.order_id:
             message += f" Order {result.order.number} was created."
+        elif result.status == QuoteStatus.ACCEPTED:
+            message += " It waits for the buyer's purchase order, or for Convert to order."
         self.message_user(request, message, messages.SUCCESS)
-        return HttpResponseRedirect(self._change_url(result))
 
     def _reason_page(self, request, quote, name, form):
         context = {
