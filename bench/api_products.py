@@ -16,13 +16,17 @@ each in turn. Both go through Django's test client, so both pay the same
 middleware and the same share of any other load on the machine. It prints
 the median, p99 and maximum time per page and the total for each, and the
 ratio of the totals, in wall time and in the CPU time of this process
-(PostgreSQL's own work is not in the latter).
+(PostgreSQL's own work is not in the latter). ``--profile N`` adds a
+cProfile listing of N more API pages, counted in process CPU time.
 """
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import statistics
+import sys
 import time
 
 from bench.database import create_database_if_missing
@@ -121,6 +125,18 @@ def main() -> None:
     print(f"API time / plain values() time: {ratio:.2f} wall, {cpu_ratio:.2f} CPU of this process (target at most 2.0)")
     print(f"load average (1, 5, 15 min) after the runs: {os.getloadavg()}")
 
+    if options.profile:
+        # CPU time, so that waiting for PostgreSQL and for other processes stays out of the listing.
+        profiler = cProfile.Profile(time.process_time)
+        url: str | None = f"/api/v1/products/?page_size={PAGE_SIZE}"
+        for _ in range(options.profile):
+            if url is None:
+                break
+            url = profiler.runcall(api_page, url)[3]
+        stats = pstats.Stats(profiler, stream=sys.stdout)
+        stats.sort_stats("cumulative").print_stats(45)
+        stats.sort_stats("tottime").print_stats(30)
+
 
 def _percentile(sorted_values: list[float], percent: int) -> float:
     index = min(len(sorted_values) - 1, max(0, round(len(sorted_values) * percent / 100) - 1))
@@ -138,9 +154,12 @@ def _parse_arguments() -> argparse.Namespace:
         "--products", type=int, default=100_000, help="products to generate on the first run (default 100000)"
     )
     parser.add_argument("--rounds", type=int, default=2, help="passes over all pages per variant (default 2)")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="PAGES", help="print a cProfile listing of this many more API pages"
+    )
     options = parser.parse_args()
-    if options.products < 1000 or options.rounds < 1:
-        parser.error("--products must be at least 1000 and --rounds at least 1")
+    if options.products < 1000 or options.rounds < 1 or options.profile < 0:
+        parser.error("--products must be at least 1000, --rounds at least 1 and --profile at least 0")
     return options
 
 

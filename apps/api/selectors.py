@@ -14,7 +14,7 @@ from django.db.models.functions import Coalesce, Greatest
 
 from apps.catalog.models import Category, Product, StockLevel
 from apps.contracts.models import Contract, Customer
-from apps.contracts.pricing import price_lines
+from apps.contracts.pricing import PricingProduct, price_lines
 from apps.contracts.selectors import id_in, visible_products
 from apps.core.money import format_amount, minor_units
 from apps.orders.models import Invoice, Order, OrderLine, Shipment, ShipmentLine
@@ -30,6 +30,11 @@ PRODUCT_COLUMNS = (
     "lead_time_days",
     "is_configurable",
     "updated_at",
+    # What the pricing engine reads, so that it prices the page from these rows without reading them again.
+    "is_active",
+    "currency",
+    "list_price",
+    "category_id",
 )
 
 _ZERO = Decimal(0)
@@ -68,6 +73,7 @@ def product_queryset(
     return products.values(
         *PRODUCT_COLUMNS,
         category_code=F("category__code"),
+        category_path=F("category__path"),
         unit_code=F("unit__code"),
         available=Coalesce(Subquery(available), _ZERO, output_field=_AVAILABLE.output_field),
     )
@@ -82,8 +88,20 @@ def product_rows(
     """
     if not rows:
         return []
+    products = {
+        row["id"]: PricingProduct(
+            pk=row["id"],
+            sku=row["sku"],
+            is_active=row["is_active"],
+            currency=row["currency"],
+            list_price=row["list_price"],
+            category_id=row["category_id"],
+            category_path=row["category_path"],
+        )
+        for row in rows
+    }
     lines = [(row["id"], 1) for row in rows]
-    pricing = price_lines(customer=customer, lines=lines, on_date=on_date, contract=contract)
+    pricing = price_lines(customer=customer, lines=lines, on_date=on_date, contract=contract, products=products)
     currency = pricing.currency
     places = minor_units(currency)
     return [_product_dict(row, priced, currency, places) for row, priced in zip(rows, pricing.lines, strict=True)]

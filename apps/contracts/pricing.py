@@ -100,6 +100,27 @@ class UnpricedReason(models.TextChoices):
 
 
 @dataclass(frozen=True, slots=True)
+class PricingProduct:
+    """The fields of a product that pricing reads, for a caller that has already selected them.
+
+    ``category_path`` is the materialised path of the product's category
+    (None without a category). A SELECTED assortment needs it.
+    """
+
+    pk: int
+    sku: str
+    is_active: bool
+    currency: str
+    list_price: Decimal
+    category_id: int | None
+    category_path: str | None
+
+
+# A product as pricing reads it: a model instance, or the selected fields of one.
+AnyProduct = Product | PricingProduct
+
+
+@dataclass(frozen=True, slots=True)
 class PricedLine:
     """One requested line with its unit price and where it came from, or the reason it has none.
 
@@ -109,7 +130,7 @@ class PricedLine:
     """
 
     index: int
-    product: Product | None
+    product: AnyProduct | None
     quantity: Decimal
     unit_price: Decimal | None
     currency: str | None
@@ -158,12 +179,16 @@ def price_lines(
     lines: Iterable[tuple[Product | int, Decimal | int | str]],
     on_date: dt.date | None = None,
     contract: Contract | _NotGiven | None = NOT_GIVEN,
+    products: Mapping[int, PricingProduct] | None = None,
 ) -> PricingResult:
     """Price each (product or product id, quantity) pair for the customer on ``on_date`` (today in UTC).
 
-    Products are always read from the database, also when a Product is
-    passed, so that every line sees the same state; the returned lines carry
-    the freshly read instances. Raises InvalidPricingRequest for a malformed
+    Products are read from the database, also when a Product is passed, so
+    that every line sees the same state; the returned lines carry the
+    freshly read instances. A caller that has just selected the products
+    passes them as ``products``, keyed by id, to save that query and the
+    building of model instances. The lines then carry those PricingProduct
+    objects, and a line whose id is not among them is UNKNOWN_PRODUCT. Raises InvalidPricingRequest for a malformed
     request (an unsaved customer, lines that are not an iterable of pairs, a
     date that is not a date) and InvalidPricingCurrency when the customer's
     or contract's currency is not ISO 4217. A line with bad data (unknown or
@@ -194,7 +219,10 @@ def price_lines(
             f"not to {customer.account_number}; pass that customer's own contract or None."
         )
     currency = _answer_currency(customer, contract)
-    products = products_by_id(product_ids)
+    if products is None:
+        products = products_by_id(product_ids)
+    else:
+        products = {product_id: products[product_id] for product_id in product_ids if product_id in products}
     assortment = _Assortment.fetch(contract, products)
     tiers = _fetch_tiers(contract, products, on_date)
 
@@ -226,7 +254,7 @@ class _Context:
     contract: Contract | None
     contract_id: int | None
     currency: str
-    products: dict[int, Product]
+    products: dict[int, AnyProduct]
     assortment: "_Assortment"
     # Per product id, the tiers valid on the day, best first.
     tiers: dict[int, list[_Tier]]
@@ -242,7 +270,7 @@ class _Assortment:
         self._category_verdicts: dict[int | None, bool] = {}
 
     @classmethod
-    def fetch(cls, contract: Contract | None, products: dict[int, Product]) -> "_Assortment":
+    def fetch(cls, contract: Contract | None, products: Mapping[int, object]) -> "_Assortment":
         if contract is None or contract.assortment != Contract.Assortment.SELECTED:
             return cls(selected=False, category_paths=frozenset(), product_ids=frozenset())
         paths = Contract.categories.through.objects.filter(contract_id=contract.pk).values_list(
@@ -257,13 +285,17 @@ class _Assortment:
             )
         return cls(selected=True, category_paths=frozenset(paths), product_ids=chosen_ids)
 
-    def contains(self, product_id: int, product: Product) -> bool:
+    def contains(self, product_id: int, product: AnyProduct) -> bool:
         if not self.selected or product_id in self.product_ids:
             return True
         category_id = product.category_id
         verdict = self._category_verdicts.get(category_id)
         if verdict is None:
-            verdict = category_id is not None and self._in_chosen_subtree(product.category.path)
+            if isinstance(product, PricingProduct):
+                path = product.category_path
+            else:
+                path = product.category.path if category_id is not None else None
+            verdict = path is not None and self._in_chosen_subtree(path)
             self._category_verdicts[category_id] = verdict
         return verdict
 
@@ -345,7 +377,7 @@ def _currency_owner(customer: Customer, contract: Contract | None) -> str:
     return f"contract {contract.number}" if contract else f"customer {customer.account_number}"
 
 
-def _fetch_tiers(contract: Contract | None, products: dict[int, Product], on_date: dt.date) -> dict[int, list[_Tier]]:
+def _fetch_tiers(contract: Contract | None, products: Mapping[int, object], on_date: dt.date) -> dict[int, list[_Tier]]:
     if contract is None or not products:
         return {}
     rows = (
@@ -450,7 +482,7 @@ def _best_tier(tiers: list[_Tier] | None, quantity: Decimal) -> _Tier | None:
 def _unpriced(
     context: _Context,
     index: int,
-    product: Product | None,
+    product: AnyProduct | None,
     quantity: Decimal | None,
     reason_code: UnpricedReason,
     reason: str,
@@ -473,7 +505,7 @@ def _unpriced(
     )
 
 
-def _invalid_quantity_reason(product: Product, raw_quantity: object, quantity: Decimal | None) -> str:
+def _invalid_quantity_reason(product: AnyProduct, raw_quantity: object, quantity: Decimal | None) -> str:
     prefix = f"Quantity {raw_quantity!r} for SKU {product.sku} is invalid"
     if isinstance(raw_quantity, str) and not raw_quantity.isascii():
         return f"{prefix} because it contains characters other than ASCII; write it with the digits 0-9 and a point."
@@ -498,7 +530,7 @@ def _unknown_reason(given: object) -> str:
     return f"Product reference {given!r} is not a product or a product id; pass a Product or its id."
 
 
-def _currency_mismatch_reason(context: _Context, product: Product, *, discounted: bool) -> str:
+def _currency_mismatch_reason(context: _Context, product: AnyProduct, *, discounted: bool) -> str:
     owner = _currency_owner(context.customer, context.contract)
     what = "the list price that the contract discount applies to" if discounted else "its list price"
     return (

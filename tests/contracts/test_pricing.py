@@ -3,9 +3,10 @@ from decimal import Decimal
 
 import pytest
 
+from apps.catalog.models import Product
 from apps.contracts.errors import ContractCustomerMismatch, InvalidPricingCurrency, InvalidPricingRequest
 from apps.contracts.models import Contract
-from apps.contracts.pricing import PriceSource, UnpricedReason, price_lines, price_product
+from apps.contracts.pricing import PriceSource, PricingProduct, UnpricedReason, price_lines, price_product
 from apps.contracts.selectors import active_contract_for
 from tests.factories import (
     CategoryFactory,
@@ -803,6 +804,60 @@ def test_given_contract_saves_its_query(django_assert_num_queries):
     # then the prices are the same as without it
     assert [line.unit_price for line in result.lines] == [line.unit_price for line in expected.lines]
     assert result.contract == contract
+
+
+def _pricing_products(product_ids):
+    """The PricingProduct of each product, as a caller that selected the products itself would build them."""
+    products = {}
+    for product in Product.objects.filter(pk__in=product_ids).select_related("category"):
+        products[product.pk] = PricingProduct(
+            pk=product.pk,
+            sku=product.sku,
+            is_active=product.is_active,
+            currency=product.currency,
+            list_price=product.list_price,
+            category_id=product.category_id,
+            category_path=product.category.path if product.category_id else None,
+        )
+    return products
+
+
+def test_given_products_price_like_database_reads(django_assert_num_queries):
+    # given a SELECTED contract, a product outside it, an inactive one and one listed in another currency
+    customer, lines = _bulk_request(40)
+    contract = active_contract_for(customer=customer, on_date=ON)
+    outside = ProductFactory(category=CategoryFactory())
+    inactive = ProductFactory(category=contract.categories.get(), is_active=False)
+    dollars = ProductFactory(category=contract.categories.get(), currency="USD")
+    lines = [*lines, (outside.pk, 1), (inactive.pk, 1), (dollars.pk, 2), (0, 1)]
+    expected = price_lines(customer=customer, lines=lines, on_date=ON, contract=contract)
+    products = _pricing_products({product_id for product_id, _ in lines})
+
+    # when priced from the given products: category paths, chosen products, contract prices
+    with django_assert_num_queries(3):
+        result = price_lines(customer=customer, lines=lines, on_date=ON, contract=contract, products=products)
+
+    # then every line has the same price, source and reason as when the engine reads the products
+    assert [line.unit_price for line in result.lines] == [line.unit_price for line in expected.lines]
+    assert [line.source for line in result.lines] == [line.source for line in expected.lines]
+    assert [line.reason_code for line in result.lines] == [line.reason_code for line in expected.lines]
+    assert [line.reason for line in result.lines] == [line.reason for line in expected.lines]
+    assert [line.list_price for line in result.lines] == [line.list_price for line in expected.lines]
+    assert result.lines[-4].reason_code == UnpricedReason.NOT_IN_ASSORTMENT
+    assert result.lines[-3].reason_code == UnpricedReason.INACTIVE_PRODUCT
+    assert result.lines[-2].reason_code == UnpricedReason.CURRENCY_MISMATCH
+    assert result.lines[-1].reason_code == UnpricedReason.UNKNOWN_PRODUCT
+    assert result.lines[0].product is products[lines[0][0]]
+
+
+def test_given_products_missing_id_is_unknown():
+    product = ProductFactory()
+    customer = CustomerFactory()
+
+    result = price_lines(customer=customer, lines=[(product.pk, 1)], on_date=ON, contract=None, products={})
+
+    assert result.lines[0].reason_code == UnpricedReason.UNKNOWN_PRODUCT
+    assert result.lines[0].reason == f"Product id {product.pk} does not exist."
 
 
 def test_given_contract_of_other_customer_raises():
