@@ -207,6 +207,8 @@ CELERY_BEAT_SCHEDULE = {
     "punchout-expire-idle-sessions": {"task": "punchout.expire_idle_sessions", "schedule": 300.0},
     # Delete document log rows past their retention period, in batches.
     "integrations-prune-document-log": {"task": "integrations.prune_document_log", "schedule": 3600.0},
+    # Restart or fail import jobs whose worker was lost (no heartbeat for CATALOG_IMPORT_LOST_AFTER_SECONDS).
+    "catalog-recover-lost-imports": {"task": "catalog.recover_lost_import_jobs", "schedule": 60.0},
     # Expire approved and sent quotes past their valid-until date; hourly, so a
     # quote expires within an hour after its last day ends (UTC).
     "quotes-expire-due": {"task": "quotes.expire_due_quotes", "schedule": 3600.0},
@@ -295,6 +297,13 @@ CXML_OUTBOUND_SHARED_SECRETS = env_json("CXML_OUTBOUND_SHARED_SECRETS", {})
 CATALOG_PRICE_CHANGE_THRESHOLD = env_decimal("CATALOG_PRICE_CHANGE_THRESHOLD", "0.30")
 CATALOG_MISSING_SHARE_LIMIT = env_decimal("CATALOG_MISSING_SHARE_LIMIT", "0.10")
 CATALOG_IMPORT_UPLOAD_DIR = env_str("CATALOG_IMPORT_UPLOAD_DIR", str(VAR_DIR / "imports"))
+# A running import job stores a heartbeat every CATALOG_IMPORT_HEARTBEAT_SECONDS. Beat's sweep
+# counts a job without one for CATALOG_IMPORT_LOST_AFTER_SECONDS as lost with its worker: an
+# admin upload run fewer than CATALOG_IMPORT_MAX_ATTEMPTS times is restarted from its first
+# row, any other job is marked failed. The limit must stay well above the longest batch.
+CATALOG_IMPORT_HEARTBEAT_SECONDS = env_int("CATALOG_IMPORT_HEARTBEAT_SECONDS", 30)
+CATALOG_IMPORT_LOST_AFTER_SECONDS = env_int("CATALOG_IMPORT_LOST_AFTER_SECONDS", 600)
+CATALOG_IMPORT_MAX_ATTEMPTS = env_int("CATALOG_IMPORT_MAX_ATTEMPTS", 2)
 CATALOG_CIF_SUPPLIER_ID = env_str("CATALOG_CIF_SUPPLIER_ID", "")
 CATALOG_CIF_SUPPLIER_ID_DOMAIN = env_str("CATALOG_CIF_SUPPLIER_ID_DOMAIN", "DUNS")
 

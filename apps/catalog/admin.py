@@ -267,6 +267,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         "stale_count",
         "rejected_count",
         "flagged_count",
+        "attempts",
         "created_by",
         "created_at",
     ]
@@ -365,6 +366,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         if obj is not None:
             context["job"] = obj
             context["job_active"] = obj.status in (ImportJob.Status.PENDING, ImportJob.Status.RUNNING)
+            context["lost_after_seconds"] = settings.CATALOG_IMPORT_LOST_AFTER_SECONDS
             context["report_lines"] = list(obj.row_errors.order_by("line", "id")[:REPORT_LINES_SHOWN])
             context["report_count"] = obj.row_errors.count()
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)

@@ -253,8 +253,14 @@ class ImportJob(models.Model):
     rejected_count = models.PositiveIntegerField("rejected", default=0)
     flagged_count = models.PositiveIntegerField("flagged", default=0)
     batches_committed = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Runs started; more than one when the job was restarted after its worker was lost."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the process running the job last reported that it is still working."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

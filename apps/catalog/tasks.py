@@ -26,7 +26,8 @@ def run_import_job(job_id: int) -> str:
             return job.status
         # Claim the job so that a second delivery of this task does not run it again.
         job.status = ImportJob.Status.RUNNING
-        job.save(update_fields=["status"])
+        job.heartbeat_at = timezone.now()
+        job.save(update_fields=["status", "heartbeat_at"])
 
     try:
         options = ImportOptions.from_dict(job.options)
@@ -58,3 +59,13 @@ def _mark_failed_if_running(job_id: int, error: str) -> None:
     )
     if marked:
         log_import_job(ImportJob.objects.get(pk=job_id))
+
+
+@shared_task(name="catalog.recover_lost_import_jobs")
+def recover_lost_import_jobs() -> dict[str, list[int]]:
+    """Restart or fail running import jobs without a recent heartbeat; beat runs this every minute."""
+    # Imported here: the jobs module queues run_import_job from this module.
+    from apps.catalog.imports.jobs import import_jobs_recover_lost
+
+    recovered = import_jobs_recover_lost()
+    return {"restarted": recovered.restarted, "failed": recovered.failed}

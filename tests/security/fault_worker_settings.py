@@ -16,3 +16,5 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # The hanging-buyer fault needs a send to give up soon.
 CXML_OUTBOUND_TIMEOUT_SECONDS = int(os.environ.get("FAULT_OUTBOUND_TIMEOUT", "30"))
+# The killed-import fault needs a lost worker's job to fall silent soon.
+CATALOG_IMPORT_HEARTBEAT_SECONDS = 1

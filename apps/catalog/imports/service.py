@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -180,8 +181,10 @@ def run_import_job(
     """
     run = _Run(job=job, spec=_spec(job.kind), options=options, actor=actor, position=position, progress=progress)
     job.status = ImportJob.Status.RUNNING
-    job.started_at = timezone.now()
-    job.save(update_fields=["status", "started_at", "progress_total"])
+    job.started_at = job.heartbeat_at = timezone.now()
+    job.attempts += 1
+    job.save(update_fields=["status", "started_at", "heartbeat_at", "attempts", "progress_total"])
+    run.next_heartbeat = time.monotonic() + heartbeat_interval()
     logger.info("Import job started", extra={"job_id": job.pk, "kind": job.kind, "dry_run": job.dry_run})
     started = time.monotonic()
     try:
@@ -190,11 +193,11 @@ def run_import_job(
         if options.full_catalog and job.kind == ImportKind.CATALOG:
             run.hold_missing_products()
     except CatalogImportError as error:
-        _finish_failed(job, error.message)
+        import_job_fail(job, error.message)
         logger.warning("Import job rejected", extra={"job_id": job.pk, "error": error.message})
         raise
     except Exception as error:
-        _finish_failed(job, f"The import failed in batch {job.batches_committed + 1}: {error!r}")
+        import_job_fail(job, f"The import failed in batch {job.batches_committed + 1}: {error!r}")
         logger.exception("Import job failed", extra={"job_id": job.pk})
         raise
     finally:
@@ -278,6 +281,20 @@ class _Run:
     threshold: Any = None
     writer: BatchWriter | None = None
     stage: StagedBatch | None = None
+    next_heartbeat: float = 0.0
+
+    def beat_if_due(self) -> None:
+        """Store the job's heartbeat when the interval has passed, so that beat's sweep counts the worker as alive.
+
+        Committed batches store it too (``write_batch``); this covers long stretches of rejected rows
+        and a writer thread that is still busy with an earlier batch.
+        """
+        now = time.monotonic()
+        if now < self.next_heartbeat:
+            return
+        self.next_heartbeat = now + heartbeat_interval()
+        self.job.heartbeat_at = timezone.now()
+        ImportJob.objects.filter(pk=self.job.pk).update(heartbeat_at=self.job.heartbeat_at)
 
     def consume(self, rows: Iterator[SourceRow]) -> None:
         self.threshold = anomalies.price_change_threshold()
@@ -291,6 +308,7 @@ class _Run:
         try:
             for row in rows:
                 self.rows_read += 1
+                self.beat_if_due()
                 if track_skus:
                     self.seen_skus.add(row.values.get("sku", "").strip())
                 if row.problem:
@@ -383,6 +401,7 @@ class _Run:
             ImportRowError.objects.bulk_create(batch.report, batch_size=1000)
             job.batches_committed += 1
             job.progress_done = batch.position if batch.position >= 0 else job.rows_read
+            job.heartbeat_at = timezone.now()
             job.save()
         if self.progress is not None:
             self.progress(job)
@@ -559,6 +578,7 @@ class _Run:
                     )
                     self.job.flagged_count += 1
                 self.job.save(update_fields=["flagged_count"])
+            self.beat_if_due()
 
     def _reject(self, line: int, problems: list[tuple[str, str, str]]) -> None:
         """Count a row rejected while reading and keep its report lines for the next batch."""
@@ -641,6 +661,11 @@ def _fetch_stored_postgresql(spec: KindSpec, records: list[dict[str, Any]], name
         return cursor.fetchall()
 
 
+def heartbeat_interval() -> int:
+    """Return the seconds between heartbeats of a running job (setting CATALOG_IMPORT_HEARTBEAT_SECONDS)."""
+    return int(getattr(settings, "CATALOG_IMPORT_HEARTBEAT_SECONDS", 30))
+
+
 def _create_job(*, kind, source, actor, options: ImportOptions, dry_run: bool, name: str) -> ImportJob:
     _spec(kind)
     if source not in ImportJob.Source.values:
@@ -718,7 +743,8 @@ def log_import_job(job: ImportJob) -> None:
     )
 
 
-_COUNTER_FIELDS = (
+# The job fields that committed batches add to.
+RUN_COUNTER_FIELDS = (
     "rows_read",
     "created_count",
     "updated_count",
@@ -731,7 +757,8 @@ _COUNTER_FIELDS = (
 )
 
 
-def _finish_failed(job: ImportJob, error: str) -> None:
+def import_job_fail(job: ImportJob, error: str) -> None:
+    """Mark the job failed with ``error``, keeping the counters of its committed batches, and log it."""
     # The counters in memory include the batch that was rolled back; keep those of the committed batches.
-    job.refresh_from_db(fields=_COUNTER_FIELDS)
+    job.refresh_from_db(fields=RUN_COUNTER_FIELDS)
     _finish(job, ImportJob.Status.FAILED, error)
