@@ -10,6 +10,7 @@ import os
 import pytest
 from django.db import connection
 
+from tests.browser.support import launch_chromium, run_procurement_system
 from tests.factories import UserFactory
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
@@ -82,3 +83,35 @@ def sales_user(db):
     user = UserFactory(username="sales-test")
     user.groups.add(Group.objects.get(name="sales"))
     return user
+
+
+@pytest.fixture
+def plain_static_storage(settings):
+    """Serve static files through the finders: the manifest storage used with DEBUG off needs collectstatic."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def chromium():
+    """Debian's Chromium through Playwright, headless."""
+    yield from launch_chromium()
+
+
+@pytest.fixture
+def procurement_system():
+    """A buyer's procurement system on 127.0.0.1 that frames the shop and records what is posted to it."""
+    yield from run_procurement_system()
+
+
+@pytest.fixture
+def demo_data(settings, plain_static_storage):
+    """The demo data of seed_demo, with fast password hashing and mail kept in memory."""
+    from apps.core.demo import seed_demo_data
+
+    # Seeding sets four passwords and each login checks one; PBKDF2 takes a quarter second per hash.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    seed_demo_data()

@@ -6,12 +6,8 @@ from tests.factories import UserFactory
 
 
 @pytest.fixture(autouse=True)
-def _plain_static_storage(settings):
-    # With DEBUG off the manifest storage needs collectstatic, which tests do not run.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+def _plain_static_storage(plain_static_storage):
+    """Pages here are rendered, so static files come from the finders."""
 
 
 @pytest.fixture

@@ -1,70 +1,17 @@
 """Clear a case from the exception queue in Chromium, as the demo's sales user, and see the order move on."""
 
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 
-from apps.core.demo import seed_demo_data
 from apps.exceptions.models import CaseKind, ExceptionCase
 from apps.exceptions.selectors import has_blocking_open_cases
 from apps.orders.models import Order, OrderStatus
-
-# Playwright's sync API runs an event loop in this thread, and Django refuses
-# ORM calls from a thread with a running loop unless this is set.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = "/usr/bin/chromium"
-DEMO_PASSWORD = "demo-pass-2026"
-# Milliseconds to wait for a page; generous for a loaded CI machine.
-TIMEOUT_MS = 15_000
+from tests.browser.support import log_in_to_admin
 
 PO_NUMBERS = ("DEMO-PO-1005", "DEMO-PO-1006")
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def chromium():
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{CHROMIUM} is missing (REQUIRE_SERVICES=1 forbids skipping)")
-        pytest.skip(f"needs Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def demo_data(settings):
-    # The manifest storage used with DEBUG off needs collectstatic, which tests do not run.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    # Seeding sets four passwords and each login checks one; PBKDF2 takes a quarter second per hash.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    seed_demo_data()
-
-
-def _log_in(browser, live_server_url: str, username: str):
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(f"{live_server_url}/admin/")
-    page.locator("#id_username").fill(username)
-    page.locator("#id_password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_role("link", name="Your exception queue").wait_for()
-    return context, page
 
 
 def _open_queue(page) -> None:
@@ -78,7 +25,7 @@ def test_sales_clears_price_mismatch(live_server, chromium, demo_data):
     case = ExceptionCase.objects.get(kind=CaseKind.PRICE_MISMATCH, object_id=str(order.pk))
     assert order.status == OrderStatus.ON_HOLD
     # When: sales finds the case in the queue, takes it and accepts the buyer's price
-    context, page = _log_in(chromium, live_server.url, "sales")
+    context, page = log_in_to_admin(chromium, live_server.url, "sales")
     _open_queue(page)
     page.locator("#searchbar").fill("DEMO-PO-1001")
     page.locator("#searchbar").press("Enter")
@@ -123,7 +70,7 @@ def test_sales_clears_price_mismatch(live_server, chromium, demo_data):
 
 def test_finance_queue_shows_own_cases(live_server, chromium, demo_data):
     # When: finance logs in and opens the queue
-    context, page = _log_in(chromium, live_server.url, "finance")
+    context, page = log_in_to_admin(chromium, live_server.url, "finance")
     _open_queue(page)
     kinds = page.locator("#result_list td.field-kind").all_inner_texts()
     references = page.locator("#result_list td.field-reference").all_inner_texts()

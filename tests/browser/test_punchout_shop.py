@@ -1,14 +1,8 @@
 """Drive the PunchOut shop in Chromium, framed by a simulated procurement system on 127.0.0.1."""
 
 import datetime as dt
-import html
-import os
-import shutil
-import threading
 import urllib.request
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode
 
 import pytest
@@ -18,6 +12,7 @@ from apps.contracts.models import Contract
 from apps.core.xml import parse_xml
 from apps.punchout.cxml.validation import validate_document
 from apps.punchout.models import BuyerConnection
+from tests.browser.support import TIMEOUT_MS
 from tests.factories import (
     BuyerConnectionFactory,
     CategoryFactory,
@@ -29,81 +24,9 @@ from tests.factories import (
 )
 from tests.punchout.support import setup_document
 
-# Playwright's sync API runs an event loop in this thread, and Django refuses
-# ORM calls from a thread with a running loop unless this is set.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = "/usr/bin/chromium"
 BUYER_COOKIE = "browser-cookie-<&>-Ünïcode"
-# Milliseconds to wait for a page or the cart post; generous for a loaded CI machine.
-TIMEOUT_MS = 15_000
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-class _ProcurementSystem(BaseHTTPRequestHandler):
-    """Frames the start page at GET /frame and records what the shop posts to /return."""
-
-    def do_GET(self):
-        frame = f'<iframe id="shop" src="{html.escape(self.server.start_url)}" width="1200" height="900"></iframe>'
-        body = f"<!DOCTYPE html><title>Procurement</title>{frame}"
-        self._answer(body.encode("utf-8"))
-
-    def do_POST(self):
-        length = int(self.headers.get("Content-Length", "0"))
-        self.server.posts.append(
-            {"path": self.path, "content_type": self.headers.get("Content-Type"), "body": self.rfile.read(length)}
-        )
-        self._answer(b'<!DOCTYPE html><title>Received</title><h1 id="received">Cart received</h1>')
-
-    def _answer(self, body: bytes) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format, *args):
-        pass
-
-
-@pytest.fixture
-def procurement_system():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ProcurementSystem)
-    server.posts = []
-    server.start_url = ""
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
-@pytest.fixture
-def chromium():
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{CHROMIUM} is missing (REQUIRE_SERVICES=1 forbids skipping)")
-        pytest.skip(f"needs Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def _plain_static_storage(settings):
-    # The manifest storage used with DEBUG off needs collectstatic, which tests do not run.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
 
 
 def _catalog():
@@ -133,7 +56,7 @@ def _post_setup_request(live_server_url: str, document: bytes) -> str:
 
 
 def test_shop_in_frame_returns_cart_to_procurement_system(
-    live_server, procurement_system, chromium, _plain_static_storage
+    live_server, procurement_system, chromium, plain_static_storage
 ):
     # given a buyer connection and a procurement system that frames the shop
     connection, _fixed, discounted = _catalog()
@@ -199,7 +122,7 @@ def test_shop_in_frame_returns_cart_to_procurement_system(
 OCI_PASSWORD = "oci-browser-password"
 
 
-def test_oci_shop_in_frame_posts_new_item_fields(live_server, procurement_system, chromium, _plain_static_storage):
+def test_oci_shop_in_frame_posts_new_item_fields(live_server, procurement_system, chromium, plain_static_storage):
     # given an OCI connection and a procurement system that frames the OCI login URL
     connection, _fixed, _discounted = _catalog()
     ProductFactory(sku="OSLO-1", name="Stol Øresund", category=_fixed.category, list_price=Decimal("10.00"))

@@ -1,70 +1,16 @@
 """Quote to order in Chromium: sales builds a configured quote, the sales manager approves it, it becomes an order."""
 
-import os
 import re
-import shutil
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
-from apps.core.demo import seed_demo_data
 from apps.exceptions.models import CaseKind, ExceptionCase
 from apps.orders.models import Channel
 from apps.quotes.models import Quote, QuoteStatus
-
-# Playwright's sync API runs an event loop in this thread, and Django refuses
-# ORM calls from a thread with a running loop unless this is set.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = "/usr/bin/chromium"
-DEMO_PASSWORD = "demo-pass-2026"
-# Milliseconds to wait for a page; generous for a loaded CI machine.
-TIMEOUT_MS = 20_000
+from tests.browser.support import log_in_to_admin
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def chromium():
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{CHROMIUM} is missing (REQUIRE_SERVICES=1 forbids skipping)")
-        pytest.skip(f"needs Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def demo_data(settings):
-    # The manifest storage used with DEBUG off needs collectstatic, which tests do not run.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    # Seeding sets four passwords and each login checks one; PBKDF2 takes a quarter second per hash.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    seed_demo_data()
-
-
-def _log_in(browser, live_server_url: str, username: str):
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(f"{live_server_url}/admin/")
-    page.locator("#id_username").fill(username)
-    page.locator("#id_password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_role("link", name="Your exception queue").wait_for()
-    return context, page
 
 
 def _autocomplete(page, container, text: str) -> None:
@@ -89,7 +35,7 @@ def test_quote_from_configuration_to_order(live_server, chromium, demo_data):
     url = live_server.url
 
     # When: sales creates a quote for ACME-001 ...
-    context, page = _log_in(chromium, url, "sales")
+    context, page = log_in_to_admin(chromium, url, "sales")
     page.goto(f"{url}/admin/quotes/quote/add/")
     _autocomplete(page, page.locator(".field-customer"), "ACME-001")
     page.locator("#id_contact_email").fill("purchasing@acme.example")
@@ -129,7 +75,7 @@ def test_quote_from_configuration_to_order(live_server, chromium, demo_data):
     case = ExceptionCase.objects.get(kind=CaseKind.QUOTE_APPROVAL, object_id=str(quote.pk))
 
     # When: the sales manager approves it from the exception queue
-    context, page = _log_in(chromium, url, "sales-manager")
+    context, page = log_in_to_admin(chromium, url, "sales-manager")
     page.get_by_role("link", name="Your exception queue").click()
     page.locator("#searchbar").fill(quote.reference)
     page.locator("#searchbar").press("Enter")
@@ -143,7 +89,7 @@ def test_quote_from_configuration_to_order(live_server, chromium, demo_data):
     context.close()
 
     # When: sales sends it and marks it accepted
-    context, page = _log_in(chromium, url, "sales")
+    context, page = log_in_to_admin(chromium, url, "sales")
     page.goto(f"{url}/admin/quotes/quote/{quote.pk}/change/")
     _click_transition(page, "Send")
     status_after_send = page.locator(".field-status .readonly").inner_text()

@@ -31,12 +31,8 @@ HOOK_URL = "https://srm.example.com:8443/sap/bc/gui/sap/its/bbpsc02?sap-client=1
 
 
 @pytest.fixture(autouse=True)
-def _plain_static_storage(settings):
-    # The manifest storage used with DEBUG off needs collectstatic, which tests do not run.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+def _plain_static_storage(plain_static_storage):
+    """Pages here are rendered, so static files come from the finders."""
 
 
 @pytest.fixture

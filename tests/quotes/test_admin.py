@@ -14,12 +14,8 @@ SERVER_CONFIGURATION = {"cpu-16c": 1, "mem-32g": 4, "sup-3y": 1}
 
 
 @pytest.fixture(autouse=True)
-def _plain_static_storage(settings):
-    # With DEBUG off the manifest storage needs collectstatic, which tests do not run.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+def _plain_static_storage(plain_static_storage):
+    """Pages here are rendered, so static files come from the finders."""
 
 
 @pytest.fixture

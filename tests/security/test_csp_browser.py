@@ -6,24 +6,20 @@ and Chromium's own "Refused to ..." console errors are collected as well; the
 test fails on either.
 """
 
-import threading
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from apps.core.demo import seed_demo_data
 from apps.core.xml import parse_xml
 from apps.punchout.models import BuyerConnection
+from tests.browser.support import DEMO_PASSWORD, TIMEOUT_MS
 from tests.punchout.support import setup_document
-from tests.security.conftest import TIMEOUT_MS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-DEMO_PASSWORD = "demo-pass-2026"
 DEMO_SHARED_SECRET = "demo-shared-secret"
 
 _REPORT_VIOLATIONS = """
@@ -32,42 +28,6 @@ document.addEventListener("securitypolicyviolation", (event) => {
   console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI} at ${where}`);
 });
 """
-
-
-class _ProcurementSystem(BaseHTTPRequestHandler):
-    """Takes the returned cart like a procurement system does and shows a plain page."""
-
-    def do_POST(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        self.server.posts.append(self.rfile.read(length))
-        body = b"<!DOCTYPE html><title>Cart received</title><p>Cart received"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format, *args):
-        pass
-
-
-@pytest.fixture
-def procurement_system():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ProcurementSystem)
-    server.posts = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
-@pytest.fixture
-def demo_data(settings):
-    # Seeding sets four passwords and each login checks one; PBKDF2 takes a quarter second per hash.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    seed_demo_data()
 
 
 def _watched_page(context, violations: list[str]):
