@@ -5,6 +5,7 @@ serializers cost about ten times as much per row. The pricing engine
 prices a whole page in one call with a constant number of queries.
 """
 
+import copy
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
@@ -12,6 +13,7 @@ from decimal import Decimal
 from django.db.models import DecimalField, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, Greatest
 
+from apps.api.pagination import PreparedRows
 from apps.catalog.models import Category, Product, StockLevel
 from apps.contracts.models import Contract, Customer
 from apps.contracts.pricing import PricingProduct, price_lines
@@ -77,6 +79,48 @@ def product_queryset(
         unit_code=F("unit__code"),
         available=Coalesce(Subquery(available), _ZERO, output_field=_AVAILABLE.output_field),
     )
+
+
+def product_page_source(
+    *,
+    customer: Customer,
+    contract: Contract | None,
+    search: str = "",
+    category: Category | None = None,
+    updated_since: dt.datetime | None = None,
+) -> "QuerySet | PreparedRows":
+    """Return ``product_queryset`` for cursor pagination, as SQL prepared once per shape where that is possible.
+
+    Compiling the page's query took more CPU time than running it. The query
+    for a contract, or for none, only differs in the contract's id, so that
+    id is a placeholder. A search or category filter goes through a LIKE
+    lookup, which rewrites its value, and Django adapts an ``updated_since``
+    time per database, so filtered lists are built per request.
+    """
+    if search or category is not None or updated_since is not None:
+        return product_queryset(
+            customer=customer, contract=contract, search=search, category=category, updated_since=updated_since
+        )
+    if contract is None:
+        return PreparedRows(
+            ("api-products", None),
+            lambda: product_queryset(customer=customer, contract=None),
+            placeholders={},
+            values={},
+        )
+    placeholder_contract = copy.copy(contract)
+    placeholder_contract.pk = _CONTRACT_ID_PLACEHOLDER
+    selected = contract.assortment == Contract.Assortment.SELECTED
+    return PreparedRows(
+        ("api-products", contract.assortment),
+        lambda: product_queryset(customer=customer, contract=placeholder_contract),
+        placeholders={"contract_id": _CONTRACT_ID_PLACEHOLDER} if selected else {},
+        values={"contract_id": contract.pk} if selected else {},
+    )
+
+
+# An id no contract has; the prepared query is compiled with it and never run with it.
+_CONTRACT_ID_PLACEHOLDER = -7_301_915_559
 
 
 def product_rows(

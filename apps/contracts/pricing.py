@@ -43,12 +43,12 @@ in Python.
 """
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import models
-from django.db.models import F, Q
+from django.db import DEFAULT_DB_ALIAS, connection, models
+from django.db.models import F, Q, QuerySet
 
 from apps.catalog.models import Product
 from apps.contracts.errors import ContractCustomerMismatch, InvalidPricingCurrency, InvalidPricingRequest
@@ -57,6 +57,7 @@ from apps.contracts.selectors import (
     NOT_GIVEN,
     _NotGiven,
     active_contract_for,
+    id_array_literal,
     id_in,
     products_by_id,
     today_utc,
@@ -64,6 +65,7 @@ from apps.contracts.selectors import (
     validate_pricing_date,
 )
 from apps.core.money import InvalidAmount, InvalidCurrency, round_money, to_decimal, validate_currency
+from apps.core.prepared import prepared
 
 # Quantities must fit the 14-digit, 3-decimal quantity columns, so the
 # largest accepted value is below 10^11. This also keeps unit price times
@@ -380,14 +382,12 @@ def _currency_owner(customer: Customer, contract: Contract | None) -> str:
 def _fetch_tiers(contract: Contract | None, products: Mapping[int, object], on_date: dt.date) -> dict[int, list[_Tier]]:
     if contract is None or not products:
         return {}
-    rows = (
-        ContractPrice.objects.filter(id_in("product_id", products), contract_id=contract.pk)
-        .filter(Q(valid_from__isnull=True) | Q(valid_from__lte=on_date))
-        .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=on_date))
-        # Best first within each product, so the first tier a quantity reaches wins.
-        .order_by("product_id", "-min_quantity", F("valid_from").desc(nulls_last=True), "-id")
-        .values_list("product_id", "min_quantity", "id", "price", "discount_percent")
-    )
+    if connection.vendor == "postgresql":
+        # The same SQL for every call, so it is compiled once per connection (see apps.core.prepared).
+        values = {"product_ids": id_array_literal(products), "contract_id": contract.pk, "on_date": on_date}
+        rows = prepared("pricing-tiers", _tiers_placeholder_query, _TIERS_PLACEHOLDERS, DEFAULT_DB_ALIAS).run(values)
+    else:
+        rows = _tiers_query(products, contract.pk, on_date)
     tiers: dict[int, list[_Tier]] = {}
     for row in rows:
         product_tiers = tiers.get(row[0])
@@ -396,6 +396,31 @@ def _fetch_tiers(contract: Contract | None, products: Mapping[int, object], on_d
         else:
             product_tiers.append(row)
     return tiers
+
+
+def _tiers_query(product_ids: Collection[int], contract_id: int, on_date: dt.date) -> QuerySet:
+    return (
+        ContractPrice.objects.filter(id_in("product_id", product_ids), contract_id=contract_id)
+        .filter(Q(valid_from__isnull=True) | Q(valid_from__lte=on_date))
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=on_date))
+        # Best first within each product, so the first tier a quantity reaches wins.
+        .order_by("product_id", "-min_quantity", F("valid_from").desc(nulls_last=True), "-id")
+        .values_list("product_id", "min_quantity", "id", "price", "discount_percent")
+    )
+
+
+# Values no contract, product or pricing day has; the prepared query is compiled with them and never run with them.
+_PLACEHOLDER_ID = -7_301_915_559
+_TIERS_PLACEHOLDERS = {
+    "product_ids": id_array_literal([_PLACEHOLDER_ID]),
+    "contract_id": _PLACEHOLDER_ID,
+    "on_date": dt.date(1, 2, 3),
+}
+
+
+def _tiers_placeholder_query() -> QuerySet:
+    placeholders = _TIERS_PLACEHOLDERS
+    return _tiers_query([_PLACEHOLDER_ID], placeholders["contract_id"], placeholders["on_date"])
 
 
 def _price_one(context: _Context, index: int, raw_product: object, raw_quantity: object) -> PricedLine:

@@ -202,10 +202,14 @@ class _EqualsAnyOf(Lookup):
 
     def as_sql(self, compiler, connection):
         lhs_sql, lhs_params = self.process_lhs(compiler, connection)
-        # An array literal built by str.join, because psycopg's list adapter
-        # took about 4 ms for 7,000 ids. int() keeps anything but digits out.
-        array_literal = "{" + ",".join([str(int(value)) for value in self.rhs]) + "}"
-        return f"{lhs_sql} = ANY(%s::bigint[])", (*lhs_params, array_literal)
+        return f"{lhs_sql} = ANY(%s::bigint[])", (*lhs_params, id_array_literal(self.rhs))
+
+
+def id_array_literal(ids: Collection[int]) -> str:
+    """Return the PostgreSQL array literal of the ids, the parameter of ``id_in`` on PostgreSQL."""
+    # Built by str.join, because psycopg's list adapter took about 4 ms for 7,000 ids. int() keeps anything
+    # but digits out.
+    return "{" + ",".join([str(int(value)) for value in ids]) + "}"
 
 
 def validate_customer(customer: object) -> None:

@@ -108,6 +108,49 @@ def test_products_cursor_pages_cover_all(api, acme, acme_key):
     assert seen == [f"P-{number:02d}" for number in range(7)]
 
 
+def test_products_previous_links_page_back(api, acme, acme_key):
+    # given
+    for number in range(7):
+        ProductFactory(sku=f"P-{number:02d}")
+    url = "/api/v1/products/?page_size=3"
+    while True:
+        page = api.call("GET", url, acme_key).json()
+        if not page["next"]:
+            break
+        url = page["next"]
+
+    # when
+    seen = [row["sku"] for row in page["results"]]
+    url = page["previous"]
+    while url:
+        page = api.call("GET", url, acme_key).json()
+        seen[:0] = [row["sku"] for row in page["results"]]
+        url = page["previous"]
+
+    # then
+    assert seen == [f"P-{number:02d}" for number in range(7)]
+
+
+def test_products_selected_assortment_pages(api, globex, globex_key):
+    # given a SELECTED contract with 5 chosen products among 8
+    contract = globex.contracts.get()
+    contract.assortment = Contract.Assortment.SELECTED
+    contract.save()
+    products = [ProductFactory(sku=f"S-{number:02d}") for number in range(8)]
+    contract.products.add(*products[::2], products[1])
+
+    # when
+    seen = []
+    url = "/api/v1/products/?page_size=2"
+    while url:
+        page = api.call("GET", url, globex_key).json()
+        seen.extend(row["sku"] for row in page["results"])
+        url = page["next"]
+
+    # then
+    assert seen == ["S-00", "S-01", "S-02", "S-04", "S-06"]
+
+
 def test_products_page_queries_constant(api, acme, acme_key):
     """A page of products costs the same queries for 5 products as for 50."""
     # given

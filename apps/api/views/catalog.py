@@ -84,7 +84,7 @@ class ProductListView(ETagMixin, PartnerView):
         customer = customer_for(self.client, request.query_params.get("customer"))
         on_date = today_utc()
         contract = active_contract_for(customer=customer, on_date=on_date)
-        rows = selectors.product_queryset(
+        rows = selectors.product_page_source(
             customer=customer,
             contract=contract,
             search=request.query_params.get("search", "").strip()[:100],
