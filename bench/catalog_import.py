@@ -8,11 +8,13 @@ Run from the repository root:
 It creates the database when it is missing (on 127.0.0.1 or localhost only) and migrates it, writes
 the files with ``bench.catalog_import_data`` into ``var/bench`` and empties the catalog tables. Each
 phase then runs in its own Python process, so that its peak resident memory (``ru_maxrss``, which
-includes Django and the interpreter) is its own. The phases are the first import, a rerun with
+includes Django and the interpreter) is its own, and so are its CPU times: the Python process's
+(all threads) and those of the PostgreSQL backends it opened, read from ``/proc`` while it runs. The
+phases are the first import, a rerun with
 nothing changed, a rerun with 10% of the prices changed, and the stock file for 3 warehouses. Then
 come a bare ``COPY`` of the catalog file into an unindexed table of text columns, and
 django-import-export (``use_bulk``) on the same rows into emptied tables. ``--skip-import-export``
-leaves the last one out, because it takes minutes.
+leaves the last one out, because it takes minutes, and ``--skip-stock`` the stock file.
 """
 
 import argparse
@@ -21,6 +23,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -55,7 +58,7 @@ def main() -> None:
 
     results = {}
     for phase in PHASES:
-        if phase == "import_export" and options.skip_import_export:
+        if (phase == "import_export" and options.skip_import_export) or (phase == "stock" and options.skip_stock):
             continue
         if phase == "import_export":
             _empty_catalog(with_categories=False)
@@ -68,6 +71,7 @@ def _parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="products in the catalog file (default 100000)")
     parser.add_argument("--skip-import-export", action="store_true", help="do not run django-import-export")
+    parser.add_argument("--skip-stock", action="store_true", help="do not import the stock file")
     parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.rows < 1000:
@@ -92,22 +96,101 @@ def _run_phase(options: argparse.Namespace) -> None:
     _setup_django()
     from django.db import connection
 
+    backends = BackendCpu()
+    backends.watch_new_connections()
     connection.ensure_connection()
     baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    load_before = os.getloadavg()[0]
+    backends.start()
+    python_before = _own_cpu_seconds()
     started = time.perf_counter()
     counts = PHASE_RUNNERS[options.phase](options.rows)
     seconds = time.perf_counter() - started
+    python_cpu = _own_cpu_seconds() - python_before
+    postgresql_cpu = backends.stop()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps(
             {
                 "seconds": round(seconds, 3),
+                "python_cpu": round(python_cpu, 2),
+                "postgresql_cpu": round(postgresql_cpu, 2),
+                "load": [round(load_before, 1), round(os.getloadavg()[0], 1)],
                 "peak_mb": round(peak_kb / 1024, 1),
                 "baseline_mb": round(baseline_kb / 1024, 1),
                 **counts,
             }
         )
     )
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class BackendCpu:
+    """The CPU time that this process's PostgreSQL backends spend between ``start`` and ``stop``.
+
+    Each new connection reports its backend's process id, and a thread reads the user and system
+    time of those processes from ``/proc/<pid>/stat`` every 20 ms. The benchmark runs PostgreSQL on
+    the same machine, so the files are there. A backend that exits between two reads loses at most
+    20 ms of CPU time from the figure.
+    """
+
+    INTERVAL_SECONDS = 0.02
+
+    def __init__(self) -> None:
+        self._pids: list[int] = []
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._started = False
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="backend-cpu", daemon=True)
+        self._ticks = os.sysconf("SC_CLK_TCK")
+
+    def watch_new_connections(self) -> None:
+        from django.db.backends.signals import connection_created
+
+        connection_created.connect(self._register, weak=False)
+
+    def start(self) -> None:
+        self._started = True
+        for pid in list(self._pids):
+            self._read(pid)
+        self._thread.start()
+
+    def stop(self) -> float:
+        self._stopping.set()
+        self._thread.join()
+        for pid in list(self._pids):
+            self._read(pid)
+        return sum(self._last[pid] - self._first.get(pid, 0.0) for pid in self._last)
+
+    def _register(self, sender, connection, **kwargs) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        self._pids.append(pid)
+        if self._started:
+            # A backend opened during the phase counts from zero.
+            self._first.setdefault(pid, 0.0)
+        self._read(pid)
+
+    def _read(self, pid: int) -> None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            return
+        # utime and stime are fields 14 and 15 of proc(5), and the split starts at field 3.
+        seconds = (int(fields[11]) + int(fields[12])) / self._ticks
+        self._first.setdefault(pid, seconds)
+        self._last[pid] = seconds
+
+    def _poll(self) -> None:
+        while not self._stopping.wait(self.INTERVAL_SECONDS):
+            for pid in list(self._pids):
+                self._read(pid)
 
 
 def _import(kind: str, name: str) -> dict:
@@ -227,6 +310,12 @@ def _empty_catalog(*, with_categories: bool) -> None:
 
 
 def _print_summary(results: dict) -> None:
+    for phase, result in results.items():
+        if "python_cpu" in result:
+            print(
+                f"{phase}: {result['seconds']:.2f} s, CPU {result['python_cpu']:.2f} s Python + "
+                f"{result['postgresql_cpu']:.2f} s PostgreSQL, load {result['load'][0]} to {result['load'][1]}"
+            )
     copy_seconds = results["copy"]["copy_seconds"]
     first = results["first"]["seconds"]
     print(f"first import {first:.2f} s = {first / copy_seconds:.1f} x bare COPY ({copy_seconds:.2f} s)")
