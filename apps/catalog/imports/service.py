@@ -303,6 +303,8 @@ class _Run:
         decimal_comma = self.options.decimal_comma
         track_skus = self.options.full_catalog
         batch_size = self.options.batch_size
+        # Rows of a batch are found again by key only to replace them with a later duplicate.
+        track_positions = self.options.last_wins
         batch, positions, first_lines = self.batch, self.batch_positions, self.first_lines
         finished = False
         try:
@@ -324,7 +326,8 @@ class _Run:
                         continue
                 else:
                     first_lines[key] = row.line
-                    positions[key] = len(batch)
+                    if track_positions:
+                        positions[key] = len(batch)
                 batch.append((row, record))
                 if len(batch) >= batch_size:
                     self.flush(more=True)
