@@ -105,7 +105,10 @@ class UnitAlias(models.Model):
 class Product(TimeStampedModel):
     """A sellable item. The ERP owns the master data and list price."""
 
-    sku = models.CharField("SKU", max_length=64, unique=True)
+    # Unique through product_sku_uniq in Meta. unique=True would add a second, varchar_pattern_ops
+    # index on PostgreSQL for LIKE 'prefix%' queries, which no query of the project makes, and every
+    # new product of a catalog import would be written to it.
+    sku = models.CharField("SKU", max_length=64)
     name = models.CharField(max_length=255)
     description = models.TextField(blank=True)
     manufacturer = models.CharField(max_length=200, blank=True)
@@ -138,6 +141,7 @@ class Product(TimeStampedModel):
             models.Index(fields=["updated_at"], name="product_updated_at_idx"),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["sku"], name="product_sku_uniq"),
             models.CheckConstraint(
                 condition=models.Q(list_price__gte=0),
                 name="product_list_price_not_negative",

@@ -455,7 +455,7 @@ def test_unique_violation_retried_with_upsert(each, monkeypatch):
         modes.append(insert_new)
         if insert_new:
             # As when another writer inserts one of the batch's new keys after the comparison.
-            raise IntegrityError('duplicate key value violates unique constraint "catalog_product_sku_key"')
+            raise IntegrityError('duplicate key value violates unique constraint "product_sku_uniq"')
         return real(self, *args, insert_new=insert_new, **kwargs)
 
     monkeypatch.setattr(writers.StagedBatch, "_write_classified", write)
@@ -478,3 +478,38 @@ def test_gc_threshold_raised_during_import_only(each):
 
     assert during == [(max(before[0], 50_000), *before[1:])]
     assert gc.get_threshold() == before
+
+
+def test_duplicate_sku_fails_model_validation(each):
+    from django.core.exceptions import ValidationError
+
+    ProductFactory(sku="A-1", unit=each)
+    duplicate = Product(sku="A-1", name="Copy", unit=each, list_price=Decimal("1"), currency="EUR")
+
+    with pytest.raises(ValidationError) as raised:
+        duplicate.validate_constraints()
+
+    assert raised.value.message_dict == {"sku": ["Product with this SKU already exists."]}
+
+
+def test_duplicate_sku_rejected_by_database(each):
+    from django.db import IntegrityError, transaction
+
+    ProductFactory(sku="A-1", unit=each)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Product.objects.create(sku="A-1", name="Copy", unit=each, list_price=Decimal("1"), currency="EUR")
+
+
+@pytest.mark.postgres
+def test_product_sku_has_one_index(each):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'catalog_product' AND indexdef LIKE %s",
+            ["%(sku%"],
+        )
+        names = [name for (name,) in cursor.fetchall()]
+
+    assert names == ["product_sku_uniq"]
