@@ -6,6 +6,7 @@ reason), and both must run inside the batch's transaction. The ORM path also app
 """
 
 import datetime as dt
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,12 +71,18 @@ class StagedBatch:
             with cursor.copy(f"COPY {self.table} FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(self.types)
                 write_row = copy.write_row
-                if flagged:
-                    for row, record in records:
-                        write_row([row.line, *map(record.get, fields), *map(record.__contains__, flagged)])
-                else:
-                    for row, record in records:
-                        write_row([row.line, *map(record.get, fields)])
+                # One itemgetter call takes every field of a complete record. A record that lacks an
+                # optional field raises KeyError and takes the slower path, with NULL for the missing ones.
+                get_fields = operator.itemgetter(*fields) if len(fields) > 1 else lambda record: (record[fields[0]],)
+                for row, record in records:
+                    try:
+                        values = get_fields(record)
+                    except KeyError:
+                        values = map(record.get, fields)
+                    if flagged:
+                        write_row((row.line, *values, *map(record.__contains__, flagged)))
+                    else:
+                        write_row((row.line, *values))
 
     def count(self, *, held_back: str | None = None, params: dict | None = None) -> "StagedCounts":
         """Count what ``write`` would do with the same arguments, changing nothing (dry runs)."""
