@@ -204,6 +204,8 @@ def order_summary(order: Order) -> dict:
         "tax_total": money_text(order.tax_total, order.currency),
         "total": money_text(order.total, order.currency),
         "requested_delivery_date": order.requested_delivery_date,
+        "erp_reference": order.erp_reference,
+        "erp_acknowledged_at": order.erp_acknowledged_at,
         "created_at": order.created_at,
         "updated_at": order.updated_at,
     }
@@ -221,6 +223,8 @@ ORDER_LIST_COLUMNS = (
     "tax_total",
     "total",
     "requested_delivery_date",
+    "erp_reference",
+    "erp_acknowledged_at",
     "created_at",
     "updated_at",
 )
@@ -244,6 +248,8 @@ def order_list_rows(rows: Sequence[dict]) -> list[dict]:
                 "tax_total": money_text(row["tax_total"], currency),
                 "total": money_text(row["total"], currency),
                 "requested_delivery_date": row["requested_delivery_date"],
+                "erp_reference": row["erp_reference"],
+                "erp_acknowledged_at": row["erp_acknowledged_at"],
                 "created_at": row["created_at"],
                 "updated_at": row["updated_at"],
             }

@@ -251,6 +251,8 @@ class OrderSummaryDoc(serializers.Serializer):
     tax_total = serializers.CharField()
     total = serializers.CharField()
     requested_delivery_date = serializers.DateField(allow_null=True)
+    erp_reference = serializers.CharField(help_text="The ERP's number of the order; empty until it acknowledges it.")
+    erp_acknowledged_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -312,6 +314,89 @@ class OrderDetailDoc(OrderSummaryDoc):
 
 class OrderRejectedDoc(ErrorDoc):
     order = serializers.CharField(allow_null=True, required=False, help_text="Number of the rejected order kept.")
+
+
+# ERP messages about orders -----------------------------------------------------------------------
+
+
+class ErpAcknowledgementInput(serializers.Serializer):
+    erp_reference = serializers.CharField(max_length=64, help_text="The ERP's own number of the order.")
+    total = DecimalTextField(required=False, help_text="The order total the ERP computed, for the reconciliation.")
+
+
+class ErpQuantityLineInput(serializers.Serializer):
+    line_number = serializers.CharField(max_length=32, help_text="The buyer's line number, as the order shows it.")
+    quantity = QuantityField()
+
+
+class ShipmentReportInput(serializers.Serializer):
+    shipment_id = serializers.CharField(max_length=64, help_text="The ERP's id of the shipment; unique per order.")
+    lines = ErpQuantityLineInput(many=True, allow_empty=False, max_length=MAX_ORDER_LINES)
+    carrier = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    carrier_scac = serializers.CharField(
+        max_length=4, required=False, allow_blank=True, default="", help_text="The carrier's SCAC code."
+    )
+    tracking_number = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    shipped_at = serializers.DateTimeField(required=False, help_text="When the goods left; now when left out.")
+    expected_delivery_at = serializers.DateTimeField(required=False)
+
+
+class InvoiceReportInput(serializers.Serializer):
+    invoice_number = serializers.CharField(max_length=64, help_text="The ERP's invoice number; unique.")
+    lines = ErpQuantityLineInput(many=True, allow_empty=False, max_length=MAX_ORDER_LINES)
+    tax = DecimalTextField(help_text="The invoice's tax amount.")
+    total = DecimalTextField(help_text="Must equal the lines at the order's prices plus the tax.")
+    due_date = serializers.DateField()
+    invoice_date = serializers.DateTimeField(required=False, help_text="Now when left out.")
+
+
+class PaymentReportInput(serializers.Serializer):
+    payment_id = serializers.CharField(max_length=64, help_text="The ERP's id of the payment; unique.")
+    amount = DecimalTextField()
+    paid_on = serializers.DateField(required=False, help_text="The payment's date; today when left out.")
+
+
+class ErpAcknowledgementDoc(serializers.Serializer):
+    order = serializers.CharField()
+    status = serializers.ChoiceField(choices=OrderStatus.choices)
+    erp_reference = serializers.CharField()
+    erp_acknowledged_at = serializers.DateTimeField()
+
+
+class ShipmentReportDoc(serializers.Serializer):
+    order = serializers.CharField()
+    status = serializers.ChoiceField(choices=OrderStatus.choices, help_text="The order's status after the shipment.")
+    shipment_id = serializers.CharField()
+    shipped_at = serializers.DateTimeField()
+    lines = ShipmentLineDoc(many=True)
+
+
+class InvoiceReportDoc(serializers.Serializer):
+    invoice_number = serializers.CharField()
+    order = serializers.CharField()
+    status = serializers.ChoiceField(choices=OrderStatus.choices, help_text="The order's status after the invoice.")
+    currency = serializers.CharField()
+    subtotal = serializers.CharField()
+    tax = serializers.CharField()
+    total = serializers.CharField()
+    due_date = serializers.DateField()
+    invoice_date = serializers.DateTimeField()
+
+
+class PaidOrderDoc(serializers.Serializer):
+    number = serializers.CharField()
+    status = serializers.ChoiceField(choices=OrderStatus.choices)
+
+
+class PaymentReportDoc(serializers.Serializer):
+    payment_id = serializers.CharField()
+    invoice_number = serializers.CharField()
+    amount = serializers.CharField()
+    currency = serializers.CharField()
+    paid_on = serializers.DateField()
+    invoice_paid_amount = serializers.CharField()
+    invoice_open_amount = serializers.CharField()
+    orders = PaidOrderDoc(many=True)
 
 
 class ImportRowErrorDoc(serializers.Serializer):

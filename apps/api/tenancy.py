@@ -12,7 +12,7 @@ from apps.api.authentication import PartnerClient
 from apps.api.errors import CustomerRequired, NotFound
 from apps.api.models import Partner
 from apps.contracts.models import Customer
-from apps.orders.models import Order
+from apps.orders.models import Invoice, Order
 from apps.quotes.models import Quote
 
 
@@ -58,6 +58,13 @@ def order_for(client: PartnerClient, number: str, *, queryset: QuerySet[Order] |
     if order is None:
         raise NotFound(f"Order {number!r} not found.")
     return order
+
+
+def scoped_invoices(client: PartnerClient) -> QuerySet[Invoice]:
+    """Return the invoices of the customers the key serves."""
+    if client.partner.all_customers:
+        return Invoice.objects.all()
+    return Invoice.objects.filter(customer__partners=client.partner)
 
 
 def scoped_quotes(client: PartnerClient) -> QuerySet[Quote]:

@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from apps.api.views import catalog, erp, orders, quotes, webhooks
+from apps.api.views import catalog, erp, fulfilment, orders, quotes, webhooks
 
 app_name = "api"
 
@@ -18,6 +18,10 @@ urlpatterns = [
     path("v1/orders/", orders.OrderListView.as_view(), name="order-list"),
     path("v1/orders/<str:number>/", orders.OrderDetailView.as_view(), name="order-detail"),
     path("v1/orders/<str:number>/cancel/", orders.OrderCancelView.as_view(), name="order-cancel"),
+    path("v1/orders/<str:number>/erp-ack/", fulfilment.OrderAcknowledgeView.as_view(), name="order-erp-ack"),
+    path("v1/orders/<str:number>/shipments/", fulfilment.OrderShipmentView.as_view(), name="order-shipments"),
+    path("v1/orders/<str:number>/invoices/", fulfilment.OrderInvoiceView.as_view(), name="order-invoices"),
+    path("v1/invoices/<str:number>/payments/", fulfilment.InvoicePaymentView.as_view(), name="invoice-payments"),
     path("v1/quotes/", quotes.QuoteListView.as_view(), name="quote-list"),
     path("v1/quotes/<str:number>/", quotes.QuoteDetailView.as_view(), name="quote-detail"),
     path("v1/quotes/<str:number>/accept/", quotes.QuoteAcceptView.as_view(), name="quote-accept"),

@@ -28,6 +28,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -49,7 +50,7 @@ from apps.api.models import (
     WebhookEvent,
     WebhookSubscription,
 )
-from apps.api.selectors import money_text, order_summary, quote_detail
+from apps.api.selectors import money_text, order_detail, order_summary, quote_detail
 from apps.exceptions.models import CaseKind, Severity
 from apps.exceptions.services import case_open
 from apps.integrations.services import record_webhook_delivery
@@ -199,9 +200,13 @@ def on_order_event(row) -> list[WebhookDelivery]:
     if row.event not in WebhookEvent.values:
         return []
     order = row.order
-    data = {"order": _order_payload(order)}
-    data.update(_event_details(row))
-    return queue_event(event=row.event, customer_id=order.customer_id, data=data)
+
+    def build_data() -> dict:
+        data = {"order": _order_payload(row)}
+        data.update(_event_details(row))
+        return data
+
+    return queue_event(event=row.event, customer_id=order.customer_id, data=build_data)
 
 
 def on_quote_event(row) -> list[WebhookDelivery]:
@@ -214,8 +219,11 @@ def on_quote_event(row) -> list[WebhookDelivery]:
     return queue_event(event=row.event, customer_id=quote.customer_id, data={"quote": detail})
 
 
-def queue_event(*, event: str, customer_id: int, data: dict) -> list[WebhookDelivery]:
-    """Create one delivery per active subscription to ``event`` of a partner serving the customer."""
+def queue_event(*, event: str, customer_id: int, data: dict | Callable[[], dict]) -> list[WebhookDelivery]:
+    """Create one delivery per active subscription to ``event`` of a partner serving the customer.
+
+    ``data`` may be a function that builds the data, so that nothing is read when no one subscribed.
+    """
     subscriptions = [
         subscription
         for subscription in WebhookSubscription.objects.filter(is_active=True, partner__is_active=True)
@@ -226,6 +234,8 @@ def queue_event(*, event: str, customer_id: int, data: dict) -> list[WebhookDeli
     ]
     if not subscriptions:
         return []
+    if callable(data):
+        data = data()
     now = timezone.now()
     deliveries = []
     for subscription in subscriptions:
@@ -247,8 +257,11 @@ def queue_event(*, event: str, customer_id: int, data: dict) -> list[WebhookDeli
     return deliveries
 
 
-def _order_payload(order) -> dict:
-    return order_summary(order)
+def _order_payload(row) -> dict:
+    """Return the order's header, with its lines for order.confirmed, which is the ERP's cue to take the order."""
+    if row.event == "order.confirmed":
+        return order_detail(row.order)
+    return order_summary(row.order)
 
 
 def _event_details(row) -> dict:

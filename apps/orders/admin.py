@@ -11,6 +11,8 @@ from apps.core.admin import CheckedHistoryAdmin
 from apps.orders import services
 from apps.orders.errors import OrderError
 from apps.orders.models import (
+    ErpMessage,
+    ErpOrderReport,
     InboundDocument,
     Invoice,
     InvoiceLine,
@@ -19,6 +21,7 @@ from apps.orders.models import (
     OutboundEndpoint,
     OutboxEvent,
     Payment,
+    ReconciliationRun,
     Shipment,
 )
 
@@ -60,6 +63,7 @@ class OrderAdmin(CheckedHistoryAdmin):
         "is_test",
         "total",
         "currency",
+        "erp_reference",
         "created_at",
     )
     list_filter = ("status", "channel", "is_test")
@@ -201,3 +205,46 @@ class PaymentAdmin(CheckedHistoryAdmin):
 @admin.register(OutboundEndpoint)
 class OutboundEndpointAdmin(CheckedHistoryAdmin):
     list_display = ("source", "url", "is_active")
+
+
+@admin.register(ErpMessage)
+class ErpMessageAdmin(admin.ModelAdmin):
+    """The ERP's messages as first applied; a replay of the same id returns the stored result."""
+
+    list_display = ("received_at", "kind", "message_key", "order")
+    list_filter = ("kind",)
+    list_select_related = ("order",)
+    search_fields = ("message_key", "order__number")
+    readonly_fields = [field.name for field in ErpMessage._meta.fields]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ErpOrderReport)
+class ErpOrderReportAdmin(CheckedHistoryAdmin):
+    """The ERP's last report per order, which the nightly reconciliation compares orders with."""
+
+    list_display = ("order", "erp_reference", "acknowledged_at", "last_message_kind", "last_reported_at")
+    list_select_related = ("order",)
+    search_fields = ("order__number", "erp_reference")
+    readonly_fields = [field.name for field in ErpOrderReport._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(admin.ModelAdmin):
+    list_display = ("started_at", "finished_at", "orders_compared", "disagreements", "cases_opened")
+    readonly_fields = [field.name for field in ReconciliationRun._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

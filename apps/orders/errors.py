@@ -84,3 +84,10 @@ class DocumentNotResendable(OrderError):
     """An outbound order document cannot be sent again: it was never built, or no sender handles its channel."""
 
     code = "document_not_resendable"
+
+
+class ErpMessageConflict(OrderError):
+    """An ERP message id that was applied before with another body, or a second ERP reference for an order."""
+
+    code = "erp_message_conflict"
+    status = 409

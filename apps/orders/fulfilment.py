@@ -77,11 +77,19 @@ def shipment_record(
             )
         quantities = _line_quantities(order, lines, kind="shipment")
         for line, quantity in quantities:
+            if line.quantity_shipped + quantity > line.quantity:
+                raise InvalidFulfilmentInput(
+                    f"Shipment {shipment_id} reports {quantity} of line {line.line_number} of order {order.number}, "
+                    f"but the line ordered {line.quantity} and {line.quantity_shipped} shipped before; "
+                    "a shipment cannot exceed the ordered quantity.",
+                    code="over_shipment",
+                )
             if line.quantity_shipped + quantity > line.quantity_allocated:
                 raise InvalidFulfilmentInput(
                     f"Line {line.line_number} of order {order.number} has "
                     f"{line.quantity_allocated - line.quantity_shipped} allocated and not shipped; "
-                    f"the shipment reports {quantity}."
+                    f"the shipment reports {quantity}.",
+                    code="shipment_not_allocated",
                 )
 
         shipment = Shipment.objects.create(
@@ -159,7 +167,8 @@ def invoice_record(
             raise InvalidFulfilmentInput(
                 f"Invoice {number} states a total of {total_amount} {first.currency}, but its lines come to "
                 f"{subtotal} at the orders' prices plus {tax_amount} tax, which is {subtotal + tax_amount}; "
-                "check the invoiced quantities and prices."
+                "check the invoiced quantities and prices.",
+                code="invoice_total_mismatch",
             )
 
         invoice = _create_invoice(

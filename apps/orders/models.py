@@ -117,6 +117,9 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
         help_text="The one warehouse that ships the order; empty when allocation split it.",
     )
     erp_reference = models.CharField("ERP reference", max_length=64, blank=True)
+    erp_acknowledged_at = models.DateTimeField(
+        "ERP acknowledged at", null=True, blank=True, help_text="When the ERP acknowledged the order."
+    )
     rejection_reasons = models.JSONField(default=list, blank=True)
     cart_differences = models.JSONField(
         default=list,
@@ -145,6 +148,11 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
             models.Index(fields=["customer", "status"], name="order_customer_status_idx"),
             models.Index(fields=["status", "created_at"], name="order_status_created_idx"),
             models.Index(fields=["po_number"], name="order_po_number_idx"),
+            models.Index(
+                fields=["status", "created_at"],
+                name="order_erp_unacknowledged_idx",
+                condition=models.Q(erp_acknowledged_at__isnull=True),
+            ),
         ]
         constraints = [
             # A PO number makes one order per customer; a rejected document does not use it up.
@@ -601,3 +609,90 @@ class OutboundEndpoint(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.source} → {self.url}"
+
+
+class ErpMessageKind(models.TextChoices):
+    ACKNOWLEDGEMENT = "acknowledgement", "order acknowledgement"
+    SHIPMENT = "shipment", "shipment"
+    INVOICE = "invoice", "invoice"
+    PAYMENT = "payment", "payment"
+
+
+class ErpMessage(models.Model):
+    """A message the ERP sent and this system applied, kept so that a replay returns the first result.
+
+    ``message_key`` is the ERP's own id of the message: the order number for an
+    acknowledgement, ``<order number>/<shipment_id>`` for a shipment, the
+    invoice number, or the payment id. ``body_hash`` is SHA-256 of the
+    message's canonical JSON, so the same id with another body is detected.
+    A refused message is not kept, so a corrected message with the same id is applied.
+    """
+
+    kind = models.CharField(max_length=16, choices=ErpMessageKind.choices)
+    message_key = models.CharField(max_length=200)
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="erp_messages")
+    body = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    body_hash = models.CharField(max_length=64)
+    result = models.JSONField(default=dict, encoder=DjangoJSONEncoder, help_text="The response to the first message.")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "ERP message"
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "message_key"], name="erpmessage_kind_key_uniq"),
+            models.CheckConstraint(condition=models.Q(kind__in=ErpMessageKind.values), name="erpmessage_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.message_key}"
+
+
+class ErpOrderReport(TimeStampedModel):
+    """The ERP's last report about one order, gathered from its acknowledgement, shipments, invoices and payments.
+
+    The nightly reconciliation compares the order with this record. Amounts
+    and quantities are kept as the decimal text the ERP sent: ``shipped`` maps
+    line numbers to quantities, ``invoices`` maps invoice numbers to their
+    total, tax and line quantities, and ``payments`` maps payment ids to the
+    invoice and amount.
+    """
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="erp_report")
+    erp_reference = models.CharField("ERP reference", max_length=64, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    order_total = models.DecimalField(
+        max_digits=18, decimal_places=4, null=True, blank=True, help_text="The order total the ERP stated, if any."
+    )
+    shipped = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    invoices = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    payments = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    last_message_kind = models.CharField(max_length=16, choices=ErpMessageKind.choices, blank=True)
+    last_message_key = models.CharField(max_length=200, blank=True)
+    last_reported_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "ERP order report"
+        ordering = ["-last_reported_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"ERP report of order {self.order_id}"
+
+
+class ReconciliationRun(models.Model):
+    """One run of the nightly comparison of open orders with what the ERP last reported."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    orders_compared = models.PositiveIntegerField(default=0)
+    disagreements = models.PositiveIntegerField(default=0, help_text="Disagreements found, new or already known.")
+    cases_opened = models.PositiveIntegerField(default=0, help_text="Exception cases opened for new disagreements.")
+    error = models.TextField(blank=True, help_text="Why the run stopped early; empty when it finished.")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Reconciliation of {self.started_at:%Y-%m-%d %H:%M}"

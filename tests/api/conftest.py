@@ -4,11 +4,15 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from celery import Celery
+from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from apps.api import tasks
 from apps.api.keys import api_key_create
 from apps.api.models import Partner, Scope
+from tests.celery_worker import REDIS_URL, running_worker
 from tests.factories import (
     ContractFactory,
     ContractPriceFactory,
@@ -106,3 +110,25 @@ def api():
             return getattr(self, method.lower())(path, data=data, format="json", **headers)
 
     return Client()
+
+
+@pytest.fixture
+def worker(tmp_path):
+    """Start ``celery worker`` with one prefork child on the test database; stop it after the test."""
+    with running_worker(
+        settings_module="tests.api.celery_worker_settings",
+        log_path=tmp_path / "worker.log",
+        env={"SECRET_KEY": settings.SECRET_KEY, "API_WEBHOOK_SIGNING_KEY": settings.API_WEBHOOK_SIGNING_KEY},
+    ) as process:
+        yield process
+
+
+@pytest.fixture
+def broker(monkeypatch):
+    """Send the on-commit enqueue of the test process to Redis instead of running it eagerly."""
+    app = Celery("api-test", broker=REDIS_URL, set_as_current=False)
+    monkeypatch.setattr(
+        tasks.send_webhook, "delay", lambda delivery_id: app.send_task("api.send_webhook", [delivery_id])
+    )
+    yield app
+    app.close()

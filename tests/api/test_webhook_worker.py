@@ -7,38 +7,12 @@ the test commits its data (``transaction=True``) for the worker to see.
 import time
 
 import pytest
-from celery import Celery
-from django.conf import settings
 
-from apps.api import tasks
 from apps.api.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from tests.api.receiver import WebhookReceiver
 from tests.api.test_webhooks import verify_signature
-from tests.celery_worker import REDIS_URL, running_worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def worker(tmp_path):
-    """Start ``celery worker`` with one prefork child on the test database; stop it after the test."""
-    with running_worker(
-        settings_module="tests.api.celery_worker_settings",
-        log_path=tmp_path / "worker.log",
-        env={"SECRET_KEY": settings.SECRET_KEY, "API_WEBHOOK_SIGNING_KEY": settings.API_WEBHOOK_SIGNING_KEY},
-    ) as process:
-        yield process
-
-
-@pytest.fixture
-def broker(monkeypatch):
-    """Send the on-commit enqueue of the test process to Redis instead of running it eagerly."""
-    app = Celery("webhook-test", broker=REDIS_URL, set_as_current=False)
-    monkeypatch.setattr(
-        tasks.send_webhook, "delay", lambda delivery_id: app.send_task("api.send_webhook", [delivery_id])
-    )
-    yield app
-    app.close()
 
 
 def test_worker_retries_webhook_after_500(worker, broker, api, catalog, acme_key, settings):

@@ -9,9 +9,11 @@ groups data migration), with a page that even the superuser cannot open
 counting as closed to everyone.
 """
 
+import datetime as dt
 import inspect
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pytest
 from django.apps import apps
@@ -19,6 +21,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.api import selectors as api_selectors
@@ -31,7 +34,7 @@ from apps.catalog.models import ImportJob
 from apps.contracts.models import Customer
 from apps.contracts.selectors import active_contract_for, today_utc
 from apps.core.demo import seed_demo_data
-from apps.orders.models import Order
+from apps.orders.models import Invoice, Order
 from apps.punchout.models import BuyerConnection, CartLine
 from tests.factories import BuyerConnectionFactory
 from tests.punchout.support import CXML_URL, session_path, setup_document, start_page_path
@@ -361,6 +364,7 @@ SCOPING_CALLS = (
     "scoped_orders(",
     "order_for(",
     "scoped_quotes(",
+    "scoped_invoices(",
     "quote_for(",
     "partner_customers(",
     "partner=self.client.partner",
@@ -464,6 +468,7 @@ def test_api_endpoints_for_every_role(demo):
     _key, unscoped_key = api_key_create(partner=acme_partner, name="no scopes", scopes=[])
     acme_sku = _acme_only_sku()
     values = {"sku": acme_sku, "number": acme_order.number, "subscription_id": subscription.pk}
+    acme_invoice = _acme_invoice(acme_order)
     lines = [{"sku": acme_sku, "quantity": "1"}]
     bodies = {
         "prices": {"customer": "ACME-001", "lines": lines},
@@ -472,6 +477,17 @@ def test_api_endpoints_for_every_role(demo):
         "webhook-list": {"url": "https://hooks.example.com/x", "events": ["order.confirmed"]},
         "catalog-updates": {"rows": [], "dry_run": True},
         "stock-updates": {"rows": [], "dry_run": True},
+        # ERP messages about ACME's order: each would change it, so only denials may answer them.
+        "order-erp-ack": {"erp_reference": "MATRIX-ERP-1"},
+        "order-shipments": {"shipment_id": "MATRIX-S-1", "lines": [{"line_number": "1", "quantity": "1"}]},
+        "order-invoices": {
+            "invoice_number": "MATRIX-I-1",
+            "lines": [{"line_number": "1", "quantity": "1"}],
+            "tax": "0",
+            "total": "1",
+            "due_date": "2027-01-31",
+        },
+        "invoice-payments": {"payment_id": "MATRIX-P-1", "amount": "1"},
     }
     # Endpoints that name no customer object: another customer's partner gets its own answer there.
     own_answer = {"catalog-updates", "stock-updates", "webhook-list"}
@@ -481,7 +497,8 @@ def test_api_endpoints_for_every_role(demo):
     for route, view_class in _api_routes():
         if view_class.__name__ in DOCUMENTATION_VIEWS:
             continue
-        path = _fill(route.route, values)
+        arguments = {**values, "number": acme_invoice.number} if route.name == "invoice-payments" else values
+        path = _fill(route.route, arguments)
         assert path is not None, f"{route.route}: add a value for its URL arguments to the API matrix"
         for method in view_class.required_scopes:
             if not hasattr(view_class, method.lower()) or method == "DELETE":
@@ -515,7 +532,26 @@ def test_api_endpoints_for_every_role(demo):
     assert _api(DEMO_ACME_KEY).get(f"/api/v1/orders/{acme_order.number}/").status_code == 200
     assert _api(DEMO_ERP_KEY).get(f"/api/v1/orders/{acme_order.number}/").status_code == 200
     assert _api(DEMO_ACME_KEY).get(f"/api/v1/webhooks/{subscription.pk}/").status_code == 200
+    # No denied ERP message changed ACME's order or invoice.
+    acme_order.refresh_from_db()
+    assert acme_order.erp_reference == ""
+    assert not acme_order.shipments.filter(shipment_id="MATRIX-S-1").exists()
+    assert not acme_invoice.payments.exists()
     assert mismatches == [], "\n".join(mismatches)
+
+
+def _acme_invoice(order: Order) -> Invoice:
+    """Return an invoice of ACME, so that the payments endpoint is checked against an invoice that exists."""
+    return Invoice.objects.create(
+        number="MATRIX-INV-1",
+        customer=order.customer,
+        invoice_date=timezone.now(),
+        currency=order.currency,
+        subtotal=Decimal("10.00"),
+        tax=Decimal("0.00"),
+        total=Decimal("10.00"),
+        due_date=dt.date(2027, 1, 31),
+    )
 
 
 def _acme_only_sku() -> str:

@@ -108,3 +108,15 @@ def parse_filter_datetime(text: str | None, name: str):
             f"{name} {text!r} is not an ISO 8601 date and time with a UTC offset, such as 2026-12-01T00:00:00Z."
         )
     return value
+
+
+def parse_filter_boolean(text: str | None, name: str) -> bool | None:
+    """Read a query parameter as true or false; None when it is absent or empty."""
+    if text is None or text == "":
+        return None
+    value = text.strip().lower()
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0"):
+        return False
+    raise InvalidFilter(f"{name} {text!r} is not a boolean; use true or false.")

@@ -5,7 +5,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from apps.api.serializers import ErrorDoc
 
 
-def _error(description: str, detail: str, code: str) -> OpenApiResponse:
+def error_response(description: str, detail: str, code: str) -> OpenApiResponse:
     return OpenApiResponse(
         ErrorDoc, description=description, examples=[OpenApiExample(code, value={"detail": detail, "code": code})]
     )
@@ -26,22 +26,26 @@ ERROR_RESPONSES = {
             )
         ],
     ),
-    401: _error("No API key, or an invalid, revoked or expired one.", "The API key is invalid.", "invalid_api_key"),
-    403: _error(
+    401: error_response(
+        "No API key, or an invalid, revoked or expired one.", "The API key is invalid.", "invalid_api_key"
+    ),
+    403: error_response(
         "The key lacks the scope for this request.",
         "This API key lacks the scope orders:write for POST /api/v1/orders/.",
         "permission_denied",
     ),
-    404: _error(
+    404: error_response(
         "Not found, or it belongs to a customer the key does not serve.", "Order 'SO-1' not found.", "not_found"
     ),
-    409: _error(
+    409: error_response(
         "Conflict with the object's state or an earlier request.",
         "Idempotency key 'k-1' was used for another request; use a new key for a new order.",
         "idempotency_key_reused",
     ),
-    413: _error("Too many rows in one request.", "20001 rows sent; send at most 10000.", "too_many_rows"),
-    429: _error("Too many requests; wait for the seconds in Retry-After.", "Request was throttled.", "throttled"),
+    413: error_response("Too many rows in one request.", "20001 rows sent; send at most 10000.", "too_many_rows"),
+    429: error_response(
+        "Too many requests; wait for the seconds in Retry-After.", "Request was throttled.", "throttled"
+    ),
 }
 
 # The responses every authenticated endpoint may return; 404 also where a customer named in the request is not served.

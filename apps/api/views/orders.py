@@ -10,8 +10,9 @@ from apps.api import ordering, selectors, serializers
 from apps.api.models import Scope
 from apps.api.pagination import ApiCursorPagination
 from apps.api.tenancy import customer_for, order_for, scoped_orders
-from apps.api.views.base import InvalidFilter, PartnerView, parse_filter_datetime, validated
+from apps.api.views.base import InvalidFilter, PartnerView, parse_filter_boolean, parse_filter_datetime, validated
 from apps.api.views.docs import COMMON_ERRORS, ERROR_RESPONSES
+from apps.orders.erp import HANDED_OVER_STATES
 from apps.orders.models import Order, OrderStatus
 
 ORDER_EXAMPLE = {
@@ -26,6 +27,8 @@ ORDER_EXAMPLE = {
     "tax_total": "0.00",
     "total": "1580.76",
     "requested_delivery_date": None,
+    "erp_reference": "",
+    "erp_acknowledged_at": None,
     "created_at": "2026-12-04T10:00:00Z",
     "updated_at": "2026-12-04T10:00:01Z",
 }
@@ -75,6 +78,15 @@ class OrderListView(PartnerView):
             OpenApiParameter("status", str, enum=OrderStatus.values, description="Only orders in this status."),
             OpenApiParameter("po_number", str, description="Only orders with this PO number."),
             OpenApiParameter("updated_since", OpenApiTypes.DATETIME, description="Only orders changed at or after."),
+            OpenApiParameter(
+                "erp_acknowledged",
+                bool,
+                description=(
+                    "false: only orders confirmed here that the ERP has not acknowledged yet; true: only those it "
+                    "has. With this filter, status=confirmed also matches confirmed orders that have moved on "
+                    "(allocated, shipped, invoiced, paid), because allocation follows confirmation at once."
+                ),
+            ),
             OpenApiParameter("cursor", str, description=ApiCursorPagination.cursor_query_description),
             OpenApiParameter("page_size", int, description=ApiCursorPagination.page_size_query_description),
         ],
@@ -91,10 +103,14 @@ class OrderListView(PartnerView):
         if account:
             orders = orders.filter(customer=customer_for(self.client, account))
         status_filter = request.query_params.get("status")
+        acknowledged = parse_filter_boolean(request.query_params.get("erp_acknowledged"), "erp_acknowledged")
         if status_filter:
             if status_filter not in OrderStatus.values:
                 raise InvalidFilter(f"Status {status_filter!r} is unknown; use one of {', '.join(OrderStatus.values)}.")
-            orders = orders.filter(status=status_filter)
+            if not (acknowledged is not None and status_filter == OrderStatus.CONFIRMED):
+                orders = orders.filter(status=status_filter)
+        if acknowledged is not None:
+            orders = orders.filter(status__in=HANDED_OVER_STATES, erp_acknowledged_at__isnull=not acknowledged)
         po_number = request.query_params.get("po_number")
         if po_number:
             orders = orders.filter(po_number=po_number)
