@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -212,6 +213,13 @@ CELERY_BEAT_SCHEDULE = {
     # Expire approved and sent quotes past their valid-until date; hourly, so a
     # quote expires within an hour after its last day ends (UTC).
     "quotes-expire-due": {"task": "quotes.expire_due_quotes", "schedule": 3600.0},
+    # Open a case for each order the ERP has not acknowledged within ERP_ACKNOWLEDGE_TIMEOUT_MINUTES.
+    "orders-flag-unacknowledged": {"task": "orders.flag_unacknowledged_orders", "schedule": 600.0},
+    # Compare open orders with what the ERP last reported, once a night at ERP_RECONCILIATION_HOUR (UTC).
+    "orders-reconcile-with-erp": {
+        "task": "orders.reconcile_with_erp",
+        "schedule": crontab(hour=env_int("ERP_RECONCILIATION_HOUR", 2, minimum=0), minute=30),
+    },
 }
 
 # Document log of integration messages: days a row is kept, body size in bytes
@@ -284,6 +292,10 @@ ORDER_OUTBOX_MAX_ATTEMPTS = env_int("ORDER_OUTBOX_MAX_ATTEMPTS", 6)
 ORDER_OUTBOX_RETRY_BASE_SECONDS = env_int("ORDER_OUTBOX_RETRY_BASE_SECONDS", 10)
 ORDER_OUTBOX_RETRY_MAX_SECONDS = env_int("ORDER_OUTBOX_RETRY_MAX_SECONDS", 900)
 ORDER_OUTBOX_RELAY_GRACE_SECONDS = env_int("ORDER_OUTBOX_RELAY_GRACE_SECONDS", 60)
+# ERP hand-off: minutes after its confirmation within which the ERP must acknowledge an order before a
+# case opens (0 turns the check off), and the days a paid order stays in the nightly reconciliation.
+ERP_ACKNOWLEDGE_TIMEOUT_MINUTES = env_int("ERP_ACKNOWLEDGE_TIMEOUT_MINUTES", 240, minimum=0)
+ERP_RECONCILIATION_PAID_DAYS = env_int("ERP_RECONCILIATION_PAID_DAYS", 7, minimum=0)
 CXML_OUTBOUND_TIMEOUT_SECONDS = env_int("CXML_OUTBOUND_TIMEOUT_SECONDS", 30)
 # Our shared secret at each buyer's network, keyed "cxml-connection:<id>",
 # as JSON from the environment: it must be sent in clear, so it never sits

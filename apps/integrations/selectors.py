@@ -22,6 +22,8 @@ CHART_HOURS = 24
 _WAITING_STATUSES = ("pending",)
 # Exception case states that count as open.
 _OPEN_CASE_STATES = ("open", "in_progress")
+# Runs of the nightly ERP reconciliation shown, newest first.
+RECONCILIATION_RUNS = 7
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,10 +45,11 @@ class SyncHealth:
     imports: list
     cases: list[dict]
     hours: list[HourBar]
+    reconciliations: list
 
 
 def sync_health(*, now: dt.datetime | None = None) -> SyncHealth:
-    """Read the dashboard's figures: seven queries, however many connections, partners and jobs there are."""
+    """Read the dashboard's figures: eight queries, however many connections, partners and jobs there are."""
     now = now or timezone.now()
     return SyncHealth(
         now=now,
@@ -57,6 +60,7 @@ def sync_health(*, now: dt.datetime | None = None) -> SyncHealth:
         imports=last_import_jobs(),
         cases=open_cases_by_team_and_kind(),
         hours=exchanges_by_hour(now=now),
+        reconciliations=last_reconciliations(),
     )
 
 
@@ -143,6 +147,12 @@ def last_import_jobs() -> list:
     job_model = apps.get_model("catalog", "ImportJob")
     latest = job_model.objects.values("kind", "source").annotate(last=Max("pk")).values("last")
     return list(job_model.objects.filter(pk__in=Subquery(latest)).order_by("-created_at"))
+
+
+def last_reconciliations() -> list:
+    """Return the latest runs of the nightly comparison of orders with the ERP's reports, newest first."""
+    run_model = apps.get_model("orders", "ReconciliationRun")
+    return list(run_model.objects.order_by("-started_at", "-id")[:RECONCILIATION_RUNS])
 
 
 def open_cases_by_team_and_kind() -> list[dict]:

@@ -74,3 +74,21 @@ def resend_outbox_event(event_id: int) -> str:
         logger.warning("Outbox document not sent again: %s", error.message, extra={"event_id": event_id})
         return error.code
     return result.outcome
+
+
+@shared_task(name="orders.flag_unacknowledged_orders", ignore_result=True)
+def flag_unacknowledged_orders() -> int:
+    """Open a case for each order the ERP has not acknowledged within ERP_ACKNOWLEDGE_TIMEOUT_MINUTES."""
+    # Imported here because the reconciliation imports the services, which import this module.
+    from apps.orders import reconciliation
+
+    return reconciliation.flag_unacknowledged_orders()
+
+
+@shared_task(name="orders.reconcile_with_erp", ignore_result=True)
+def reconcile_with_erp() -> int:
+    """Compare open orders with what the ERP last reported; return the number of disagreements."""
+    # Imported here because the reconciliation imports the services, which import this module.
+    from apps.orders import reconciliation
+
+    return reconciliation.reconcile_orders().disagreements

@@ -252,5 +252,5 @@ def test_dashboard_query_count_does_not_grow_with_connections(db, connections):
     with CaptureQueriesContext(db_connection) as queries:
         sync_health()
 
-    # then they take the same seven queries
-    assert len(queries) == 7
+    # then they take the same eight queries
+    assert len(queries) == 8
