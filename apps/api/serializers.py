@@ -421,6 +421,77 @@ class PushResultDoc(serializers.Serializer):
     errors = ImportRowErrorDoc(many=True)
 
 
+CRM_CHANGE_TIME_HELP = "The CRM's change time; an older row than the stored one is stale."
+
+
+class CustomerRowDoc(serializers.Serializer):
+    """One customer from the CRM; the account number identifies it."""
+
+    account = serializers.CharField(help_text="The customer's account number, such as ACME-001.")
+    name = serializers.CharField()
+    currency = serializers.CharField(help_text="ISO 4217 code.")
+    payment_terms = serializers.CharField(required=False, help_text="Such as NET30.")
+    credit_limit = DecimalTextField(required=False)
+    region = serializers.CharField(required=False)
+    tax_exempt = serializers.BooleanField(required=False)
+    updated_at = serializers.DateTimeField(help_text=CRM_CHANGE_TIME_HELP)
+
+
+class CustomerPushInput(serializers.Serializer):
+    rows = CustomerRowDoc(many=True)
+    dry_run = serializers.BooleanField(default=False)
+
+
+class ContractRowDoc(serializers.Serializer):
+    """One contract header from the CRM; the contract number identifies it."""
+
+    contract = serializers.CharField(help_text="The contract number.")
+    customer = serializers.CharField(help_text="The customer's account number.")
+    name = serializers.CharField(required=False)
+    currency = serializers.CharField(help_text="ISO 4217 code of the contract's prices.")
+    valid_from = serializers.DateField()
+    valid_to = serializers.DateField(required=False, allow_null=True, help_text="Empty or null: open-ended.")
+    status = serializers.ChoiceField(choices=["draft", "active", "suspended", "terminated"])
+    updated_at = serializers.DateTimeField(help_text=CRM_CHANGE_TIME_HELP)
+
+
+class ContractPriceRowDoc(serializers.Serializer):
+    """One contract price with the columns of the contract-price CSV file."""
+
+    contract = serializers.CharField()
+    sku = serializers.CharField()
+    min_quantity = DecimalTextField(required=False)
+    price = DecimalTextField(required=False, help_text="Give exactly one of price and discount_percent.")
+    discount_percent = DecimalTextField(required=False)
+    valid_from = serializers.DateField(required=False, allow_null=True)
+    valid_to = serializers.DateField(required=False, allow_null=True)
+    updated_at = serializers.DateTimeField(required=False)
+
+
+class ContractPushInput(serializers.Serializer):
+    contracts = serializers.ListField(
+        child=serializers.DictField(), required=False, default=list, help_text="Contract headers, applied first."
+    )
+    prices = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+    dry_run = serializers.BooleanField(default=False, help_text="Check and count the rows without writing them.")
+
+    def validate(self, attrs):
+        if not attrs["contracts"] and not attrs["prices"]:
+            raise serializers.ValidationError({"contracts": "Send at least one contract header or price row."})
+        return attrs
+
+
+class ContractPushInputDoc(serializers.Serializer):
+    contracts = ContractRowDoc(many=True, required=False)
+    prices = ContractPriceRowDoc(many=True, required=False)
+    dry_run = serializers.BooleanField(default=False)
+
+
+class ContractPushResultDoc(serializers.Serializer):
+    contracts = PushResultDoc(allow_null=True, help_text="The contract headers' import job; null when none were sent.")
+    prices = PushResultDoc(allow_null=True, help_text="The price rows' import job; null when none were sent.")
+
+
 class WebhookDoc(serializers.Serializer):
     id = serializers.IntegerField()
     url = serializers.URLField()

@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from apps.api.views import catalog, erp, fulfilment, orders, quotes, webhooks
+from apps.api.views import catalog, crm, erp, fulfilment, orders, quotes, webhooks
 
 app_name = "api"
 
@@ -28,6 +28,8 @@ urlpatterns = [
     path("v1/quotes/<str:number>/decline/", quotes.QuoteDeclineView.as_view(), name="quote-decline"),
     path("v1/catalog/updates/", erp.CatalogPushView.as_view(), name="catalog-updates"),
     path("v1/stock/updates/", erp.StockPushView.as_view(), name="stock-updates"),
+    path("v1/customers/updates/", crm.CustomerPushView.as_view(), name="customer-updates"),
+    path("v1/contracts/updates/", crm.ContractPushView.as_view(), name="contract-updates"),
     path("v1/webhooks/", webhooks.WebhookListView.as_view(), name="webhook-list"),
     path("v1/webhooks/<int:subscription_id>/", webhooks.WebhookDetailView.as_view(), name="webhook-detail"),
 ]

@@ -15,7 +15,6 @@ from apps.catalog.errors import CatalogError
 from apps.catalog.exports import export_cif, export_csv
 from apps.catalog.imports.errors import CatalogImportError
 from apps.catalog.imports.jobs import import_job_create_from_upload
-from apps.catalog.imports.kinds import PRODUCT_FEED_FIELDS
 from apps.catalog.imports.service import ImportOptions
 from apps.catalog.models import (
     Category,
@@ -30,24 +29,9 @@ from apps.catalog.models import (
 )
 from apps.catalog.units import normalise_unit_spelling
 from apps.contracts.models import Contract
-from apps.core.admin import HistoryModelAdmin, locked_field_notes
-
-# The fields that the ERP's catalog and stock feeds set. Staff other than superusers see them
-# read-only on existing rows, because the next feed would overwrite a change made here.
-ERP_OWNED_FIELDS = {
-    Product: PRODUCT_FEED_FIELDS,
-    StockLevel: ("on_hand", "as_of"),
-}
-ERP_OWNED_NOTE = "Owned by the ERP: its next update overwrites this value."
-
-
-class ErpOwnedFieldsMixin:
-    """Locks the model's ``ERP_OWNED_FIELDS`` on existing rows for everyone but superusers."""
-
-    def get_locked_fields(self, request, obj=None):
-        if obj is None or request.user.is_superuser:
-            return {}
-        return locked_field_notes(self.model, ERP_OWNED_FIELDS[self.model], ERP_OWNED_NOTE)
+from apps.core.admin import HistoryModelAdmin
+from apps.integrations.ownership import System
+from apps.integrations.ownership_admin import OwnedFieldsMixin
 
 
 class CategoryForm(forms.ModelForm):
@@ -158,7 +142,7 @@ class StockLevelInline(admin.TabularInline):
 
 
 @admin.register(Product)
-class ProductAdmin(ErpOwnedFieldsMixin, HistoryModelAdmin):
+class ProductAdmin(OwnedFieldsMixin, HistoryModelAdmin):
     list_display = [
         "sku",
         "name",
@@ -196,7 +180,7 @@ class WarehouseAdmin(HistoryModelAdmin):
 
 
 @admin.register(StockLevel)
-class StockLevelAdmin(ErpOwnedFieldsMixin, HistoryModelAdmin):
+class StockLevelAdmin(OwnedFieldsMixin, HistoryModelAdmin):
     list_display = ["product", "warehouse", "on_hand", "reserved", "available", "as_of"]
     list_filter = ["warehouse"]
     list_select_related = ["product", "warehouse"]
@@ -209,6 +193,12 @@ class StockLevelAdmin(ErpOwnedFieldsMixin, HistoryModelAdmin):
 
 class ImportUploadForm(forms.Form):
     kind = forms.ChoiceField(choices=ImportKind.choices)
+    sender = forms.ChoiceField(
+        label="Sent by",
+        choices=[("", "the system that owns this data"), (System.ERP, "the ERP"), (System.CRM, "the CRM")],
+        required=False,
+        help_text="Fields the sender does not own keep their stored values and open integration-conflict cases.",
+    )
     file = forms.FileField(help_text="CSV with a header row, or JSON Lines (.jsonl).")
     dry_run = forms.BooleanField(required=False, help_text="Validate and report only; change nothing.")
     encoding = forms.ChoiceField(
@@ -257,6 +247,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         "id",
         "kind",
         "source",
+        "sender",
         "file_name",
         "status",
         "dry_run",
@@ -271,7 +262,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         "created_by",
         "created_at",
     ]
-    list_filter = ["kind", "status", "source", "dry_run"]
+    list_filter = ["kind", "status", "source", "sender", "dry_run"]
     list_select_related = ["created_by"]
     search_fields = ["file_name"]
     change_form_template = "admin/catalog/importjob/change_form.html"
@@ -310,6 +301,7 @@ class ImportJobAdmin(admin.ModelAdmin):
                 options=form.cleaned_data["options"],
                 dry_run=form.cleaned_data["dry_run"],
                 actor=request.user,
+                sender=form.cleaned_data["sender"],
             )
             self.message_user(request, f"Import job {job.pk} is queued; this page shows its progress.")
             return redirect("admin:catalog_importjob_change", job.pk)

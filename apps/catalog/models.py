@@ -9,6 +9,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from apps.core.models import TimeStampedModel
+from apps.integrations.ownership import System
 
 UNSPSC_VALIDATOR = RegexValidator(r"^\d{8}$", "A UNSPSC code has exactly eight digits, such as 43211503.")
 
@@ -219,6 +220,8 @@ class ImportKind(models.TextChoices):
     CATALOG = "catalog", "catalog (products and list prices)"
     STOCK = "stock", "stock levels"
     CONTRACT_PRICES = "contract_prices", "contract prices"
+    CUSTOMERS = "customers", "customers"
+    CONTRACTS = "contracts", "contracts"
 
 
 class ImportJob(models.Model):
@@ -237,6 +240,12 @@ class ImportJob(models.Model):
 
     kind = models.CharField(max_length=16, choices=ImportKind.choices)
     source = models.CharField(max_length=8, choices=Source.choices)
+    sender = models.CharField(
+        max_length=12,
+        choices=System.choices,
+        blank=True,
+        help_text="The system the rows come from; a field it does not own is kept and opens a conflict case.",
+    )
     file_name = models.CharField(max_length=255, blank=True, help_text="The file's name as uploaded or given.")
     # The uploaded file kept for the Celery task to read; empty for commands and API pushes.
     upload = models.FileField(upload_to="%Y/%m/", storage=import_upload_storage, blank=True)

@@ -4,21 +4,12 @@ from django import forms
 from django.contrib import admin
 
 from apps.contracts.models import Contract, ContractPrice, Customer
-from apps.core.admin import (
-    FINANCE_GROUP,
-    HistoryModelAdmin,
-    PrefetchedAutocompleteInline,
-    locked_field_notes,
-    user_in_group,
-)
-
-# Credit fields that only finance and superusers change. The admin shows them read-only to everyone else.
-FINANCE_OWNED_FIELDS = ("credit_limit", "credit_hold")
-FINANCE_OWNED_NOTE = "Set by finance."
+from apps.core.admin import HistoryModelAdmin, LockedFieldsMixin, PrefetchedAutocompleteInline
+from apps.integrations.ownership_admin import OwnedFieldsMixin
 
 
 @admin.register(Customer)
-class CustomerAdmin(HistoryModelAdmin):
+class CustomerAdmin(OwnedFieldsMixin, HistoryModelAdmin):
     list_display = ["account_number", "name", "currency", "region", "credit_limit", "credit_hold", "is_active"]
     list_filter = ["is_active", "credit_hold", "tax_exempt", "currency", "region"]
     search_fields = ["account_number", "name"]
@@ -29,11 +20,6 @@ class CustomerAdmin(HistoryModelAdmin):
         ("Changes", {"fields": ["source_updated_at", "created_at", "updated_at"]}),
     ]
     readonly_fields = ["source_updated_at", "created_at", "updated_at"]
-
-    def get_locked_fields(self, request, obj=None):
-        if request.user.is_superuser or user_in_group(request, FINANCE_GROUP):
-            return {}
-        return locked_field_notes(Customer, FINANCE_OWNED_FIELDS, FINANCE_OWNED_NOTE)
 
 
 class ContractPriceInlineFormSet(forms.BaseInlineFormSet):
@@ -61,12 +47,23 @@ class ContractPriceInlineFormSet(forms.BaseInlineFormSet):
             seen[tier] = form
 
 
-class ContractPriceInline(PrefetchedAutocompleteInline):
+class ContractPriceInline(OwnedFieldsMixin, LockedFieldsMixin, PrefetchedAutocompleteInline):
     model = ContractPrice
     formset = ContractPriceInlineFormSet
     fields = ["product", "min_quantity", "price", "discount_percent", "valid_from", "valid_to"]
     autocomplete_fields = ["product"]
     extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        # Rows of an existing contract come from the CRM; a new one would have every field locked.
+        if obj is not None and self.get_locked_fields(request, obj):
+            return False
+        return super().has_add_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and self.get_locked_fields(request, obj):
+            return False
+        return super().has_delete_permission(request, obj)
 
     def get_queryset(self, request):
         # Each row's label names its contract number, read from the joined contract.
@@ -74,7 +71,7 @@ class ContractPriceInline(PrefetchedAutocompleteInline):
 
 
 @admin.register(Contract)
-class ContractAdmin(HistoryModelAdmin):
+class ContractAdmin(OwnedFieldsMixin, HistoryModelAdmin):
     list_display = ["number", "customer", "name", "status", "valid_from", "valid_to", "currency", "assortment"]
     list_filter = ["status", "assortment", "currency"]
     list_select_related = ["customer"]
@@ -92,7 +89,7 @@ class ContractAdmin(HistoryModelAdmin):
 
 
 @admin.register(ContractPrice)
-class ContractPriceAdmin(HistoryModelAdmin):
+class ContractPriceAdmin(OwnedFieldsMixin, HistoryModelAdmin):
     list_display = ["contract", "product", "min_quantity", "price", "discount_percent", "valid_from", "valid_to"]
     list_filter = ["contract__status", "contract__currency"]
     list_select_related = ["contract__customer", "product"]

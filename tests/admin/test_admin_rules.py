@@ -1,4 +1,4 @@
-"""Admin rules: locked ERP and finance fields, validation errors shown on the form, and the staff groups."""
+"""Admin rules: fields locked by owner (ERP, CRM, finance), validation errors shown on the form, staff groups."""
 
 import datetime as dt
 from decimal import Decimal
@@ -22,6 +22,12 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture
+def superuser(db):
+    """Superusers may still change fields another system owns, so they see the admin's validation messages."""
+    return UserFactory(username="root", is_staff=True, is_superuser=True)
+
+
 def _change_url(obj) -> str:
     return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
 
@@ -35,30 +41,36 @@ def _catalog_editor():
     return user
 
 
-def test_customer_credit_fields_read_only_for_sales(client, sales_user):
+def test_customer_crm_and_finance_fields_read_only_for_sales(client, sales_user):
     # given a customer and a sales user
-    customer = CustomerFactory(name="Acme", credit_limit=Decimal("5000.00"))
+    customer = CustomerFactory(name="Acme", credit_limit=Decimal("5000.00"), is_active=True)
     client.force_login(sales_user)
 
-    # when sales opens the customer and posts a new name and a higher credit limit
+    # when sales opens the customer and posts a new name, a higher credit limit, a hold and "inactive"
     page = client.get(_change_url(customer))
     data = change_form_data(page)
     data.update({"name": "Acme Europe", "credit_limit": "900000.00", "credit_hold": "on"})
+    data.pop("is_active", None)
     response = client.post(_change_url(customer), data)
 
-    # then the credit fields are shown without inputs, and only the name changed
+    # then the CRM's fields and the finance field are shown without inputs, and only the back-office flag changed
+    content = page.content.decode()
     assert page.status_code == 200
-    assert 'name="credit_limit"' not in page.content.decode()
-    assert 'name="credit_hold"' not in page.content.decode()
-    assert "Set by finance." in page.content.decode()
+    assert 'name="name"' not in content
+    assert 'name="credit_limit"' not in content
+    assert 'name="credit_hold"' not in content
+    assert 'name="is_active"' in content
+    assert "Owned by the CRM: its next update overwrites this value." in content
+    assert "Set by finance." in content
     assert response.status_code == 302
     customer.refresh_from_db()
-    assert customer.name == "Acme Europe"
+    assert customer.name == "Acme"
     assert customer.credit_limit == Decimal("5000.00")
     assert customer.credit_hold is False
+    assert customer.is_active is False
 
 
-def test_customer_credit_fields_editable_for_finance(client, finance_user):
+def test_customer_credit_hold_editable_for_finance(client, finance_user):
     customer = CustomerFactory(credit_limit=Decimal("5000.00"))
     client.force_login(finance_user)
 
@@ -67,11 +79,46 @@ def test_customer_credit_fields_editable_for_finance(client, finance_user):
     data.update({"credit_limit": "7500.00", "credit_hold": "on"})
     response = client.post(_change_url(customer), data)
 
+    content = page.content.decode()
+    assert 'name="credit_hold"' in content
+    assert 'name="credit_limit"' not in content
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.credit_limit == Decimal("5000.00")
+    assert customer.credit_hold is True
+
+
+def test_customer_crm_fields_editable_for_superuser(client, superuser):
+    customer = CustomerFactory(credit_limit=Decimal("5000.00"))
+    client.force_login(superuser)
+
+    page = client.get(_change_url(customer))
+    data = change_form_data(page)
+    data.update({"credit_limit": "7500.00"})
+    response = client.post(_change_url(customer), data)
+
     assert 'name="credit_limit"' in page.content.decode()
     assert response.status_code == 302
     customer.refresh_from_db()
     assert customer.credit_limit == Decimal("7500.00")
-    assert customer.credit_hold is True
+
+
+def test_contract_prices_read_only_for_sales(client, sales_user):
+    price = ContractPriceFactory(price=Decimal("90.00"))
+    client.force_login(sales_user)
+
+    contract_page = client.get(_change_url(price.contract))
+    price_page = client.get(_change_url(price))
+
+    contract_content = contract_page.content.decode()
+    assert contract_page.status_code == 200
+    assert 'name="prices-0-price"' not in contract_content
+    assert 'name="prices-TOTAL_FORMS"' in contract_content
+    assert 'name="valid_from"' not in contract_content
+    assert 'name="assortment"' in contract_content
+    assert "Owned by the CRM: its next update overwrites this value." in contract_content
+    assert price_page.status_code == 200
+    assert 'name="price"' not in price_page.content.decode()
 
 
 def test_product_erp_fields_read_only_for_sales(client, sales_user):
@@ -153,9 +200,9 @@ def test_overlapping_active_contract_shows_form_error(client, sales_user):
     assert list(Contract.objects.values_list("number", flat=True)) == ["K-2026"]
 
 
-def test_contract_price_missing_amount_shows_error(client, sales_user):
+def test_contract_price_missing_amount_shows_error(client, superuser):
     contract_price = ContractPriceFactory(price=Decimal("90.00"))
-    client.force_login(sales_user)
+    client.force_login(superuser)
 
     data = change_form_data(client.get(_change_url(contract_price)))
     data.update({"price": "", "discount_percent": ""})
@@ -167,11 +214,11 @@ def test_contract_price_missing_amount_shows_error(client, sales_user):
     assert contract_price.price == Decimal("90.00")
 
 
-def test_contract_inline_duplicate_tier_shows_form_error(client, sales_user):
+def test_contract_inline_duplicate_tier_shows_form_error(client, superuser):
     # given a contract without prices
     contract = ContractFactory()
     product = ProductFactory(sku="SKU-DUP")
-    client.force_login(sales_user)
+    client.force_login(superuser)
 
     # when two new rows price the same product from the same quantity with no start date
     data = change_form_data(client.get(_change_url(contract)))
@@ -289,10 +336,10 @@ def test_product_autocomplete_answers_sales(client, sales_user):
     assert [result["text"] for result in response.json()["results"]] == ["AUTO-1 Cordless drill"]
 
 
-def test_contract_price_outside_contract_dates_shows_form_error(client, sales_user):
+def test_contract_price_outside_contract_dates_shows_form_error(client, superuser):
     # given a contract price on a contract for 2026
     contract_price = ContractPriceFactory(contract=ContractFactory(number="K-2026-DATES"))
-    client.force_login(sales_user)
+    client.force_login(superuser)
 
     # when sales moves its start to 2020
     data = change_form_data(client.get(_change_url(contract_price)))
@@ -323,9 +370,9 @@ def test_contract_price_outside_contract_dates_shows_form_error(client, sales_us
     ],
     ids=["zero-min-quantity", "dates-reversed"],
 )
-def test_contract_price_constraint_error_shown_as_sentence(client, sales_user, changes, message):
+def test_contract_price_constraint_error_shown_as_sentence(client, superuser, changes, message):
     contract_price = ContractPriceFactory()
-    client.force_login(sales_user)
+    client.force_login(superuser)
 
     data = change_form_data(client.get(_change_url(contract_price)))
     data.update(changes)
@@ -337,9 +384,9 @@ def test_contract_price_constraint_error_shown_as_sentence(client, sales_user, c
     assert "Constraint" not in page
 
 
-def test_contract_price_price_and_discount_error_shown_once(client, sales_user):
+def test_contract_price_price_and_discount_error_shown_once(client, superuser):
     contract_price = ContractPriceFactory(price=Decimal("90.00"))
-    client.force_login(sales_user)
+    client.force_login(superuser)
 
     data = change_form_data(client.get(_change_url(contract_price)))
     data["discount_percent"] = "5"

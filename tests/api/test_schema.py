@@ -47,6 +47,8 @@ def test_schema_lists_every_endpoint(api, db):
         "/api/v1/quotes/{number}/decline/",
         "/api/v1/catalog/updates/",
         "/api/v1/stock/updates/",
+        "/api/v1/customers/updates/",
+        "/api/v1/contracts/updates/",
         "/api/v1/webhooks/",
         "/api/v1/webhooks/{subscription_id}/",
     }

@@ -488,9 +488,12 @@ def test_api_endpoints_for_every_role(demo):
             "due_date": "2027-01-31",
         },
         "invoice-payments": {"payment_id": "MATRIX-P-1", "amount": "1"},
+        "customer-updates": {"rows": [], "dry_run": True},
+        "contract-updates": {"prices": [], "dry_run": True},
     }
-    # Endpoints that name no customer object: another customer's partner gets its own answer there.
-    own_answer = {"catalog-updates", "stock-updates", "webhook-list"}
+    # Endpoints that name no customer object: another customer's partner gets its own answer there. The
+    # CRM pushes name customers in their rows and reject another customer's row on its own (checked below).
+    own_answer = {"catalog-updates", "stock-updates", "webhook-list", "customer-updates", "contract-updates"}
 
     staff = _client("admin", demo)
     mismatches = []
@@ -528,6 +531,16 @@ def test_api_endpoints_for_every_role(demo):
         mismatches.append("the partner of another customer deleted ACME's webhook subscription")
     if acme_order.number in other.get("/api/v1/orders/").content.decode():
         mismatches.append("the partner of another customer lists ACME's orders")
+    acme = Customer.objects.get(account_number="ACME-001")
+    acme_row = {"account": "ACME-001", "name": "Taken over", "currency": acme.currency, "updated_at": "2999-01-01"}
+    pushed = other.post("/api/v1/customers/updates/", {"rows": [acme_row]}, format="json").json()
+    if pushed.get("rejected") != 1 or Customer.objects.get(pk=acme.pk).name != acme.name:
+        mismatches.append(f"the partner of another customer changed ACME through the CRM push: {pushed}")
+    acme_contract = active_contract_for(customer=acme, on_date=today_utc())
+    price_row = {"contract": acme_contract.number, "sku": acme_sku, "price": "0.01"}
+    pushed = other.post("/api/v1/contracts/updates/", {"prices": [price_row]}, format="json").json()
+    if (pushed.get("prices") or {}).get("rejected") != 1:
+        mismatches.append(f"the partner of another customer priced ACME's contract through the CRM push: {pushed}")
     # The owner and the ERP key reach the same objects, so the denials above are not a broken API.
     assert _api(DEMO_ACME_KEY).get(f"/api/v1/orders/{acme_order.number}/").status_code == 200
     assert _api(DEMO_ERP_KEY).get(f"/api/v1/orders/{acme_order.number}/").status_code == 200

@@ -13,6 +13,7 @@ from apps.api.views.base import PartnerView, validated
 from apps.api.views.docs import COMMON_ERRORS, ERROR_RESPONSES
 from apps.catalog.imports.service import import_rows
 from apps.catalog.models import ImportJob, ImportKind
+from apps.integrations.ownership import System
 
 # Row errors returned in one response; the import job keeps all of them for staff.
 MAX_REPORTED_ERRORS = 1000
@@ -43,12 +44,13 @@ class _PushView(PartnerView):
             raise TooManyRows(f"{len(rows)} rows sent; send at most {settings.API_PUSH_MAX_ROWS} per request.")
         job = import_rows(
             self.kind,
-            [_row_text(row) for row in rows],
+            [row_text(row) for row in rows],
             source=ImportJob.Source.API,
+            sender=System.ERP,
             options=None,
             dry_run=data["dry_run"],
         )
-        return Response(_job_result(job))
+        return Response(job_result(job))
 
 
 class CatalogPushView(_PushView):
@@ -116,12 +118,12 @@ class StockPushView(_PushView):
         return super().post(request)
 
 
-def _row_text(row: dict) -> dict:
+def row_text(row: dict) -> dict:
     """Write Decimal values as text, which the import service reads like the cells of a file."""
     return {key: (f"{value:f}" if isinstance(value, Decimal) else value) for key, value in row.items()}
 
 
-def _job_result(job: ImportJob) -> dict:
+def job_result(job: ImportJob) -> dict:
     errors = job.row_errors.order_by("line", "id").values("line", "column", "value", "message", "level")
     return {
         "job": job.pk,

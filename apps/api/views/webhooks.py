@@ -1,6 +1,6 @@
 """Webhook subscriptions of the key's partner: list, create (the secret is shown once), read and delete."""
 
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -80,10 +80,17 @@ class WebhookListView(_WebhookView):
         return Response({**_subscription_dict(subscription), "secret": secret}, status=status.HTTP_201_CREATED)
 
 
+# The URL pattern matches digits only, so a negative id never reaches the API's JSON errors.
+SUBSCRIPTION_ID = OpenApiParameter(
+    "subscription_id", {"type": "integer", "minimum": 1}, OpenApiParameter.PATH, description="The subscription's id."
+)
+
+
 class WebhookDetailView(_WebhookView):
     @extend_schema(
         operation_id="webhooks_retrieve",
         summary="Read one webhook subscription",
+        parameters=[SUBSCRIPTION_ID],
         responses={200: serializers.WebhookDoc, **COMMON_ERRORS, 404: ERROR_RESPONSES[404]},
         examples=[OpenApiExample("Subscription", value=WEBHOOK_EXAMPLE, response_only=True)],
     )
@@ -93,6 +100,7 @@ class WebhookDetailView(_WebhookView):
     @extend_schema(
         operation_id="webhooks_destroy",
         summary="Delete a webhook subscription",
+        parameters=[SUBSCRIPTION_ID],
         responses={204: None, **COMMON_ERRORS, 404: ERROR_RESPONSES[404]},
     )
     def delete(self, request, subscription_id: int):

@@ -1,4 +1,4 @@
-"""The shared base of the import_catalog, import_stock and import_contract_prices commands."""
+"""The shared base of the import commands: catalog, stock, contract prices, customers and contracts."""
 
 import sys
 
@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.catalog.imports.errors import CatalogImportError
 from apps.catalog.imports.progress import ProgressBar
-from apps.catalog.imports.service import DEFAULT_BATCH_SIZE, ImportOptions, import_file
+from apps.catalog.imports.service import DEFAULT_BATCH_SIZE, IMPORT_SENDERS, ImportOptions, import_file
 from apps.catalog.models import ImportJob, ImportRowError
 
 # Report lines printed after the summary; the job keeps all of them for the admin's CSV download.
@@ -33,6 +33,15 @@ class ImportCommand(BaseCommand):
         )
         parser.add_argument(
             "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="Rows per transaction (default %(default)s)."
+        )
+        parser.add_argument(
+            "--source",
+            choices=[str(system) for system in IMPORT_SENDERS],
+            default=None,
+            help=(
+                "The system the file comes from. Fields it does not own keep their stored values and open "
+                "integration-conflict cases. Default: the system that owns this kind of data."
+            ),
         )
         parser.add_argument("--user", default=None, help="Username recorded as the author of the changes.")
         parser.add_argument("--no-progress", action="store_true", help="Do not draw the progress bar.")
@@ -67,6 +76,7 @@ class ImportCommand(BaseCommand):
                 options=import_options,
                 dry_run=options["dry_run"],
                 progress=bar,
+                sender=options["source"],
             )
         except FileNotFoundError:
             raise CommandError(f"File {options['path']!r} does not exist.") from None

@@ -19,13 +19,17 @@ logger = logging.getLogger(__name__)
 
 
 def import_job_create_from_upload(
-    *, kind: str, upload: UploadedFile, options: ImportOptions, dry_run: bool, actor
+    *, kind: str, upload: UploadedFile, options: ImportOptions, dry_run: bool, actor, sender: str = ""
 ) -> ImportJob:
-    """Store the uploaded file with a pending job and queue the job's task once the job is committed."""
+    """Store the uploaded file with a pending job and queue the job's task once the job is committed.
+
+    ``sender`` is the system the file comes from; empty means the system that owns the kind's rows.
+    """
     with transaction.atomic():
         job = ImportJob(
             kind=kind,
             source=ImportJob.Source.ADMIN,
+            sender=sender,
             file_name=(upload.name or "")[:255],
             options=options.as_dict(),
             dry_run=dry_run,

@@ -20,8 +20,9 @@ from apps.catalog.imports import fields as parse
 from apps.catalog.imports.readers import SourceRow
 from apps.catalog.models import Category, ImportKind, Product, StockLevel, Warehouse
 from apps.catalog.units import match_units
-from apps.contracts.models import Contract, ContractPrice
+from apps.contracts.models import Contract, ContractPrice, Customer
 from apps.core.money import ISO_4217_CODES
+from apps.integrations.ownership import System, fields_owned_by
 
 # Problems of one row as (column, value, reason); a row with any is rejected.
 Problems = list[tuple[str, str, str]]
@@ -36,6 +37,9 @@ class ResolveCache:
     categories: dict[str, int] = field(default_factory=dict)
     warehouses: dict[str, int] | None = None
     contracts: dict[str, int] = field(default_factory=dict)
+    contract_customers: dict[str, int] = field(default_factory=dict)
+    # The ids of the customers whose rows the import may change; None allows every customer.
+    customer_scope: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,9 @@ class KindSpec:
     # PostgreSQL array types of the key fields, so that stored rows are fetched with one array parameter
     # per key field. Empty when a key field can be NULL, because NULL keys need the ORM's lookup.
     key_array_types: tuple[str, ...] = ()
+    # False keeps the kind on the ORM path on PostgreSQL too: for small tables whose new rows need the
+    # model's defaults for fields that another part of the project may add.
+    staged: bool = True
 
 
 def _field(problems: Problems, values: dict[str, str], column: str, parser, **kwargs):
@@ -93,21 +100,10 @@ CATALOG_COLUMNS = (
     "updated_at",
 )
 CATALOG_REQUIRED = ("sku", "name", "uom", "list_price", "currency", "updated_at")
-# The Product model fields that a catalog file sets, by model field name, besides the change time
-# in source_updated_at.
-PRODUCT_FEED_FIELDS = (
-    "sku",
-    "name",
-    "description",
-    "manufacturer",
-    "manufacturer_part_number",
-    "category",
-    "unspsc",
-    "unit",
-    "list_price",
-    "currency",
-    "lead_time_days",
-    "is_active",
+# The Product model fields that a catalog file sets, by model field name: the ones the ERP owns, besides
+# its change time in source_updated_at.
+PRODUCT_FEED_FIELDS = tuple(
+    name for name in fields_owned_by("catalog.Product", System.ERP) if name != "source_updated_at"
 )
 PRODUCT_COMPARED = (
     "name",
@@ -536,17 +532,16 @@ def parse_contract_price_row(row: SourceRow, decimal_comma: bool) -> tuple[dict[
 
 def resolve_contract_prices(batch, cache: ResolveCache, dry_run: bool) -> dict[int, Problems]:
     problems: dict[int, Problems] = {}
-    numbers = {record["contract"] for _, record in batch} - cache.contracts.keys()
-    if numbers:
-        cache.contracts.update(Contract.objects.filter(number__in=numbers).values_list("number", "id"))
+    _cache_contracts(cache, {record["contract"] for _, record in batch})
     product_ids = _product_ids({record["sku"] for _, record in batch})
     for index, (_row, record) in enumerate(batch):
         number = record.pop("contract")
         sku = record.pop("sku")
         record["contract_id"] = cache.contracts.get(number)
         record["product_id"] = product_ids.get(sku)
-        if record["contract_id"] is None:
-            problems.setdefault(index, []).append(("contract", number, f"Contract {number!r} does not exist"))
+        if record["contract_id"] is None or not _in_scope(cache, cache.contract_customers.get(number)):
+            record["contract_id"] = None
+            problems.setdefault(index, []).append(("contract", number, _contract_not_found(cache, number)))
         if record["product_id"] is None:
             problems.setdefault(index, []).append(("sku", sku, f"SKU {sku!r} is not in the catalog"))
     return problems
@@ -571,8 +566,239 @@ CONTRACT_PRICES = KindSpec(
     ),
 )
 
-SPECS = {spec.kind: spec for spec in (CATALOG, STOCK, CONTRACT_PRICES)}
-DEFAULTS = {ImportKind.CATALOG: PRODUCT_DEFAULTS, ImportKind.STOCK: {}, ImportKind.CONTRACT_PRICES: {}}
+
+def _cache_contracts(cache: ResolveCache, numbers: set[str]) -> None:
+    numbers = numbers - cache.contracts.keys()
+    if not numbers:
+        return
+    stored = Contract.objects.filter(number__in=numbers).values_list("number", "id", "customer_id")
+    for number, pk, customer_id in stored:
+        cache.contracts[number] = pk
+        cache.contract_customers[number] = customer_id
+
+
+def _in_scope(cache: ResolveCache, customer_id: int | None) -> bool:
+    return cache.customer_scope is None or customer_id in cache.customer_scope
+
+
+# A limited sender gets the same words whether a contract or customer is missing or belongs to a
+# customer it may not change, so that a partner's key learns nothing about other customers.
+def _contract_not_found(cache: ResolveCache, number: str) -> str:
+    if cache.customer_scope is None:
+        return f"Contract {number!r} does not exist"
+    return f"Contract {number!r} does not exist among the contracts this sender may change"
+
+
+def _customer_not_found(cache: ResolveCache, account: str) -> str:
+    if cache.customer_scope is None:
+        return f"Customer {account!r} does not exist; send it first (customers/updates or import_customers)"
+    return (
+        f"Customer {account!r} is not among the customers this sender may change; "
+        "ask the supplier to link it to your partner account"
+    )
+
+
+# Customers --------------------------------------------------------------------------------------
+
+CUSTOMER_COLUMNS = (
+    "account",
+    "name",
+    "currency",
+    "payment_terms",
+    "credit_limit",
+    "region",
+    "tax_exempt",
+    "updated_at",
+)
+CUSTOMER_DEFAULTS = {"payment_terms": "", "credit_limit": Decimal("0"), "region": "", "tax_exempt": False}
+
+
+def parse_customer_row(row: SourceRow, decimal_comma: bool) -> tuple[dict[str, Any], Problems]:
+    values = row.values
+    problems: Problems = []
+    record: dict[str, Any] = {
+        "account_number": _field(problems, values, "account", parse.text, max_length=32, required=True),
+        "name": _field(problems, values, "name", parse.text, max_length=200, required=True),
+        "currency": _field(problems, values, "currency", parse.currency),
+        "source_updated_at": _field(problems, values, "updated_at", parse.timestamp),
+    }
+    if "payment_terms" in values:
+        record["payment_terms"] = _field(problems, values, "payment_terms", parse.text, max_length=32)
+    if "credit_limit" in values:
+        record["credit_limit"] = (
+            _field(
+                problems,
+                values,
+                "credit_limit",
+                parse.decimal,
+                decimal_comma=decimal_comma,
+                max_digits=18,
+                decimal_places=2,
+                minimum=Decimal(0),
+            )
+            if values["credit_limit"].strip()
+            else Decimal(0)
+        )
+    if "region" in values:
+        record["region"] = _field(problems, values, "region", parse.text, max_length=32)
+    if "tax_exempt" in values:
+        record["tax_exempt"] = _field(problems, values, "tax_exempt", parse.boolean, empty=False)
+    return record, problems
+
+
+def resolve_customers(batch, cache: ResolveCache, dry_run: bool) -> dict[int, Problems]:
+    """Reject rows of customers outside the sender's scope; a new account is outside any limited scope."""
+    if cache.customer_scope is None:
+        return {}
+    accounts = {record["account_number"] for _, record in batch}
+    ids = dict(Customer.objects.filter(account_number__in=accounts).values_list("account_number", "id"))
+    problems: dict[int, Problems] = {}
+    for index, (_row, record) in enumerate(batch):
+        account = record["account_number"]
+        if not _in_scope(cache, ids.get(account, -1)):
+            problems[index] = [("account", account, _customer_not_found(cache, account))]
+    return problems
+
+
+CUSTOMERS = KindSpec(
+    kind=ImportKind.CUSTOMERS,
+    model=Customer,
+    columns=CUSTOMER_COLUMNS,
+    required=("account", "name", "currency", "updated_at"),
+    key_fields=("account_number",),
+    compared_fields=("name", "currency", "payment_terms", "credit_limit", "region", "tax_exempt"),
+    stamp_field="source_updated_at",
+    insert_defaults_sql={},
+    parse=parse_customer_row,
+    file_key=lambda record: (record["account_number"],),
+    resolve=resolve_customers,
+    conflict_targets=(),
+    staged=False,
+)
+
+
+# Contracts (headers) -------------------------------------------------------------------------------
+
+CONTRACT_COLUMNS = ("contract", "customer", "name", "currency", "valid_from", "valid_to", "status", "updated_at")
+CONTRACT_DEFAULTS = {"name": "", "valid_to": None}
+
+
+def parse_contract_row(row: SourceRow, decimal_comma: bool) -> tuple[dict[str, Any], Problems]:
+    values = row.values
+    problems: Problems = []
+    record: dict[str, Any] = {
+        "number": _field(problems, values, "contract", parse.text, max_length=32, required=True),
+        "customer": _field(problems, values, "customer", parse.text, max_length=32, required=True),
+        "currency": _field(problems, values, "currency", parse.currency),
+        "valid_from": _field(problems, values, "valid_from", parse.date),
+        "source_updated_at": _field(problems, values, "updated_at", parse.timestamp),
+    }
+    if record["valid_from"] is None and not any(column == "valid_from" for column, _, _ in problems):
+        problems.append(("valid_from", "", "valid_from is required, as an ISO 8601 date such as 2026-03-01"))
+    status = values.get("status", "").strip().lower()
+    if status not in Contract.Status.values:
+        problems.append(
+            ("status", values.get("status", ""), f"status must be one of {', '.join(Contract.Status.values)}")
+        )
+    record["status"] = status
+    if "name" in values:
+        record["name"] = _field(problems, values, "name", parse.text, max_length=200)
+    if "valid_to" in values:
+        # Present and empty: the contract is open-ended from now on.
+        record["valid_to"] = _field(problems, values, "valid_to", parse.date)
+        if record["valid_to"] and record["valid_from"] and record["valid_to"] < record["valid_from"]:
+            problems.append(("valid_to", values["valid_to"], "valid_to is before valid_from"))
+    return record, problems
+
+
+def resolve_contracts(batch, cache: ResolveCache, dry_run: bool) -> dict[int, Problems]:
+    """Set ``customer_id``; reject customers and contracts outside the scope, and overlapping active contracts."""
+    problems: dict[int, Problems] = {}
+    accounts = {record["customer"] for _, record in batch}
+    customer_ids = dict(Customer.objects.filter(account_number__in=accounts).values_list("account_number", "id"))
+    _cache_contracts(cache, {record["number"] for _, record in batch})
+    for index, (_row, record) in enumerate(batch):
+        account = record.pop("customer")
+        number = record["number"]
+        record["customer_id"] = customer_ids.get(account)
+        if record["customer_id"] is None or not _in_scope(cache, record["customer_id"]):
+            problems.setdefault(index, []).append(("customer", account, _customer_not_found(cache, account)))
+        if number in cache.contracts and not _in_scope(cache, cache.contract_customers[number]):
+            problems.setdefault(index, []).append(("contract", number, _contract_not_found(cache, number)))
+    for index, problem in _overlapping_active_contracts(batch, skip=problems.keys()).items():
+        problems.setdefault(index, []).append(problem)
+    return problems
+
+
+def _overlapping_active_contracts(batch, skip) -> dict[int, tuple[str, str, str]]:
+    """Find the active rows whose dates overlap another active contract of the same customer.
+
+    The pricing engine needs one contract in force per customer and day. Stored contracts count as
+    the batch leaves them, so a batch that ends one contract and starts the next is accepted.
+    """
+    rows = {
+        record["number"]: (index, record)
+        for index, (_row, record) in enumerate(batch)
+        if index not in skip and record["customer_id"] is not None
+    }
+    customer_ids = {record["customer_id"] for _, record in rows.values()}
+    periods: dict[str, tuple[int, str, dt.date, dt.date | None]] = {
+        number: (customer_id, status, valid_from, valid_to)
+        for number, customer_id, status, valid_from, valid_to in Contract.objects.filter(
+            customer_id__in=customer_ids
+        ).values_list("number", "customer_id", "status", "valid_from", "valid_to")
+    }
+    for number, (_index, record) in rows.items():
+        stored_to = periods.get(number, (None, None, None, None))[3]
+        periods[number] = (
+            record["customer_id"],
+            record["status"],
+            record["valid_from"],
+            record.get("valid_to", stored_to),
+        )
+    problems = {}
+    for number, (index, _record) in rows.items():
+        customer_id, status, start, end = periods[number]
+        if status != Contract.Status.ACTIVE:
+            continue
+        for other, (other_customer, other_status, other_start, other_end) in periods.items():
+            if other == number or other_customer != customer_id or other_status != Contract.Status.ACTIVE:
+                continue
+            if (end is None or other_start <= end) and (other_end is None or start <= other_end):
+                problems[index] = (
+                    "valid_from",
+                    start.isoformat(),
+                    f"Contract {other} is also active for this customer in these dates; end or suspend it "
+                    "in the same push, or change this contract's dates",
+                )
+                break
+    return problems
+
+
+CONTRACTS = KindSpec(
+    kind=ImportKind.CONTRACTS,
+    model=Contract,
+    columns=CONTRACT_COLUMNS,
+    required=("contract", "customer", "currency", "valid_from", "status", "updated_at"),
+    key_fields=("number",),
+    compared_fields=("customer_id", "name", "currency", "valid_from", "valid_to", "status"),
+    stamp_field="source_updated_at",
+    insert_defaults_sql={},
+    parse=parse_contract_row,
+    file_key=lambda record: (record["number"],),
+    resolve=resolve_contracts,
+    conflict_targets=(),
+    staged=False,
+)
+
+SPECS = {spec.kind: spec for spec in (CATALOG, STOCK, CONTRACT_PRICES, CUSTOMERS, CONTRACTS)}
+DEFAULTS = {
+    ImportKind.CATALOG: PRODUCT_DEFAULTS,
+    ImportKind.STOCK: {},
+    ImportKind.CONTRACT_PRICES: {},
+    ImportKind.CUSTOMERS: CUSTOMER_DEFAULTS,
+    ImportKind.CONTRACTS: CONTRACT_DEFAULTS,
+}
 
 
 def _product_ids(skus: set[str]) -> dict[str, int]:

@@ -26,6 +26,7 @@ from django.utils import timezone
 from apps.catalog.imports import anomalies
 from apps.catalog.imports.errors import CatalogImportError, InvalidImportOptions
 from apps.catalog.imports.kinds import DEFAULTS, SPECS, KindSpec, ResolveCache
+from apps.catalog.imports.ownership import foreign_fields, keep_owned_values, open_conflict_cases, report_message
 from apps.catalog.imports.pipeline import BatchWriter
 from apps.catalog.imports.readers import (
     ReaderOptions,
@@ -38,7 +39,10 @@ from apps.catalog.imports.readers import (
 )
 from apps.catalog.imports.writers import StagedBatch, StagedCounts, write_orm, write_postgresql
 from apps.catalog.models import HeldChange, ImportJob, ImportKind, ImportRowError, Product
+from apps.contracts.changes import contracts_changed
+from apps.contracts.models import Contract
 from apps.integrations.models import BodyFormat, Channel, Direction, Outcome
+from apps.integrations.ownership import System, row_owner
 from apps.integrations.services import DocumentExchange, record_exchange
 
 logger = logging.getLogger(__name__)
@@ -49,6 +53,8 @@ DEFAULT_BATCH_SIZE = 5000
 OPTION_NAMES = ("encoding", "delimiter", "format", "decimal_comma", "last_wins", "full_catalog", "batch_size")
 
 ProgressCallback = Callable[[ImportJob], None]
+# The systems that send import files and pushes; the back office changes its own data in the admin.
+IMPORT_SENDERS = (System.ERP, System.CRM)
 
 
 @dataclass(frozen=True)
@@ -99,11 +105,15 @@ def import_file(
     file_name: str = "",
     job: ImportJob | None = None,
     progress: ProgressCallback | None = None,
+    sender: str | None = None,
+    customer_scope: frozenset[int] | None = None,
 ) -> ImportJob:
     """Import a CSV or JSON Lines file and return its finished job.
 
-    Pass ``job`` to run a job created earlier (an admin upload); otherwise one is created. Raises
-    FileRejected or InvalidImportOptions (after marking the job failed) when the file cannot be read.
+    Pass ``job`` to run a job created earlier (an admin upload); otherwise one is created. ``sender``
+    is the system the file comes from (``System``); by default the owner of the kind's rows.
+    ``customer_scope`` limits the customers whose rows may change (None: all). Raises FileRejected
+    or InvalidImportOptions (after marking the job failed) when the file cannot be read.
     """
     options = options or ImportOptions()
     if isinstance(path_or_stream, str | Path):
@@ -119,10 +129,14 @@ def import_file(
                 file_name=file_name,
                 job=job,
                 progress=progress,
+                sender=sender,
+                customer_scope=customer_scope,
             )
 
     stream = path_or_stream
-    job = job or _create_job(kind=kind, source=source, actor=actor, options=options, dry_run=dry_run, name=file_name)
+    job = job or _create_job(
+        kind=kind, source=source, sender=sender, actor=actor, options=options, dry_run=dry_run, name=file_name
+    )
     spec = _spec(kind)
     start = stream.tell()
     stream.seek(0, 2)
@@ -140,7 +154,13 @@ def import_file(
         )
 
     return run_import_job(
-        job, rows(), options=options, actor=actor, position=lambda: stream.tell() - start, progress=progress
+        job,
+        rows(),
+        options=options,
+        actor=actor,
+        position=lambda: stream.tell() - start,
+        progress=progress,
+        customer_scope=customer_scope,
     )
 
 
@@ -153,15 +173,25 @@ def import_rows(
     options: ImportOptions | None = None,
     dry_run: bool = False,
     progress: ProgressCallback | None = None,
+    sender: str | None = None,
+    customer_scope: frozenset[int] | None = None,
 ) -> ImportJob:
-    """Import rows given as dicts with the file's column names (API pushes); row N is reported as line N."""
+    """Import rows given as dicts with the file's column names (API pushes); row N is reported as line N.
+
+    ``sender`` and ``customer_scope`` are as for ``import_file``.
+    """
     options = options or ImportOptions()
     spec = _spec(kind)
     rows = rows if isinstance(rows, list | tuple) else list(rows)
-    job = _create_job(kind=kind, source=source, actor=actor, options=options, dry_run=dry_run, name="")
+    job = _create_job(kind=kind, source=source, sender=sender, actor=actor, options=options, dry_run=dry_run, name="")
     job.progress_total = len(rows)
     return run_import_job(
-        job, rows_from_dicts(rows, columns=spec.columns), options=options, actor=actor, progress=progress
+        job,
+        rows_from_dicts(rows, columns=spec.columns),
+        options=options,
+        actor=actor,
+        progress=progress,
+        customer_scope=customer_scope,
     )
 
 
@@ -173,6 +203,7 @@ def run_import_job(
     actor=None,
     position: Callable[[], int] | None = None,
     progress: ProgressCallback | None = None,
+    customer_scope: frozenset[int] | None = None,
 ) -> ImportJob:
     """Run an import job over ``rows``, batch by batch; return the job, succeeded or failed.
 
@@ -180,6 +211,7 @@ def run_import_job(
     is any other error, after the job records it.
     """
     run = _Run(job=job, spec=_spec(job.kind), options=options, actor=actor, position=position, progress=progress)
+    run.cache.customer_scope = customer_scope
     job.status = ImportJob.Status.RUNNING
     job.started_at = job.heartbeat_at = timezone.now()
     job.attempts += 1
@@ -300,6 +332,10 @@ class _Run:
         self.job.heartbeat_at = timezone.now()
         ImportJob.objects.filter(pk=self.job.pk).update(heartbeat_at=self.job.heartbeat_at)
 
+    def __post_init__(self) -> None:
+        self.sender = System(self.job.sender or row_owner(self.spec.model._meta.label))
+        self.foreign = foreign_fields(self.spec, self.sender)
+
     def consume(self, rows: Iterator[SourceRow]) -> None:
         self.threshold = anomalies.price_change_threshold()
         parse_row = self.spec.parse
@@ -385,12 +421,12 @@ class _Run:
         )
         self.report = []
         self.rows_read = self.rejected = 0
-        if self.writer is None and more and BatchWriter.usable():
+        if self.writer is None and more and self.spec.staged and BatchWriter.usable():
             self.writer = BatchWriter(self._write_in_thread)
         if self.writer is not None:
             self.writer.submit(batch)
         else:
-            if items and self.stage is None and connection.vendor == "postgresql":
+            if items and self.stage is None and self.spec.staged and connection.vendor == "postgresql":
                 self.stage = StagedBatch(self.spec, DEFAULTS[self.spec.kind])
                 self.stage.prepare()
             self.write_batch(batch, self.stage)
@@ -408,7 +444,10 @@ class _Run:
         with transaction.atomic():
             job.rows_read += batch.rows_read
             job.rejected_count += batch.rejected
+            written_before = job.created_count + job.updated_count
             self._apply(batch, stage)
+            if not job.dry_run and job.created_count + job.updated_count > written_before:
+                self._announce_contract_changes(batch)
             ImportRowError.objects.bulk_create(batch.report, batch_size=1000)
             job.batches_committed += 1
             job.progress_done = batch.position if batch.position >= 0 else job.rows_read
@@ -427,6 +466,8 @@ class _Run:
             job.rejected_count += 1
             batch.report.extend(self._report_lines(batch.items[index][0].line, row_problems))
         valid = [item for index, item in enumerate(batch.items) if index not in problems] if problems else batch.items
+        if valid and self.foreign:
+            valid = self._keep_owned_values(batch, valid)
         if not valid:
             return
         if stage is not None:
@@ -451,6 +492,50 @@ class _Run:
         job.created_count += created
         job.updated_count += updated
         self._hold(held)
+
+    def _keep_owned_values(self, batch: _Batch, valid):
+        """Keep the stored values of the fields the sender does not own; report conflicts and open their cases."""
+        spec = self.spec
+        names = stored_layout(spec)
+        stored = {}
+        for key, row in _fetch_stored(spec, [record for _, record in valid]).items():
+            values = dict(zip(names, row, strict=True))
+            if spec.stamp_field:
+                values[spec.stamp_field] = from_microseconds(values[spec.stamp_field])
+            stored[key] = values
+        rejected, conflicts = keep_owned_values(spec, self.sender, self.foreign, valid, stored)
+        for index, row_problems in rejected.items():
+            self.job.rejected_count += 1
+            batch.report.extend(self._report_lines(valid[index][0].line, row_problems))
+        for conflict in conflicts:
+            batch.report.append(
+                ImportRowError(
+                    job=self.job,
+                    line=conflict.line,
+                    column=conflict.field,
+                    value=str(conflict.offered),
+                    message=report_message(conflict, self.sender),
+                    level=ImportRowError.Level.NOTICE,
+                )
+            )
+        if conflicts and not self.job.dry_run:
+            open_conflict_cases(
+                spec=spec, sender=self.sender, job_id=self.job.pk, conflicts=conflicts, actor=self.actor
+            )
+        return [item for index, item in enumerate(valid) if index not in rejected] if rejected else valid
+
+    def _announce_contract_changes(self, batch: _Batch) -> None:
+        """Tell the contract listeners which contracts this batch changed, inside the batch's transaction."""
+        kind = self.spec.kind
+        if kind == ImportKind.CONTRACT_PRICES:
+            ids = {record["contract_id"] for _, record in batch.items if record.get("contract_id")}
+        elif kind == ImportKind.CONTRACTS:
+            numbers = [record["number"] for _, record in batch.items]
+            ids = set(Contract.objects.filter(number__in=numbers).values_list("pk", flat=True))
+        else:
+            return
+        if ids:
+            contracts_changed(contract_ids=ids, reason=f"import job {self.job.pk}", actor=self.actor)
 
     def _apply_postgresql(self, valid: list[tuple[SourceRow, dict[str, Any]]], stage: StagedBatch) -> None:
         """Compare and write in SQL; only rows that may be anomalies are classified in Python."""
@@ -677,13 +762,17 @@ def heartbeat_interval() -> int:
     return int(getattr(settings, "CATALOG_IMPORT_HEARTBEAT_SECONDS", 30))
 
 
-def _create_job(*, kind, source, actor, options: ImportOptions, dry_run: bool, name: str) -> ImportJob:
-    _spec(kind)
+def _create_job(*, kind, source, sender, actor, options: ImportOptions, dry_run: bool, name: str) -> ImportJob:
+    spec = _spec(kind)
     if source not in ImportJob.Source.values:
         raise InvalidImportOptions(f"Import source {source!r} is unknown; use one of {', '.join(ImportJob.Source)}.")
+    sender = sender or row_owner(spec.model._meta.label)
+    if sender not in IMPORT_SENDERS:
+        raise InvalidImportOptions(f"Import sender {str(sender)!r} is unknown; use one of {', '.join(IMPORT_SENDERS)}.")
     return ImportJob.objects.create(
         kind=kind,
         source=source,
+        sender=sender,
         file_name=name[:255],
         options=options.as_dict(),
         dry_run=dry_run,
@@ -738,6 +827,7 @@ def log_import_job(job: ImportJob) -> None:
             request_body={
                 "kind": job.kind,
                 "source": job.source,
+                "sender": job.sender,
                 "file_name": job.file_name,
                 "dry_run": job.dry_run,
                 "status": job.status,

@@ -226,6 +226,21 @@ class AcceptForm(forms.Form):
     )
 
 
+class PricesOutOfDateFilter(admin.SimpleListFilter):
+    title = "prices"
+    parameter_name = "prices"
+
+    def lookups(self, request, model_admin):
+        return [("out_of_date", "out of date after a contract change"), ("current", "current")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "out_of_date":
+            return queryset.filter(prices_out_of_date_since__isnull=False)
+        if self.value() == "current":
+            return queryset.filter(prices_out_of_date_since__isnull=True)
+        return queryset
+
+
 @admin.register(Quote)
 class QuoteAdmin(CheckedHistoryAdmin):
     form = QuoteHeaderForm
@@ -238,8 +253,9 @@ class QuoteAdmin(CheckedHistoryAdmin):
         "margin_percent",
         "valid_until",
         "is_current_version",
+        "prices_out_of_date",
     ]
-    list_filter = [InboxFilter, "status", "is_current_version"]
+    list_filter = [InboxFilter, "status", "is_current_version", PricesOutOfDateFilter]
     list_select_related = ["customer", "sales_person"]
     search_fields = ["number", "customer__account_number", "customer__name", "crm_opportunity"]
     autocomplete_fields = ["customer"]
@@ -254,6 +270,10 @@ class QuoteAdmin(CheckedHistoryAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("customer", "contract", "sales_person", "order")
+
+    @admin.display(boolean=True, description="prices out of date", ordering="prices_out_of_date_since")
+    def prices_out_of_date(self, quote: Quote) -> bool:
+        return quote.prices_out_of_date_since is not None
 
     def get_inlines(self, request, obj):
         # A new quote is created from its header first; lines are added on the next page.
@@ -270,14 +290,34 @@ class QuoteAdmin(CheckedHistoryAdmin):
             ("Offer", {"fields": list(HEADER_FIELDS)}),
             ("Totals", {"fields": ["totals_display"]}),
             ("Approvals", {"fields": ["approvals_display"]}),
-            ("Versions and order", {"fields": ["versions_display", "order_link", "customer_po_number", "price_date"]}),
+            (
+                "Versions and order",
+                {
+                    "fields": [
+                        "versions_display",
+                        "order_link",
+                        "customer_po_number",
+                        "price_date",
+                        "prices_out_of_date_since",
+                    ]
+                },
+            ),
         ]
 
     def get_readonly_fields(self, request, obj=None):
         computed = ["reference_display", "totals_display", "approvals_display", "versions_display", "order_link"]
         if obj is None:
             return []
-        fixed = ["status", "status_reason", "customer", "contract", "sales_person", "customer_po_number", "price_date"]
+        fixed = [
+            "status",
+            "status_reason",
+            "customer",
+            "contract",
+            "sales_person",
+            "customer_po_number",
+            "price_date",
+            "prices_out_of_date_since",
+        ]
         if not obj.is_editable:
             fixed += list(HEADER_FIELDS)
         return [*computed, *fixed]

@@ -105,6 +105,12 @@ class Quote(ConcurrentTransitionMixin, TimeStampedModel):
     order = models.ForeignKey(
         "orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="quotes", editable=False
     )
+    prices_out_of_date_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When a contract change made the locked prices differ from today's; a price refresh clears it.",
+    )
 
     history = HistoricalRecords()
 

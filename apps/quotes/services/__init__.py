@@ -16,6 +16,7 @@ from apps.quotes.services.editing import (
     quote_remove_line,
     quote_update,
 )
+from apps.quotes.services.repricing import quotes_flag_out_of_date_prices
 from apps.quotes.services.transitions import (
     STAFF_TRANSITIONS,
     quote_accept,
@@ -56,4 +57,5 @@ __all__ = [
     "quote_transition",
     "quote_update",
     "quotes_expire_due",
+    "quotes_flag_out_of_date_prices",
 ]

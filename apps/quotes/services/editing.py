@@ -262,13 +262,16 @@ def quote_refresh_prices(*, quote: Quote, actor) -> Quote:
         requests = [_request_from(line) for line in lines]
         quote.price_date = today
         quote.contract = contract
+        quote.prices_out_of_date_since = None
         priced = _priced_or_raise(quote, requests, first_position=1, positions=[line.position for line in lines])
         for line, priced_line in zip(lines, priced, strict=True):
             if _fill_line(line, priced_line):
                 line._history_user = actor
                 line._change_reason = "Prices refreshed"
                 line.save()
-        save_quote(quote, actor=actor, reason="Prices refreshed", fields=("price_date", "contract"))
+        save_quote(
+            quote, actor=actor, reason="Prices refreshed", fields=("price_date", "contract", "prices_out_of_date_since")
+        )
         _after_lines_changed(quote, actor, reason="Prices refreshed")
     return quote
 
