@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib import admin
 
+from apps.contracts.changes import contracts_changed
 from apps.contracts.models import Contract, ContractPrice, Customer
 from apps.core.admin import HistoryModelAdmin, LockedFieldsMixin, PrefetchedAutocompleteInline
 from apps.integrations.ownership_admin import OwnedFieldsMixin
@@ -87,6 +88,12 @@ class ContractAdmin(OwnedFieldsMixin, HistoryModelAdmin):
     inlines = [ContractPriceInline]
     history_delta_excluded_fields = ("categories", "products")
 
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # The admin's change view runs in one transaction, so flagged quotes commit with the change.
+        if change:
+            contracts_changed(contract_ids={form.instance.pk}, reason="changed in the admin", actor=request.user)
+
 
 @admin.register(ContractPrice)
 class ContractPriceAdmin(OwnedFieldsMixin, HistoryModelAdmin):
@@ -97,6 +104,15 @@ class ContractPriceAdmin(OwnedFieldsMixin, HistoryModelAdmin):
     autocomplete_fields = ["contract", "product"]
     readonly_fields = ["created_at", "updated_at"]
     show_full_result_count = False
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        contracts_changed(contract_ids={obj.contract_id}, reason="price changed in the admin", actor=request.user)
+
+    def delete_model(self, request, obj):
+        contract_id = obj.contract_id
+        super().delete_model(request, obj)
+        contracts_changed(contract_ids={contract_id}, reason="price deleted in the admin", actor=request.user)
 
     def get_queryset(self, request):
         # The change, delete and history pages label the price with its contract number and SKU. The

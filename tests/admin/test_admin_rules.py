@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from apps.catalog.models import Category, UnitAlias, UnitOfMeasure
 from apps.contracts.models import Contract, ContractPrice
+from apps.quotes.services import LineRequest, quote_create
 from tests.admin.forms import change_form_data
 from tests.factories import (
     CategoryFactory,
@@ -41,7 +42,7 @@ def _catalog_editor():
     return user
 
 
-def test_customer_crm_and_finance_fields_read_only_for_sales(client, sales_user):
+def test_customer_owned_fields_read_only_for_sales(client, sales_user):
     # given a customer and a sales user
     customer = CustomerFactory(name="Acme", credit_limit=Decimal("5000.00"), is_active=True)
     client.force_login(sales_user)
@@ -200,6 +201,30 @@ def test_overlapping_active_contract_shows_form_error(client, sales_user):
     assert list(Contract.objects.values_list("number", flat=True)) == ["K-2026"]
 
 
+def test_contract_price_admin_change_flags_open_quote(client, superuser, sales_user):
+    # given a draft quote at the contract price of 90.00
+    price = ContractPriceFactory(
+        price=Decimal("90.00"), contract=ContractFactory(valid_from=dt.date(2020, 1, 1), valid_to=None)
+    )
+    quote = quote_create(
+        actor=sales_user,
+        customer=price.contract.customer,
+        lines=[LineRequest(product=price.product, quantity=Decimal("1"))],
+    )
+    client.force_login(superuser)
+
+    # when a superuser lowers the price in the admin
+    data = change_form_data(client.get(_change_url(price)))
+    data["price"] = "85.00"
+    response = client.post(_change_url(price), data)
+
+    # then the quote is flagged and keeps its price
+    assert response.status_code == 302
+    quote.refresh_from_db()
+    assert quote.prices_out_of_date_since is not None
+    assert quote.lines.get().contract_price == Decimal("90.00")
+
+
 def test_contract_price_missing_amount_shows_error(client, superuser):
     contract_price = ContractPriceFactory(price=Decimal("90.00"))
     client.force_login(superuser)
@@ -341,7 +366,7 @@ def test_contract_price_outside_contract_dates_shows_form_error(client, superuse
     contract_price = ContractPriceFactory(contract=ContractFactory(number="K-2026-DATES"))
     client.force_login(superuser)
 
-    # when sales moves its start to 2020
+    # when a superuser moves its start to 2020
     data = change_form_data(client.get(_change_url(contract_price)))
     data["valid_from"] = "2020-01-01"
     response = client.post(_change_url(contract_price), data)
