@@ -7,10 +7,12 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.api.errors import ApiError
 from apps.api.models import ApiKey, Partner, Scope
+from apps.core.prepared import placeholder_text, prepared
 from apps.core.secrets import hash_secret
 
 logger = logging.getLogger(__name__)
@@ -82,7 +84,17 @@ def find_key(raw_key: str) -> ApiKey | None:
     """Return the key whose hash matches ``raw_key``, with its partner, whatever its state; None when none does."""
     if not raw_key or len(raw_key) > MAX_KEY_LENGTH:
         return None
-    return ApiKey.objects.select_related("partner").filter(key_hash=hash_secret(raw_key)).first()
+    # Every API request reads its key, so the SQL is compiled once per connection.
+    found = prepared("api-key", _keys_by_hash, {"key_hash": _PLACEHOLDER_HASH}).run({"key_hash": hash_secret(raw_key)})
+    return found[0] if found else None
+
+
+def _keys_by_hash(key_hash: str) -> QuerySet[ApiKey]:
+    # The hash is unique, so the query needs no order.
+    return ApiKey.objects.select_related("partner").filter(key_hash=key_hash).order_by()[:1]
+
+
+_PLACEHOLDER_HASH = placeholder_text("key hash")
 
 
 def key_problem(api_key: ApiKey, *, now: dt.datetime | None = None) -> str | None:

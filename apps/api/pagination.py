@@ -10,7 +10,7 @@ from rest_framework.exceptions import NotFound as DrfNotFound
 from rest_framework.pagination import CursorPagination
 
 from apps.api.errors import ApiError
-from apps.core.prepared import prepared
+from apps.core.prepared import placeholder_text, prepared
 
 
 class InvalidCursor(ApiError):
@@ -43,14 +43,14 @@ class PreparedRows:
     ``filter()`` with one ``<field>__gt`` or ``__lt`` lookup on the cursor's
     position, and slices the result once. The ordering, the lookup and the
     slice go into the prepared query's key, and the position, always a string
-    in DRF's cursors, is a placeholder. ``build()`` returns the queryset with
-    the ``placeholders`` values in it, and ``key`` names what else shapes its SQL.
+    in DRF's cursors, is a placeholder. ``build(**values)`` returns the
+    queryset for those values, and ``key`` names what else shapes its SQL.
     """
 
     def __init__(
         self,
         key: Hashable,
-        build: Callable[[], QuerySet],
+        build: Callable[..., QuerySet],
         *,
         placeholders: Mapping[str, Any],
         values: Mapping[str, Any],
@@ -87,10 +87,11 @@ class PreparedRows:
             placeholders[_POSITION] = _POSITION_PLACEHOLDER
             values[_POSITION] = self.position
 
-        def build_page() -> QuerySet:
-            queryset = self.build().order_by(*self.ordering)
+        def build_page(**arguments) -> QuerySet:
+            position = arguments.pop(_POSITION, None)
+            queryset = self.build(**arguments).order_by(*self.ordering)
             if self.position_lookup is not None:
-                queryset = queryset.filter(**{self.position_lookup: _POSITION_PLACEHOLDER})
+                queryset = queryset.filter(**{self.position_lookup: position})
             return queryset[start:stop]
 
         key = (self.key, self.ordering, self.position_lookup, start, stop)
@@ -98,5 +99,4 @@ class PreparedRows:
 
 
 _POSITION = "cursor_position"
-# Any string serves, because the prepared query is compiled and never run with it.
-_POSITION_PLACEHOLDER = "\x1fcursor position\x1f"
+_POSITION_PLACEHOLDER = placeholder_text("cursor position")

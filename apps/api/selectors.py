@@ -19,6 +19,7 @@ from apps.contracts.models import Contract, Customer
 from apps.contracts.pricing import PricingProduct, price_lines
 from apps.contracts.selectors import id_in, visible_products
 from apps.core.money import format_amount, minor_units
+from apps.core.prepared import PLACEHOLDER_ID
 from apps.orders.models import Invoice, Order, OrderLine, Shipment, ShipmentLine
 from apps.quotes.models import Quote, QuoteLine
 
@@ -108,19 +109,20 @@ def product_page_source(
             placeholders={},
             values={},
         )
-    placeholder_contract = copy.copy(contract)
-    placeholder_contract.pk = _CONTRACT_ID_PLACEHOLDER
+
+    def build(contract_id: int = contract.pk) -> QuerySet:
+        shaped_contract = copy.copy(contract)
+        shaped_contract.pk = contract_id
+        return product_queryset(customer=customer, contract=shaped_contract)
+
+    # Only a SELECTED assortment's query names the contract.
     selected = contract.assortment == Contract.Assortment.SELECTED
     return PreparedRows(
         ("api-products", contract.assortment),
-        lambda: product_queryset(customer=customer, contract=placeholder_contract),
-        placeholders={"contract_id": _CONTRACT_ID_PLACEHOLDER} if selected else {},
+        build,
+        placeholders={"contract_id": PLACEHOLDER_ID} if selected else {},
         values={"contract_id": contract.pk} if selected else {},
     )
-
-
-# An id no contract has; the prepared query is compiled with it and never run with it.
-_CONTRACT_ID_PLACEHOLDER = -7_301_915_559
 
 
 def product_rows(
@@ -321,6 +323,9 @@ def _money_places(amount: Decimal | None, places: int) -> str | None:
     """Write an amount like ``money_text`` with the currency's minor units looked up once per page."""
     if amount is None:
         return None
+    # An amount stored with at most ``places`` decimals, as most are, needs no normalize().
+    if -amount.as_tuple().exponent <= places:
+        return f"{amount:.{places}f}"
     significant_places = max(-amount.normalize().as_tuple().exponent, 0)
     return f"{amount:.{max(places, significant_places)}f}"
 

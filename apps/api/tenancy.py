@@ -12,6 +12,7 @@ from apps.api.authentication import PartnerClient
 from apps.api.errors import CustomerRequired, NotFound
 from apps.api.models import Partner
 from apps.contracts.models import Customer
+from apps.core.prepared import PLACEHOLDER_ID, placeholder_text, prepared
 from apps.orders.models import Invoice, Order
 from apps.quotes.models import Quote
 
@@ -29,13 +30,23 @@ def customer_for(client: PartnerClient, account_number: str | None) -> Customer:
     Raises NotFound for a customer the partner does not serve and
     CustomerRequired when the request names none and the partner serves several.
     """
-    customers = partner_customers(client.partner)
+    partner = client.partner
+    # Every API request reads its customer, so the SQL is compiled once per connection for each shape.
+    key = ("api-customer", partner.all_customers, bool(account_number))
+    placeholders: dict[str, object] = {}
+    values: dict[str, object] = {}
+    if not partner.all_customers:
+        placeholders["partner_id"] = PLACEHOLDER_ID
+        values["partner_id"] = partner.pk
     if account_number:
-        customer = customers.filter(account_number=account_number).first()
-        if customer is None:
+        placeholders["account_number"] = _PLACEHOLDER_ACCOUNT_NUMBER
+        values["account_number"] = account_number
+    found = prepared(key, _customers, placeholders).run(values)
+    if account_number:
+        if not found:
             raise NotFound(f"Customer {account_number!r} not found.")
-        return customer
-    first_two = list(customers.order_by("account_number")[:2])
+        return found[0]
+    first_two = found
     if not first_two:
         raise NotFound("This API key serves no customer; ask the supplier to link its partner to one.")
     if len(first_two) > 1:
@@ -43,6 +54,17 @@ def customer_for(client: PartnerClient, account_number: str | None) -> Customer:
             "This API key serves several customers; name one with the customer parameter (its account number)."
         )
     return first_two[0]
+
+
+def _customers(partner_id: int | None = None, account_number: str | None = None) -> QuerySet[Customer]:
+    """Return the customer with this account number, or the first two, of a partner or of all customers."""
+    customers = Customer.objects.all() if partner_id is None else Customer.objects.filter(partners=partner_id)
+    if account_number is not None:
+        return customers.filter(account_number=account_number)[:1]
+    return customers.order_by("account_number")[:2]
+
+
+_PLACEHOLDER_ACCOUNT_NUMBER = placeholder_text("account number")
 
 
 def scoped_orders(client: PartnerClient) -> QuerySet[Order]:

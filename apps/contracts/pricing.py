@@ -47,7 +47,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import DEFAULT_DB_ALIAS, connection, models
+from django.db import models
 from django.db.models import F, Q, QuerySet
 
 from apps.catalog.models import Product
@@ -65,7 +65,7 @@ from apps.contracts.selectors import (
     validate_pricing_date,
 )
 from apps.core.money import InvalidAmount, InvalidCurrency, round_money, to_decimal, validate_currency
-from apps.core.prepared import prepared
+from apps.core.prepared import PLACEHOLDER_DATE, PLACEHOLDER_ID, prepared
 
 # Quantities must fit the 14-digit, 3-decimal quantity columns, so the
 # largest accepted value is below 10^11. This also keeps unit price times
@@ -382,12 +382,9 @@ def _currency_owner(customer: Customer, contract: Contract | None) -> str:
 def _fetch_tiers(contract: Contract | None, products: Mapping[int, object], on_date: dt.date) -> dict[int, list[_Tier]]:
     if contract is None or not products:
         return {}
-    if connection.vendor == "postgresql":
-        # The same SQL for every call, so it is compiled once per connection (see apps.core.prepared).
-        values = {"product_ids": id_array_literal(products), "contract_id": contract.pk, "on_date": on_date}
-        rows = prepared("pricing-tiers", _tiers_placeholder_query, _TIERS_PLACEHOLDERS, DEFAULT_DB_ALIAS).run(values)
-    else:
-        rows = _tiers_query(products, contract.pk, on_date)
+    # The same SQL for every call, so it is compiled once per connection (see apps.core.prepared).
+    values = {"product_ids": id_array_literal(products), "contract_id": contract.pk, "on_date": on_date}
+    rows = prepared("pricing-tiers", _tiers_query_of_literal, _TIERS_PLACEHOLDERS).run(values)
     tiers: dict[int, list[_Tier]] = {}
     for row in rows:
         product_tiers = tiers.get(row[0])
@@ -409,18 +406,17 @@ def _tiers_query(product_ids: Collection[int], contract_id: int, on_date: dt.dat
     )
 
 
-# Values no contract, product or pricing day has; the prepared query is compiled with them and never run with them.
-_PLACEHOLDER_ID = -7_301_915_559
 _TIERS_PLACEHOLDERS = {
-    "product_ids": id_array_literal([_PLACEHOLDER_ID]),
-    "contract_id": _PLACEHOLDER_ID,
-    "on_date": dt.date(1, 2, 3),
+    "product_ids": id_array_literal([PLACEHOLDER_ID]),
+    "contract_id": PLACEHOLDER_ID,
+    "on_date": PLACEHOLDER_DATE,
 }
 
 
-def _tiers_placeholder_query() -> QuerySet:
-    placeholders = _TIERS_PLACEHOLDERS
-    return _tiers_query([_PLACEHOLDER_ID], placeholders["contract_id"], placeholders["on_date"])
+def _tiers_query_of_literal(product_ids: str, contract_id: int, on_date: dt.date) -> QuerySet:
+    # The ids come as their array literal, which id_in renders again as the parameter on PostgreSQL.
+    ids = [int(text) for text in product_ids.strip("{}").split(",") if text]
+    return _tiers_query(ids, contract_id, on_date)
 
 
 def _price_one(context: _Context, index: int, raw_product: object, raw_quantity: object) -> PricedLine:

@@ -25,6 +25,7 @@ from django.utils import timezone
 from apps.catalog.models import Category, Product
 from apps.contracts.errors import ContractCustomerMismatch, InvalidPricingRequest
 from apps.contracts.models import Contract, Customer
+from apps.core.prepared import PLACEHOLDER_DATE, PLACEHOLDER_ID, prepared
 
 
 class _NotGiven:
@@ -46,12 +47,21 @@ def active_contract_for(*, customer: Customer, on_date: dt.date) -> Contract | N
     """Return the customer's contract in force on ``on_date``, or None when there is none."""
     validate_customer(customer)
     validate_pricing_date(on_date)
+    # Every API request and pricing call reads it, so its SQL is compiled once per connection.
+    values = {"customer_id": customer.pk, "on_date": on_date}
+    contracts = prepared("active-contract", _active_contracts, _ACTIVE_CONTRACT_PLACEHOLDERS).run(values)
+    return contracts[0] if contracts else None
+
+
+def _active_contracts(customer_id: int, on_date: dt.date) -> QuerySet[Contract]:
     return (
-        Contract.objects.filter(customer_id=customer.pk, status=Contract.Status.ACTIVE, valid_from__lte=on_date)
+        Contract.objects.filter(customer_id=customer_id, status=Contract.Status.ACTIVE, valid_from__lte=on_date)
         .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=on_date))
-        .order_by("-valid_from", "-id")
-        .first()
+        .order_by("-valid_from", "-id")[:1]
     )
+
+
+_ACTIVE_CONTRACT_PLACEHOLDERS = {"customer_id": PLACEHOLDER_ID, "on_date": PLACEHOLDER_DATE}
 
 
 def visible_products(

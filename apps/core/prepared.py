@@ -2,10 +2,11 @@
 
 Django builds and compiles a queryset's SQL each time it is evaluated. For
 the partner API's product page that cost more CPU time than running the
-query (docs/benchmarks.md). A ``PreparedQuery`` compiles a ``values()`` or
-``values_list()`` queryset once, built with placeholder values, notes which
-parameters are placeholders, and later runs the same SQL with other values
-in their places, applying the same converters to the rows as Django would.
+queries (docs/benchmarks.md). ``prepared()`` compiles a queryset once,
+built with placeholder values, notes which parameters are placeholders,
+and later runs the same SQL with other values in their places. The rows
+get the same converters, and become the same model instances, dicts or
+tuples, as the queryset would return.
 
 This is only correct when the SQL's text does not depend on the values.
 So each value must have exactly the type of its placeholder, because a
@@ -13,15 +14,21 @@ So each value must have exactly the type of its placeholder, because a
 rewritten by a lookup either: one found inside another parameter (as
 ``icontains`` wraps its value in ``%``) raises ``ImproperlyConfigured``.
 Callers key their prepared queries on everything else that shapes the SQL.
+
+Queries are prepared on PostgreSQL only. Other databases, such as the
+SQLite of the default test settings, adapt dates and decimals to text
+before they reach the parameters, so there ``prepared()`` builds and runs
+the queryset with the values on each call.
 """
 
+import datetime as dt
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import QuerySet
-from django.db.models.query import ValuesIterable, ValuesListIterable
+from django.db.models.query import ModelIterable, ValuesIterable, ValuesListIterable, get_related_populators
 
 # Prepared queries live on the connection object, so that each thread's
 # connection has its own and converters get the connection they belong to.
@@ -30,40 +37,43 @@ _CACHE_ATTRIBUTE = "_prepared_queries"
 # so this is only reached when a caller puts values into its keys by mistake.
 MAX_PREPARED_PER_CONNECTION = 256
 
+QueryBuilder = Callable[..., QuerySet]
+
+# Placeholder values that no row has. A query is compiled with them and never run with them.
+PLACEHOLDER_ID = -7_301_915_559
+PLACEHOLDER_DATE = dt.date(1, 2, 3)
+
+
+def placeholder_text(name: str) -> str:
+    """Return a placeholder string that no column contains, marked with control characters around ``name``."""
+    return f"\x1f{name}\x1f"
+
 
 class PreparedQuery:
-    """The SQL of one ``values()`` or ``values_list()`` queryset, with the positions of its placeholders."""
+    """The SQL of one queryset of instances, ``values()`` or ``values_list()``, with its placeholders' positions."""
 
     def __init__(self, queryset: QuerySet, placeholders: Mapping[str, Any]) -> None:
         iterable = queryset._iterable_class
-        if iterable is not ValuesIterable and iterable is not ValuesListIterable:
-            raise ImproperlyConfigured(
-                f"Only values() and values_list() querysets can be prepared, not {iterable.__name__} ones."
-            )
+        if iterable not in (ModelIterable, ValuesIterable, ValuesListIterable):
+            raise ImproperlyConfigured(f"Querysets of {iterable.__name__} cannot be prepared.")
+        if queryset._known_related_objects or queryset._prefetch_related_lookups:
+            raise ImproperlyConfigured("Querysets of a related manager or with prefetch_related cannot be prepared.")
         query = queryset.query
         self.using = queryset.db
         compiler = query.get_compiler(self.using)
         self.sql, params = compiler.as_sql()
         self.placeholder_types = {name: type(value) for name, value in placeholders.items()}
 
-        if iterable is ValuesIterable:
-            names = (
-                list(query.selected)
-                if query.selected
-                else [
-                    *query.extra_select,
-                    *query.values_select,
-                    *query.annotation_select,
-                ]
-            )
-            self.names: list[str] | None = names
-        else:
-            self.names = None
         fields = [column[0] for column in compiler.select[0 : compiler.col_count]]
         if compiler.has_composite_fields(fields):
             raise ImproperlyConfigured("Querysets that select composite primary keys cannot be prepared.")
         # Position in the row: (converters, expression), as Django's compiler applies them.
         self.converters = compiler.get_converters(fields)
+        self.iterable = iterable
+        if iterable is ModelIterable:
+            self._prepare_instances(compiler)
+        elif iterable is ValuesIterable:
+            self.names = list(query.selected or [*query.extra_select, *query.values_select, *query.annotation_select])
 
         self.parameters: list[tuple[str | None, Any]] = [_parameter_slot(param, placeholders) for param in params]
         missing = set(placeholders) - {name for name, _ in self.parameters if name is not None}
@@ -74,7 +84,7 @@ class PreparedQuery:
             )
 
     def run(self, values: Mapping[str, Any]) -> list:
-        """Run the SQL with ``values`` in the placeholders' places; return dicts or tuples as the queryset would."""
+        """Run the SQL with ``values`` in the placeholders' places; return what the queryset would, as a list."""
         for name, expected_type in self.placeholder_types.items():
             if type(values[name]) is not expected_type:
                 raise TypeError(
@@ -88,10 +98,30 @@ class PreparedQuery:
             rows = cursor.fetchall()
         if self.converters:
             rows = [self._convert(row, connection) for row in rows]
-        if self.names is None:
-            return [tuple(row) for row in rows]
-        names = self.names
-        return [dict(zip(names, row, strict=True)) for row in rows]
+        if self.iterable is ModelIterable:
+            return [self._instance(row) for row in rows]
+        if self.iterable is ValuesIterable:
+            names = self.names
+            return [dict(zip(names, row, strict=True)) for row in rows]
+        return [tuple(row) for row in rows]
+
+    def _prepare_instances(self, compiler) -> None:
+        # The same steps as Django's ModelIterable, done once.
+        klass_info = compiler.klass_info
+        select_fields = klass_info["select_fields"]
+        self.model = klass_info["model"]
+        self.model_columns = slice(select_fields[0], select_fields[-1] + 1)
+        self.init_list = [column[0].target.attname for column in compiler.select[self.model_columns]]
+        self.related_populators = get_related_populators(klass_info, compiler.select, self.using)
+        self.annotation_columns = dict(compiler.annotation_col_map or {})
+
+    def _instance(self, row):
+        instance = self.model.from_db(self.using, self.init_list, row[self.model_columns])
+        for populator in self.related_populators:
+            populator.populate(row, instance)
+        for name, position in self.annotation_columns.items():
+            setattr(instance, name, row[position])
+        return instance
 
     def _convert(self, row, connection) -> list:
         row = list(row)
@@ -103,15 +133,28 @@ class PreparedQuery:
         return row
 
 
-def prepared(
-    key: Hashable, build: Callable[[], QuerySet], placeholders: Mapping[str, Any], using: str
-) -> PreparedQuery:
-    """Return the prepared query cached under ``key`` on the connection, preparing ``build()`` on the first call.
+class _QuerySetRunner:
+    """The stand-in for PreparedQuery on databases where queries are not prepared: it builds the queryset per call."""
 
-    ``build`` returns the queryset with the ``placeholders`` values in it, and
-    ``key`` names everything that shapes its SQL apart from those values.
+    def __init__(self, build: QueryBuilder) -> None:
+        self.build = build
+
+    def run(self, values: Mapping[str, Any]) -> list:
+        return list(self.build(**values))
+
+
+def prepared(
+    key: Hashable, build: QueryBuilder, placeholders: Mapping[str, Any], using: str = DEFAULT_DB_ALIAS
+) -> PreparedQuery | _QuerySetRunner:
+    """Return the query cached under ``key`` on the connection, preparing ``build(**placeholders)`` on first use.
+
+    ``build`` returns the queryset for keyword values, and ``key`` names
+    everything that shapes its SQL apart from those values. Call ``run()``
+    with the values on the result.
     """
     connection = connections[using]
+    if connection.vendor != "postgresql":
+        return _QuerySetRunner(build)
     cache = connection.__dict__.get(_CACHE_ATTRIBUTE)
     if cache is None:
         cache = connection.__dict__[_CACHE_ATTRIBUTE] = {}
@@ -119,7 +162,7 @@ def prepared(
     if query is None:
         if len(cache) >= MAX_PREPARED_PER_CONNECTION:
             cache.clear()
-        query = cache[key] = PreparedQuery(build(), placeholders)
+        query = cache[key] = PreparedQuery(build(**placeholders), placeholders)
     return query
 
 

@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from apps.api import selectors
 from apps.catalog.models import Product
 from apps.contracts.models import Contract
 from tests.factories import CategoryFactory, ProductFactory, StockLevelFactory
@@ -287,3 +288,8 @@ def test_availability_needs_a_sku(api, catalog, acme_key):
 
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_filter"
+
+
+@pytest.mark.parametrize("amount", ["120", "120.00", "48.0500", "0.0125", "1E+2", "7.125000", "-3.10"])
+def test_page_money_text_matches_money_text(amount):
+    assert selectors._money_places(Decimal(amount), 2) == selectors.money_text(Decimal(amount), "EUR")

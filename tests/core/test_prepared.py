@@ -4,7 +4,6 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DEFAULT_DB_ALIAS
 
 from apps.catalog.models import Product
 from apps.core.prepared import PreparedQuery, prepared
@@ -63,23 +62,44 @@ def test_placeholder_missing_from_sql_raises():
         PreparedQuery(Product.objects.values("sku"), {"sku": PLACEHOLDER_SKU})
 
 
-def test_model_queryset_cannot_be_prepared():
-    with pytest.raises(ImproperlyConfigured, match="values"):
-        PreparedQuery(Product.objects.filter(sku=PLACEHOLDER_SKU), {"sku": PLACEHOLDER_SKU})
+def test_prefetching_queryset_cannot_be_prepared():
+    queryset = Product.objects.filter(sku=PLACEHOLDER_SKU).prefetch_related("stock_levels")
+
+    with pytest.raises(ImproperlyConfigured, match="prefetch_related"):
+        PreparedQuery(queryset, {"sku": PLACEHOLDER_SKU})
 
 
+def test_prepared_instances_match_orm(products):
+    queryset = Product.objects.select_related("category").filter(sku__gt=PLACEHOLDER_SKU).order_by("sku")
+    query = PreparedQuery(queryset, {"sku": PLACEHOLDER_SKU})
+
+    instances = query.run({"sku": "PR-1"})
+
+    assert instances == list(Product.objects.filter(sku__gt="PR-1").order_by("sku"))
+    assert [product.attributes for product in instances] == [{"size": 2}, {"size": 3}]
+    assert instances[0].category == products[2].category
+    assert instances[0]._state.adding is False
+
+
+@pytest.mark.postgres
 def test_prepared_builds_once_per_key(products, django_assert_num_queries):
     builds = []
 
-    def build():
-        builds.append(1)
-        return _after(PLACEHOLDER_SKU)
+    def build(sku):
+        builds.append(sku)
+        return _after(sku)
 
-    first = prepared(("test", "after"), build, {"sku": PLACEHOLDER_SKU}, DEFAULT_DB_ALIAS)
+    first = prepared(("test", "after"), build, {"sku": PLACEHOLDER_SKU})
     with django_assert_num_queries(1):
-        second = prepared(("test", "after"), build, {"sku": PLACEHOLDER_SKU}, DEFAULT_DB_ALIAS)
+        second = prepared(("test", "after"), build, {"sku": PLACEHOLDER_SKU})
         rows = second.run({"sku": "PR-2"})
 
     assert second is first
-    assert len(builds) == 1
+    assert builds == [PLACEHOLDER_SKU]
     assert [row["sku"] for row in rows] == ["PR-3"]
+
+
+def test_prepared_runs_with_values_on_every_database(products):
+    query = prepared(("test", "after"), _after, {"sku": PLACEHOLDER_SKU})
+
+    assert query.run({"sku": "PR-2"}) == list(_after("PR-2"))
