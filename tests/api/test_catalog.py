@@ -293,3 +293,14 @@ def test_availability_needs_a_sku(api, catalog, acme_key):
 @pytest.mark.parametrize("amount", ["120", "120.00", "48.0500", "0.0125", "1E+2", "7.125000", "-3.10"])
 def test_page_money_text_matches_money_text(amount):
     assert selectors._money_places(Decimal(amount), 2) == selectors.money_text(Decimal(amount), "EUR")
+
+
+def test_products_updated_since_any_offset(api, catalog, acme_key):
+    # Python accepts offsets up to 23:59, PostgreSQL only up to 15:59.
+    far_offset = api.call("GET", "/api/v1/products/?updated_since=2020-02-11T07:05:25%2B19:25", acme_key)
+    first_year = api.call("GET", "/api/v1/products/?updated_since=0001-01-01T00:00:00%2B05:00", acme_key)
+
+    assert far_offset.status_code == 200
+    assert [row["sku"] for row in far_offset.json()["results"]] == ["CHAIR-1", "DESK-1", "LAMP-1"]
+    assert first_year.status_code == 400
+    assert first_year.json()["code"] == "invalid_filter"

@@ -1,5 +1,6 @@
 """The base of every partner API view: key authentication, scopes, limits, JSON in and out, and ETags."""
 
+import datetime as dt
 import hashlib
 
 from django.utils.cache import get_conditional_response
@@ -107,7 +108,13 @@ def parse_filter_datetime(text: str | None, name: str):
         raise InvalidFilter(
             f"{name} {text!r} is not an ISO 8601 date and time with a UTC offset, such as 2026-12-01T00:00:00Z."
         )
-    return value
+    # In UTC, because PostgreSQL rejects offsets beyond 15:59 that Python accepts, such as +19:25.
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise InvalidFilter(
+            f"{name} {text!r} lies outside the dates that can be stored; use a date between the years 1 and 9999."
+        ) from None
 
 
 def parse_filter_boolean(text: str | None, name: str) -> bool | None:
