@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "apps.punchout",
     "apps.api",
     "apps.integrations",
+    "apps.tax",
 ]
 
 MIDDLEWARE = [
@@ -271,11 +272,12 @@ PUNCHOUT_LOGIN_WINDOW_SECONDS = env_int("PUNCHOUT_LOGIN_WINDOW_SECONDS", 300)
 PUNCHOUT_TRUSTED_PROXY_COUNT = env_int("PUNCHOUT_TRUSTED_PROXY_COUNT", TRUSTED_PROXY_COUNT or 0, minimum=0)
 
 # Orders: the share a buyer's unit price may differ from the contract price
-# before a price-mismatch case opens, the tax rate our check computes, and
-# the warehouses to try first per customer region (JSON, such as
-# {"EU-WEST": ["RTM"]}).
+# before a price-mismatch case opens, how many minor units of the order's
+# currency (cents in EUR) the buyer's tax may differ from ours before a
+# tax-mismatch case opens, and the warehouses to try first per customer
+# region (JSON, such as {"EU-WEST": ["RTM"]}). Tax rates are in the admin.
 ORDER_PRICE_TOLERANCE_PERCENT = env_decimal("ORDER_PRICE_TOLERANCE_PERCENT", "0")
-ORDER_TAX_RATE_PERCENT = env_decimal("ORDER_TAX_RATE_PERCENT", "0")
+ORDER_TAX_TOLERANCE_MINOR_UNITS = env_int("ORDER_TAX_TOLERANCE_MINOR_UNITS", 1, minimum=0)
 ORDER_REGION_WAREHOUSES = env_json("ORDER_REGION_WAREHOUSES", {})
 # Quotes: days a new quote stays open for acceptance when the sales person sets no date.
 QUOTE_VALIDITY_DAYS = env_int("QUOTE_VALIDITY_DAYS", 30)

@@ -154,7 +154,7 @@ class ProductAdmin(OwnedFieldsMixin, HistoryModelAdmin):
         "is_configurable",
         "updated_at",
     ]
-    list_filter = ["is_active", "is_configurable", "currency", "category"]
+    list_filter = ["is_active", "is_configurable", "currency", "tax_class", "category"]
     list_select_related = ["category", "unit"]
     search_fields = ["sku", "name", "manufacturer", "manufacturer_part_number"]
     autocomplete_fields = ["category", "unit"]
@@ -163,6 +163,7 @@ class ProductAdmin(OwnedFieldsMixin, HistoryModelAdmin):
         (None, {"fields": ["sku", "name", "description"]}),
         ("Classification", {"fields": ["category", "unspsc", "manufacturer", "manufacturer_part_number"]}),
         ("Sale", {"fields": ["unit", "list_price", "currency", "lead_time_days", "is_active", "is_configurable"]}),
+        ("Tax", {"fields": ["tax_class"]}),
         ("Attributes", {"fields": ["attributes"]}),
         ("Changes", {"fields": ["source_updated_at", "created_at", "updated_at"]}),
     ]

@@ -127,6 +127,14 @@ class Product(TimeStampedModel):
     lead_time_days = models.PositiveIntegerField(default=0)
     is_active = models.BooleanField("active", default=True)
     is_configurable = models.BooleanField("configurable", default=False)
+    tax_class = models.ForeignKey(
+        "tax.TaxClass",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="products",
+        help_text="Empty: the default tax class.",
+    )
     attributes = models.JSONField(default=dict, blank=True)
     # The ERP's own change time of the last applied update; an older update is ignored.
     source_updated_at = models.DateTimeField(null=True, blank=True, editable=False)

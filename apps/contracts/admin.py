@@ -12,11 +12,12 @@ from apps.integrations.ownership_admin import OwnedFieldsMixin
 @admin.register(Customer)
 class CustomerAdmin(OwnedFieldsMixin, HistoryModelAdmin):
     list_display = ["account_number", "name", "currency", "region", "credit_limit", "credit_hold", "is_active"]
-    list_filter = ["is_active", "credit_hold", "tax_exempt", "currency", "region"]
+    list_filter = ["is_active", "credit_hold", "tax_exempt", "service_tier", "currency", "region"]
     search_fields = ["account_number", "name"]
     fieldsets = [
-        (None, {"fields": ["account_number", "name", "region", "is_active"]}),
+        (None, {"fields": ["account_number", "name", "region", "service_tier", "is_active"]}),
         ("Terms", {"fields": ["currency", "payment_terms", "tax_exempt"]}),
+        ("Default ship-to", {"fields": ["ship_to_country", "ship_to_region"]}),
         ("Credit", {"fields": ["credit_limit", "credit_hold"]}),
         ("Changes", {"fields": ["source_updated_at", "created_at", "updated_at"]}),
     ]

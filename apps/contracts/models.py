@@ -12,6 +12,14 @@ from apps.core.models import TimeStampedModel
 from apps.core.money import format_amount
 
 
+class ServiceTier(models.IntegerChoices):
+    """The priority of a customer's backordered orders for stock that arrives: tier 1 first."""
+
+    PLATINUM = 1, "platinum"
+    GOLD = 2, "gold"
+    STANDARD = 3, "standard"
+
+
 class Customer(TimeStampedModel):
     """A buyer organisation. The CRM owns these fields."""
 
@@ -25,6 +33,23 @@ class Customer(TimeStampedModel):
     credit_hold = models.BooleanField(default=False)
     tax_exempt = models.BooleanField(default=False)
     region = models.CharField(max_length=32, blank=True)
+    ship_to_country = models.CharField(
+        "default ship-to country",
+        max_length=2,
+        blank=True,
+        help_text="ISO 3166-1 alpha-2 code, such as NL; taxes quotes, and orders whose ship-to names no country.",
+    )
+    ship_to_region = models.CharField(
+        "default ship-to region",
+        max_length=32,
+        blank=True,
+        help_text="State or province code within the default ship-to country, such as CA; may be empty.",
+    )
+    service_tier = models.PositiveSmallIntegerField(
+        choices=ServiceTier.choices,
+        default=ServiceTier.STANDARD,
+        help_text="Backordered orders get arriving stock by tier (platinum first), then oldest first.",
+    )
     is_active = models.BooleanField("active", default=True)
     source_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -32,6 +57,13 @@ class Customer(TimeStampedModel):
 
     class Meta:
         ordering = ["account_number"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ship_to_country="") | models.Q(ship_to_country__regex=r"^[A-Z]{2}$"),
+                name="customer_ship_to_country_code",
+                violation_error_message="Default ship-to country must be a two-letter code in capitals, such as NL.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.account_number} {self.name}"

@@ -24,7 +24,7 @@ from apps.exceptions.admin_display import concerning_html, facts_html, timeline_
 from apps.exceptions.admin_filters import AssigneeFilter, CustomerAccountFilter, OverdueFilter, StateFilter, TeamFilter
 from apps.exceptions.errors import ExceptionsError
 from apps.exceptions.models import ACTIVE_STATES, CaseKind, ExceptionCase, RoutingRule
-from apps.exceptions.registry import get_resolution, resolutions_for
+from apps.exceptions.registry import current_facts_for, get_resolution, resolutions_for
 from apps.exceptions.routing import team_members
 from apps.exceptions.selectors import cases_visible_to, queue_summary
 
@@ -89,7 +89,7 @@ class ExceptionCaseAdmin(CheckedHistoryAdmin):
         (None, {"fields": ["kind", "summary", "state", "severity", "blocking", "team", "assignee"]}),
         ("Due time", {"fields": ["due_at", "overdue", "escalation_display"]}),
         ("Concerns", {"fields": ["concerning_display", "reference", "po_number", "sku", "customer_display"]}),
-        ("Facts", {"fields": ["facts_display"]}),
+        ("Facts", {"fields": ["facts_display", "current_facts_display"]}),
         ("Resolution", {"fields": ["resolution_display", "resolution_note", "resolved_by", "resolved_at"]}),
         ("History", {"fields": ["timeline_display"]}),
     ]
@@ -110,6 +110,7 @@ class ExceptionCaseAdmin(CheckedHistoryAdmin):
         "sku",
         "customer_display",
         "facts_display",
+        "current_facts_display",
         "resolution_display",
         "resolution_note",
         "resolved_by",
@@ -192,6 +193,11 @@ class ExceptionCaseAdmin(CheckedHistoryAdmin):
     @admin.display(description="facts")
     def facts_display(self, case):
         return facts_html(case.facts)
+
+    @admin.display(description="now")
+    def current_facts_display(self, case):
+        current = current_facts_for(case)
+        return facts_html(current) if current else "—"
 
     @admin.display(description="action taken")
     def resolution_display(self, case):

@@ -30,6 +30,7 @@ class ResolutionAction:
 
 _actions: dict[str, dict[str, ResolutionAction]] = {}
 _close_handlers: dict[str, list[Callable[..., None]]] = {}
+_current_facts: dict[str, Callable[..., dict]] = {}
 
 
 def register_resolution(
@@ -99,6 +100,19 @@ def unregister_close_handler(model_label: str, handler: Callable[..., None]) -> 
 def close_handlers_for(model_label: str) -> list[Callable[..., None]]:
     """Return the close handlers registered for a model label such as ``orders.order``."""
     return list(_close_handlers.get(model_label.lower(), []))
+
+
+def register_current_facts(kind: str, provider: Callable[..., dict]) -> None:
+    """Have the case page show ``provider(case)``: figures read now, next to the facts stored at opening."""
+    if not callable(provider):
+        raise ImproperlyConfigured(f"Current facts provider for {kind!r} must be callable.")
+    _current_facts[str(kind)] = provider
+
+
+def current_facts_for(case) -> dict:
+    """Return the figures the provider of the case's kind reads now; empty when no provider is registered."""
+    provider = _current_facts.get(case.kind)
+    return provider(case) if provider is not None else {}
 
 
 def _describe_acknowledge(case) -> str:

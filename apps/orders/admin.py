@@ -8,7 +8,10 @@ from django.urls import path, reverse
 from django_fsm import can_proceed, has_transition_perm
 
 from apps.core.admin import CheckedHistoryAdmin
-from apps.orders import services
+from apps.orders import (
+    admin_customers,  # noqa: F401 - registers the customer admin with exposure and tax
+    services,
+)
 from apps.orders.errors import OrderError
 from apps.orders.models import (
     ErpMessage,

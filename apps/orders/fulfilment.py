@@ -39,6 +39,7 @@ from apps.orders.models import (
     ShipmentLine,
 )
 from apps.orders.transitions import apply_transition, check_transition, lock_order
+from apps.tax.services import TaxableLine, compute_tax, order_ship_to
 
 logger = logging.getLogger(__name__)
 
@@ -137,8 +138,10 @@ def invoice_record(
 
     Each line is ``(line number, quantity)`` of ``order``, or ``(order number,
     line number, quantity)`` of any order of the same customer. Line amounts
-    use the order line's agreed unit price. ``total``, when given, must equal
-    the lines plus ``tax``. The same invoice number again returns the first
+    use the order line's agreed unit price. ``tax`` None or "" means the
+    ERP sent none, and the invoice gets our tax of the billed amounts
+    (``apps.tax.services``, at each order's ship-to on the invoice date).
+    ``total``, when given, must equal the lines plus the tax. The same invoice number again returns the first
     invoice and changes nothing. Each order whose shipped quantities are all
     invoiced becomes invoiced, and the buyer gets one InvoiceDetailRequest
     per channel source, listing the orders of that source.
@@ -156,13 +159,16 @@ def invoice_record(
         orders = _lock_invoiced_orders(number, order, lines)
         first = next(iter(orders.values()))
         try:
-            tax_amount = parse_money(tax, first.currency)
+            tax_amount = parse_money(tax, first.currency) if tax not in (None, "") else None
             total_amount = parse_money(total, first.currency) if total not in (None, "") else None
         except InvalidNumber as error:
             raise InvalidFulfilmentInput(f"Invoice {number}: the tax or total {error}.") from None
 
         billed = _invoice_quantities(number, orders, lines, default_order=order)
         subtotal = sum((amount for _, _, amount in billed), _ZERO)
+        invoice_date = invoice_date or timezone.now()
+        if tax_amount is None:
+            tax_amount = _our_invoice_tax(orders, billed, first.currency, timezone.localdate(invoice_date))
         if total_amount is not None and total_amount != subtotal + tax_amount:
             raise InvalidFulfilmentInput(
                 f"Invoice {number} states a total of {total_amount} {first.currency}, but its lines come to "
@@ -174,7 +180,7 @@ def invoice_record(
         invoice = _create_invoice(
             number=number,
             customer_id=first.customer_id,
-            invoice_date=invoice_date or timezone.now(),
+            invoice_date=invoice_date,
             currency=first.currency,
             subtotal=subtotal,
             tax=tax_amount,
@@ -283,6 +289,27 @@ def _replayed_payment(existing: Payment, invoice: Invoice, value: Decimal) -> Pa
     return existing
 
 
+def _our_invoice_tax(orders: dict[str, Order], billed: list[tuple], currency: str, on_date: dt.date) -> Decimal:
+    """Return the tax of the billed amounts, each order taxed at its own ship-to."""
+    by_order: dict[int, list[TaxableLine]] = {}
+    for line, _quantity, amount in billed:
+        tax_class_id = line.product.tax_class_id if line.product_id is not None else None
+        by_order.setdefault(line.order_id, []).append(
+            TaxableLine(key=line.pk, tax_class_id=tax_class_id, amount=amount)
+        )
+    total = _ZERO
+    for billed_order in orders.values():
+        if billed_order.pk in by_order:
+            total += compute_tax(
+                customer=billed_order.customer,
+                ship_to=order_ship_to(billed_order),
+                lines=by_order[billed_order.pk],
+                currency=currency,
+                on_date=on_date,
+            ).total
+    return total
+
+
 def _lock_invoiced_orders(number: str, order: Order | None, lines: Sequence[tuple]) -> dict[str, Order]:
     """Lock the orders the invoice names, in primary-key order; return them by order number."""
     numbers = {order.number} if order is not None else set()
@@ -330,7 +357,9 @@ def _invoice_quantities(
     """Return (order line, quantity, amount) for each invoice line, checked against the shipped quantities."""
     open_lines = {
         (line.order_id, line.line_number): line
-        for line in OrderLine.objects.filter(order__in=orders.values(), status=LineStatus.OPEN)
+        for line in OrderLine.objects.filter(order__in=orders.values(), status=LineStatus.OPEN).select_related(
+            "product"
+        )
     }
     billed = []
     seen = set()

@@ -14,7 +14,8 @@ from apps.catalog.models import Product
 from apps.contracts.pricing import price_product
 from apps.exceptions.errors import ResolutionFailed
 from apps.exceptions.models import CaseKind
-from apps.exceptions.registry import register_close_handler, register_resolution
+from apps.exceptions.registry import register_close_handler, register_current_facts, register_resolution
+from apps.orders.credit import exposure_detail
 from apps.orders.models import CHANGEABLE_STATES, LineStatus, Order, OrderLine
 
 logger = logging.getLogger(__name__)
@@ -116,6 +117,32 @@ def register() -> None:
         perform=_record_only,
     )
     register_close_handler("orders.order", order_continue_after_case)
+    register_current_facts(CaseKind.CREDIT, _current_credit_facts)
+
+
+def _current_credit_facts(case) -> dict:
+    """Return the customer's credit limit, hold and exposure as they are now, for the credit case's page.
+
+    The exposure leaves out the case's own order, like the check that opened the case.
+    """
+    customer = case.customer
+    if customer is None:
+        return {}
+    about_order = case.content_type_id == ContentType.objects.get_for_model(Order).pk
+    order = Order.objects.filter(pk=case.object_id).first() if about_order else None
+    exposure = exposure_detail(customer, excluding=order)
+    facts = {
+        "credit_limit": customer.credit_limit,
+        "credit_hold": customer.credit_hold,
+        "open_orders_not_invoiced": exposure.open_orders,
+        "unpaid_invoices": exposure.unpaid_invoices,
+        "exposure": exposure.total,
+        "currency": exposure.currency,
+    }
+    if order is not None:
+        facts["order_total"] = order.total
+        facts["room_left"] = customer.credit_limit - exposure.total - order.total
+    return facts
 
 
 def _describe_buyer_price(case) -> str:

@@ -11,10 +11,11 @@ the buyer's price against ours beyond ``ORDER_PRICE_TOLERANCE_PERCENT``
 (an order from an accepted quote keeps the quoted price, and a line that
 refers to a quote line is compared with the quoted price instead);
 stock across active warehouses; credit hold and credit limit (the exposure
-counts the customer's other open orders and unpaid invoices); the buyer's tax
-against ours (``ORDER_TAX_RATE_PERCENT`` of the subtotal unless the customer
-is tax-exempt). Test orders skip the stock and credit checks, because they
-never reach allocation.
+counts the customer's other open orders and unpaid invoices, see
+``apps.orders.credit``); a line without a tax rate in a country that has
+rates, and the buyer's tax against ours (``apps.tax.services``) beyond
+``ORDER_TAX_TOLERANCE_MINOR_UNITS``. Test orders skip the stock and credit
+checks, because they never reach allocation.
 """
 
 import logging
@@ -23,29 +24,21 @@ from fractions import Fraction
 from functools import partial
 
 from django.conf import settings
-from django.db.models import DecimalField, F, OuterRef, Subquery, Sum, Value
+from django.db.models import F, Sum
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
 from apps.catalog.conversions import is_counted, pack_size_of, unit_conversion
 from apps.catalog.models import StockLevel, UnitAlias
 from apps.catalog.units import match_units, normalise_unit_spelling
-from apps.contracts.models import Customer
 from apps.contracts.pricing import price_lines
 from apps.core.money import minor_units, round_money
 from apps.exceptions.models import CaseKind
 from apps.exceptions.services import case_open
+from apps.orders import credit
 from apps.orders import quoted as quoted_lines
-from apps.orders.models import (
-    INVOICEABLE_STATES,
-    OPEN_STATES,
-    Channel,
-    Invoice,
-    InvoiceLine,
-    LineStatus,
-    Order,
-    OrderLine,
-)
+from apps.orders.models import Channel, LineStatus, Order, OrderLine
+from apps.tax.services import TaxableLine, compute_tax, order_ship_to
 
 logger = logging.getLogger(__name__)
 
@@ -354,16 +347,29 @@ def recompute_totals(order: Order) -> None:
 
 
 def _set_totals(order: Order, lines: list[OrderLine]) -> None:
+    """Set the subtotal, tax and total; the tax result stays on ``order.tax_result`` for the tax check."""
     currency = order.currency
-    subtotal = round_money(_ZERO, currency)
-    for line in lines:
-        if line.unit_price is not None:
-            subtotal += round_money(line.unit_price * line.quantity, currency)
-    rate = Decimal(str(getattr(settings, "ORDER_TAX_RATE_PERCENT", "0")))
-    tax = _ZERO if order.customer.tax_exempt else round_money(subtotal * rate / _HUNDRED, currency)
+    taxable = [
+        TaxableLine(
+            key=line.position,
+            tax_class_id=line.product.tax_class_id if line.product_id is not None else None,
+            amount=line.unit_price * line.quantity,
+        )
+        for line in lines
+        if line.unit_price is not None
+    ]
+    tax = compute_tax(
+        customer=order.customer,
+        ship_to=order_ship_to(order),
+        lines=taxable,
+        currency=currency,
+        on_date=timezone.localdate(order.created_at or timezone.now()),
+    )
+    subtotal = sum((line.amount for line in tax.lines), round_money(_ZERO, currency))
+    order.tax_result = tax
     order.subtotal = subtotal
-    order.tax_total = tax
-    order.total = subtotal + tax
+    order.tax_total = tax.total
+    order.total = subtotal + tax.total
 
 
 def _check_stock(order: Order, lines: list[OrderLine]) -> list:
@@ -400,7 +406,7 @@ def _check_credit(order: Order) -> list:
                 facts={"reason": "credit_hold", "order_total": order.total, "currency": order.currency},
             )
         ]
-    exposure = _exposure(order)
+    exposure = credit.exposure_of(customer, excluding=order)
     if exposure + order.total <= customer.credit_limit:
         return []
     return [
@@ -421,74 +427,52 @@ def _check_credit(order: Order) -> list:
     ]
 
 
-def _exposure(order: Order) -> Decimal:
-    """Sum what the customer owes or will owe apart from this order, in the customer's currency.
-
-    That is the open amount of every invoice, plus the value of each other
-    open order that no invoice has billed yet. An open order that is partly
-    invoiced counts only its share that is not invoiced (the invoiced
-    subtotal scaled by the order's total to subtotal ratio, so its tax too),
-    because the invoice counts the rest.
-
-    NOTE: amounts in other currencies are left out, because no exchange rates exist here.
-    """
-    customer = order.customer
-    currency = customer.currency
-    other_orders = Order.objects.filter(customer=OuterRef("pk"), is_test=False, currency=currency)
-    invoiced_lines = InvoiceLine.objects.filter(
-        order_line__order__customer=OuterRef("pk"),
-        order_line__order__status__in=INVOICEABLE_STATES,
-        order_line__order__is_test=False,
-        order_line__order__currency=currency,
-        order_line__order__subtotal__gt=0,
-    )
-    if order.pk is not None:
-        other_orders = other_orders.exclude(pk=order.pk)
-        invoiced_lines = invoiced_lines.exclude(order_line__order=order.pk)
-    unpaid_invoices = Invoice.objects.filter(customer=OuterRef("pk"), currency=currency, paid_amount__lt=F("total"))
-    # One query: each sum is a subquery of the customer's row.
-    sums = (
-        Customer.objects.filter(pk=customer.pk)
-        .annotate(
-            open_total=_sum_of(other_orders.filter(status__in=OPEN_STATES), F("total")),
-            invoiced_share=_sum_of(
-                invoiced_lines,
-                F("amount") * F("order_line__order__total") / F("order_line__order__subtotal"),
-            ),
-            unpaid=_sum_of(unpaid_invoices, F("total") - F("paid_amount")),
-        )
-        .values("open_total", "invoiced_share", "unpaid")
-        .get()
-    )
-    open_total = sums["open_total"] or _ZERO
-    invoiced_share = sums["invoiced_share"] or _ZERO
-    unpaid = sums["unpaid"] or _ZERO
-    return round_money(max(open_total - invoiced_share, _ZERO) + unpaid, currency)
-
-
-def _sum_of(queryset, expression):
-    """Return a subquery that sums ``expression`` over ``queryset``'s rows (NULL when there are none)."""
-    return Subquery(
-        queryset.order_by().annotate(group=Value(1)).values("group").annotate(total=Sum(expression)).values("total"),
-        output_field=DecimalField(max_digits=30, decimal_places=10),
-    )
-
-
 def _check_tax(order: Order) -> list:
+    """Open a case for lines that no tax rate covers, and one when the buyer's tax differs from ours."""
+    cases = []
+    tax = getattr(order, "tax_result", None)
+    if tax is not None and tax.missing:
+        classes = sorted({line.tax_class for line in tax.missing})
+        cases.append(
+            _open(
+                order,
+                CaseKind.TAX_MISMATCH,
+                check="tax_rate",
+                summary=f"No tax rate for class {', '.join(classes)} in {tax.ship_to}; add one under Tax rates",
+                facts={
+                    "reason": "no_tax_rate",
+                    "ship_to": str(tax.ship_to),
+                    "tax_classes": classes,
+                    "line_positions": [line.key for line in tax.missing],
+                    "our_tax": order.tax_total,
+                    "currency": order.currency,
+                },
+            )
+        )
     if order.buyer_tax is None:
-        return []
-    tolerance = Decimal(1).scaleb(-minor_units(order.currency))
-    if abs(order.buyer_tax - order.tax_total) < tolerance:
-        return []
-    return [
+        return cases
+    tolerance = getattr(settings, "ORDER_TAX_TOLERANCE_MINOR_UNITS", 1) * Decimal(1).scaleb(
+        -minor_units(order.currency)
+    )
+    if abs(order.buyer_tax - order.tax_total) <= tolerance:
+        return cases
+    cases.append(
         _open(
             order,
             CaseKind.TAX_MISMATCH,
             check="tax",
             summary=f"Buyer's tax {order.buyer_tax}, ours {order.tax_total} {order.currency}",
-            facts={"buyer_tax": order.buyer_tax, "our_tax": order.tax_total, "currency": order.currency},
+            facts={
+                "buyer_tax": order.buyer_tax,
+                "our_tax": order.tax_total,
+                "currency": order.currency,
+                "ship_to": str(tax.ship_to) if tax is not None else "",
+                "exemption": tax.exemption if tax is not None else "",
+                "tolerance": tolerance,
+            },
         )
-    ]
+    )
+    return cases
 
 
 def open_pending_cases(order: Order) -> list:

@@ -128,6 +128,8 @@ def _totals_table(quote: Quote, styles) -> Table:
         ("Total before discounts", _money(quote.gross_total, currency)),
         ("Discounts", _money(-quote.discount_total, currency) if quote.discount_total else _money(0, currency)),
         (f"Total excluding tax ({currency})", _money(quote.total, currency)),
+        ("Tax", _money(quote.tax_total, currency)),
+        (f"Total including tax ({currency})", _money(quote.total + quote.tax_total, currency)),
     ]
     data = [[_cell(label, styles, number=True), _cell(value, styles, number=True)] for label, value in rows]
     table = Table(data, colWidths=(148 * mm, 26 * mm))

@@ -34,6 +34,7 @@ from apps.contracts.pricing import PricedLine, price_lines
 from apps.core.money import round_money
 from apps.quotes.configuration import Configurator, Violation, load_configurators
 from apps.quotes.models import ProductCost
+from apps.tax.services import TaxableLine, TaxResult, compute_tax, customer_ship_to
 
 _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
@@ -98,6 +99,7 @@ class Totals:
     cost_total: Decimal | None
     margin: Decimal | None
     margin_percent: Decimal | None
+    tax_total: Decimal
 
 
 def price_quote_lines(
@@ -147,8 +149,8 @@ def price_quote_lines(
     return priced
 
 
-def quote_totals(lines: Sequence, currency: str) -> Totals:
-    """Add up priced lines (``PricedQuoteLine`` or ``QuoteLine``) into the quote's totals."""
+def quote_totals(lines: Sequence, currency: str, *, tax: TaxResult | None = None) -> Totals:
+    """Add up priced lines (``PricedQuoteLine`` or ``QuoteLine``) into the quote's totals, with ``quote_tax``'s tax."""
     gross_total = round_money(_ZERO, currency)
     total = round_money(_ZERO, currency)
     cost_total: Decimal | None = round_money(_ZERO, currency)
@@ -167,7 +169,28 @@ def quote_totals(lines: Sequence, currency: str) -> Totals:
         cost_total=cost_total,
         margin=margin,
         margin_percent=_percent(margin, total),
+        tax_total=tax.total if tax is not None else round_money(_ZERO, currency),
     )
+
+
+def quote_tax(*, customer: Customer, lines: Sequence, currency: str, on_date: dt.date) -> TaxResult:
+    """Tax the lines' totals for the customer's default ship-to on the quote's price date.
+
+    Quotes have no ship-to address of their own, so the customer's default
+    decides; an order from the quote is taxed again at its own ship-to.
+    """
+    taxable = [
+        TaxableLine(key=index, tax_class_id=_tax_class_id(line.product), amount=line.line_total)
+        for index, line in enumerate(lines)
+        if line.line_total is not None
+    ]
+    return compute_tax(
+        customer=customer, ship_to=customer_ship_to(customer), lines=taxable, currency=currency, on_date=on_date
+    )
+
+
+def _tax_class_id(product: Product | int | None) -> int | None:
+    return product.tax_class_id if isinstance(product, Product) else None
 
 
 def _product_id(product: Product | int) -> int | None:

@@ -12,12 +12,13 @@ from django.core.management import CommandError, call_command
 from django.db import models
 
 from apps.catalog.models import Category, HeldChange, Product, StockLevel, UnitOfMeasure, Warehouse
-from apps.contracts.models import Contract, ContractPrice, Customer
+from apps.contracts.models import Contract, ContractPrice, Customer, ServiceTier
 from apps.contracts.pricing import PriceSource, UnpricedReason, price_product
 from apps.core.secrets import hash_secret, verify_secret
 from apps.exceptions.models import CaseKind, ExceptionCase
 from apps.orders.models import InboundDocument, Order, OrderStatus
 from apps.punchout.models import BuyerConnection
+from apps.tax.models import TaxClass, TaxRate
 
 pytestmark = pytest.mark.django_db
 
@@ -326,3 +327,33 @@ def test_seed_demo_configurable_server_and_quote():
     assert pending.status == "pending_approval"
     notebook = configuration_check(product=Product.objects.get(sku="NB-CFG-14"), configuration={"ram-64": 1})
     assert {violation.code for violation in notebook.violations} == {"too_few_choices", "requires"}
+
+
+def test_seed_demo_tax_rates_and_classes():
+    _seed()
+
+    rates = {
+        (rate.country, rate.tax_class.code): rate.rate_percent for rate in TaxRate.objects.select_related("tax_class")
+    }
+    assert rates == {
+        ("NL", "standard"): Decimal("21"),
+        ("NL", "reduced"): Decimal("9"),
+        ("DE", "standard"): Decimal("19"),
+        ("DE", "reduced"): Decimal("7"),
+    }
+    assert TaxClass.objects.get(is_default=True).code == "standard"
+    assert Product.objects.get(sku="PAP-0001").tax_class.code == "reduced"
+    assert Product.objects.get(sku="DSK-0001").tax_class is None
+    assert Customer.objects.get(account_number="ACME-001").service_tier == ServiceTier.PLATINUM
+
+
+def test_seed_demo_orders_taxed_at_default_ship_to():
+    _seed()
+
+    clean = Order.objects.get(po_number="DEMO-PO-1007")
+    tax_case = ExceptionCase.objects.get(kind=CaseKind.TAX_MISMATCH)
+
+    assert clean.tax_total == Decimal("62.67")
+    assert tax_case.facts["our_tax"] == "234.82"
+    assert tax_case.facts["buyer_tax"] == "212.47"
+    assert tax_case.facts["ship_to"] == "NL"

@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 
 from apps.exceptions.models import ExceptionCase
+from apps.orders.credit import exposure_of
 from apps.orders.errors import InvalidFulfilmentInput, OrderStateConflict, PaymentConflict, UnknownInvoice
 from apps.orders.models import Invoice, InvoiceLine, OrderStatus, OutboxEvent, Payment
 from apps.orders.services import invoice_record, payment_record, shipment_record
-from apps.orders.validation import _exposure
 from tests.factories import CustomerFactory, OrderFactory
 
 DUE = dt.date(2027, 1, 31)
@@ -279,7 +279,7 @@ def test_exposure_counts_unpaid_invoice_rest(shipped, customer):
     probe = OrderFactory(customer=customer, status=OrderStatus.RECEIVED, total=Decimal("0"))
 
     # when
-    exposure = _exposure(probe)
+    exposure = exposure_of(customer, excluding=probe)
 
     # then
     assert exposure == Decimal("49.00")
@@ -293,7 +293,7 @@ def test_exposure_counts_partly_invoiced_order_once(shipped, customer):
     probe = OrderFactory(customer=customer, status=OrderStatus.RECEIVED, total=Decimal("0"))
 
     # when
-    exposure = _exposure(probe)
+    exposure = exposure_of(customer, excluding=probe)
 
     # then the uninvoiced 2 x 99.50 of the order and the 49.50 still open on the invoice
     assert exposure == Decimal("248.50")

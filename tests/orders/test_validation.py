@@ -164,20 +164,6 @@ def test_exposure_counts_other_open_orders(place, chair, customer):
     assert order.status == OrderStatus.ON_HOLD
 
 
-@override_settings(ORDER_TAX_RATE_PERCENT="19")
-def test_buyer_tax_differing_from_ours_opens_case(place, chair):
-    # when
-    order = place([line()], tax="30.00").order
-
-    # then
-    order.refresh_from_db()
-    case = only_case(order)
-    assert case.kind == "tax_mismatch"
-    assert case.facts["our_tax"] == "37.81"
-    assert order.tax_total == Decimal("37.81")
-    assert order.status == OrderStatus.ON_HOLD
-
-
 def test_dismissing_last_case_also_moves_order_on(place, chair, resolver):
     # given
     order = place([line(unit_price="90.00")]).order

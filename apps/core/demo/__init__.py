@@ -1,4 +1,4 @@
-"""Demo data for a first look at the back office: catalog, contracts, staff, connections, API partners and orders.
+"""Demo data for a first look at the back office: tax, catalog, contracts, staff, connections, partners and orders.
 
 Like the URL configuration, the demo seeding sits above every app and so
 imports from all of them; no app imports it.
@@ -13,6 +13,7 @@ from apps.core.demo.orders import seed_orders
 from apps.core.demo.partners import seed_partners
 from apps.core.demo.quotes import seed_quotes
 from apps.core.demo.sync import SyncReport
+from apps.core.demo.tax import seed_tax
 from apps.core.demo.users import seed_users
 
 
@@ -24,7 +25,8 @@ def seed_demo_data() -> SyncReport:
     """
     report = SyncReport()
     with transaction.atomic(durable=True):
-        products = seed_catalog(report=report)
+        tax_classes = seed_tax(report=report)
+        products = seed_catalog(report=report, tax_classes=tax_classes)
         customers = seed_customers(products=products, report=report)
         acme = customers["ACME-001"]
         seed_connections(customer=acme, contract=acme.contracts.get(number="ACME-2026"), report=report)

@@ -7,6 +7,8 @@ from decimal import Decimal
 
 from apps.catalog.models import Category, Product, StockLevel, UnitOfMeasure, Warehouse
 from apps.core.demo.sync import SyncReport, sync_row, sync_rows
+from apps.core.demo.tax import FAMILY_TAX_CLASSES
+from apps.tax.models import TaxClass
 
 # A fixed seed so that every run generates the same names, prices and stock,
 # which is what makes a second run change nothing.
@@ -179,11 +181,11 @@ CONFIGURABLE_PRODUCTS = [
 ]  # fmt: skip
 
 
-def seed_catalog(*, report: SyncReport) -> dict[str, Product]:
+def seed_catalog(*, report: SyncReport, tax_classes: dict[str, TaxClass]) -> dict[str, Product]:
     """Create or update the demo categories, products, warehouses and stock, and return the products by SKU."""
     units = _demo_units()
     categories = _seed_categories(report=report)
-    products = _seed_products(categories=categories, units=units, report=report)
+    products = _seed_products(categories=categories, units=units, tax_classes=tax_classes, report=report)
     warehouses = {
         code: sync_row(Warehouse, lookup={"code": code}, values={"name": name, "country": country, "is_active": True},
                        report=report)
@@ -214,7 +216,11 @@ def _seed_categories(*, report: SyncReport) -> dict[str, Category]:
 
 
 def _seed_products(
-    *, categories: dict[str, Category], units: dict[str, UnitOfMeasure], report: SyncReport
+    *,
+    categories: dict[str, Category],
+    units: dict[str, UnitOfMeasure],
+    tax_classes: dict[str, TaxClass],
+    report: SyncReport,
 ) -> dict[str, Product]:
     rng = random.Random(RANDOM_SEED)  # noqa: S311 -- a repeatable sequence, not a secret.
     rows = []
@@ -224,6 +230,8 @@ def _seed_products(
             row = _product_row(rng, family_name, family, index, names=names, categories=categories, units=units)
             # Every 50th product is discontinued, so that inactive products appear in the demo.
             row["is_active"] = (len(rows) + 1) % 50 != 0
+            tax_class = tax_classes.get(FAMILY_TAX_CLASSES.get(family_name, ""))
+            row["tax_class_id"] = tax_class.pk if tax_class is not None else None
             rows.append(row)
     for configurable in CONFIGURABLE_PRODUCTS:
         rows.append(_configurable_row(configurable, categories=categories, units=units))

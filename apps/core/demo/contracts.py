@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from apps.catalog.models import Category, Product
-from apps.contracts.models import Contract, ContractPrice, Customer
+from apps.contracts.models import Contract, ContractPrice, Customer, ServiceTier
 from apps.core.demo.catalog import CURRENCY
 from apps.core.demo.sync import SyncReport, sync_row, sync_rows
 from apps.core.money import round_money
@@ -23,6 +23,8 @@ class DemoCustomer:
     payment_terms: str
     credit_limit: Decimal
     region: str
+    ship_to_country: str
+    service_tier: int
     contract_number: str
     assortment: str
     categories: tuple[str, ...] = ()
@@ -36,6 +38,8 @@ CUSTOMERS = [
         payment_terms="NET30",
         credit_limit=Decimal("250000.00"),
         region="EU-WEST",
+        ship_to_country="NL",
+        service_tier=ServiceTier.PLATINUM,
         contract_number="ACME-2026",
         assortment=Contract.Assortment.ALL,
     ),
@@ -45,6 +49,8 @@ CUSTOMERS = [
         payment_terms="NET45",
         credit_limit=Decimal("120000.00"),
         region="EU-NORTH",
+        ship_to_country="NL",
+        service_tier=ServiceTier.GOLD,
         contract_number="GLOBEX-2026",
         assortment=Contract.Assortment.SELECTED,
         categories=("IT", "OFFICE-FURN"),
@@ -55,6 +61,8 @@ CUSTOMERS = [
         payment_terms="NET14",
         credit_limit=Decimal("40000.00"),
         region="EU-CENTRAL",
+        ship_to_country="DE",
+        service_tier=ServiceTier.STANDARD,
         contract_number="INITECH-2026",
         assortment=Contract.Assortment.SELECTED,
         categories=("IND",),
@@ -78,6 +86,9 @@ def seed_customers(*, products: dict[str, Product], report: SyncReport) -> dict[
                 "credit_hold": False,
                 "tax_exempt": False,
                 "region": demo.region,
+                "ship_to_country": demo.ship_to_country,
+                "ship_to_region": "",
+                "service_tier": demo.service_tier,
                 "is_active": True,
             },
             report=report,

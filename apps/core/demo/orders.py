@@ -63,7 +63,7 @@ DEMO_ORDERS = (
     DemoOrder("DEMO-PO-1004", "ACME-001", (DemoLine("MON-0001", "50", "EA"),)),
     # 40 switches at GLOBEX's quantity-break price exceed its credit limit of 120,000 EUR.
     DemoOrder("DEMO-PO-1005", "GLOBEX-002", (DemoLine("SW-0001", "40", "EA"),)),
-    # The buyer adds tax where our tax rate (ORDER_TAX_RATE_PERCENT, 0 by default) gives another amount.
+    # The buyer states 212.47 tax, where the demo's 21% Dutch rate at ACME's default ship-to gives 234.82.
     DemoOrder("DEMO-PO-1006", "ACME-001", (DemoLine("DSK-0001", "1", "EA"),), tax="212.47"),
     # A clean order, then the same PO number again with another quantity, which opens a duplicate-order case.
     DemoOrder("DEMO-PO-1007", "ACME-001", (DemoLine("MS-0001", "5", "EA"),)),

@@ -421,6 +421,8 @@ class QuoteAdmin(CheckedHistoryAdmin):
                 + (f" ({discount.quantize(Decimal('0.01'))} %)" if discount is not None else ""),
             ),
             (f"Total ({currency}, excluding tax)", format_amount(quote.total, currency)),
+            ("Tax", format_amount(quote.tax_total, currency)),
+            (f"Total ({currency}, including tax)", format_amount(quote.total + quote.tax_total, currency)),
             ("Cost", "unknown" if quote.cost_total is None else format_amount(quote.cost_total, currency)),
             (
                 "Margin",

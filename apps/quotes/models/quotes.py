@@ -91,6 +91,12 @@ class Quote(ConcurrentTransitionMixin, TimeStampedModel):
     )
     discount_total = models.DecimalField(max_digits=18, decimal_places=4, default=Decimal("0"))
     total = models.DecimalField(max_digits=18, decimal_places=4, default=Decimal("0"), help_text="Excluding tax.")
+    tax_total = models.DecimalField(
+        max_digits=18,
+        decimal_places=4,
+        default=Decimal("0"),
+        help_text="Tax of the lines at the customer's default ship-to on the price date.",
+    )
     cost_total = models.DecimalField(
         max_digits=18, decimal_places=4, null=True, blank=True, help_text="Empty when a line's cost is unknown."
     )

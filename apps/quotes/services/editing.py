@@ -32,7 +32,14 @@ from apps.quotes.errors import (
     QuoteStateConflict,
 )
 from apps.quotes.models import Quote, QuoteLine
-from apps.quotes.pricing import LineRequest, PricedQuoteLine, keep_locked_prices, price_quote_lines, quote_totals
+from apps.quotes.pricing import (
+    LineRequest,
+    PricedQuoteLine,
+    keep_locked_prices,
+    price_quote_lines,
+    quote_tax,
+    quote_totals,
+)
 from apps.quotes.services.common import lock_quote, record_event, save_quote
 
 logger = logging.getLogger(__name__)
@@ -65,7 +72,7 @@ _LINE_PRICE_FIELDS = (
     "margin",
     "margin_percent",
 )
-_TOTAL_FIELDS = ("gross_total", "discount_total", "total", "cost_total", "margin", "margin_percent")
+_TOTAL_FIELDS = ("gross_total", "discount_total", "total", "cost_total", "margin", "margin_percent", "tax_total")
 
 
 def quote_create(
@@ -306,14 +313,15 @@ def _after_lines_changed(quote: Quote, actor, *, reason: str) -> None:
     """Store the totals of the quote's lines, and on an approved quote check which approvals still hold."""
     from apps.quotes.services.approvals import approvals_after_change
 
-    lines = list(quote.lines.all())
+    lines = list(quote.lines.select_related("product"))
     _apply_totals(quote, lines)
     save_quote(quote, actor=actor, reason=reason, fields=_TOTAL_FIELDS)
     approvals_after_change(quote=quote, actor=actor)
 
 
 def _apply_totals(quote: Quote, lines: Sequence) -> None:
-    totals = quote_totals(lines, quote.currency)
+    tax = quote_tax(customer=quote.customer, lines=lines, currency=quote.currency, on_date=quote.price_date)
+    totals = quote_totals(lines, quote.currency, tax=tax)
     for name in _TOTAL_FIELDS:
         setattr(quote, name, getattr(totals, name))
 

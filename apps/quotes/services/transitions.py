@@ -276,6 +276,7 @@ def quote_revise(*, quote: Quote, actor) -> Quote:
             gross_total=quote.gross_total,
             discount_total=quote.discount_total,
             total=quote.total,
+            tax_total=quote.tax_total,
             cost_total=quote.cost_total,
             margin=quote.margin,
             margin_percent=quote.margin_percent,

@@ -1,0 +1,106 @@
+"""A customer's credit exposure: what it owes and will owe, which the credit check and finance read.
+
+Exposure is the open amount of every unpaid invoice plus the value of each
+open order that no invoice has billed yet. An open order that is partly
+invoiced counts only its share that is not invoiced (the invoiced subtotal
+scaled by the order's total to subtotal ratio, so its tax too), because the
+invoice counts the rest. Test orders never count.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
+
+from apps.contracts.models import Customer
+from apps.core.money import round_money
+from apps.orders.models import INVOICEABLE_STATES, OPEN_STATES, Invoice, InvoiceLine, Order
+
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """A customer's exposure in its currency, with its two parts."""
+
+    currency: str
+    open_orders: Decimal
+    unpaid_invoices: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.open_orders + self.unpaid_invoices
+
+
+def exposure_of(customer: Customer, *, excluding: Order | None = None) -> Decimal:
+    """Return the customer's exposure in its currency, apart from the ``excluding`` order when given."""
+    return exposure_detail(customer, excluding=excluding).total
+
+
+def exposure_detail(customer: Customer, *, excluding: Order | None = None) -> Exposure:
+    """Return the customer's exposure split into open orders not invoiced and unpaid invoices; one query.
+
+    NOTE: orders and invoices in other currencies than the customer's are left out, because no exchange rates exist.
+    """
+    row = (
+        with_exposure(Customer.objects.filter(pk=customer.pk), excluding=excluding)
+        .values("exposure_open_orders", "exposure_invoiced_share", "exposure_unpaid")
+        .get()
+    )
+    return _exposure_from(row, customer.currency)
+
+
+def with_exposure(customers: QuerySet, *, excluding: Order | None = None) -> QuerySet:
+    """Annotate each customer with the three sums of its exposure, as subqueries of its row.
+
+    ``exposure_from_annotations`` turns an annotated customer into an ``Exposure``.
+    """
+    currency = OuterRef("currency")
+    orders = Order.objects.filter(customer=OuterRef("pk"), is_test=False, currency=currency, status__in=OPEN_STATES)
+    invoiced_lines = InvoiceLine.objects.filter(
+        order_line__order__customer=OuterRef("pk"),
+        order_line__order__status__in=INVOICEABLE_STATES,
+        order_line__order__is_test=False,
+        order_line__order__currency=currency,
+        order_line__order__subtotal__gt=0,
+    )
+    if excluding is not None and excluding.pk is not None:
+        orders = orders.exclude(pk=excluding.pk)
+        invoiced_lines = invoiced_lines.exclude(order_line__order=excluding.pk)
+    unpaid_invoices = Invoice.objects.filter(customer=OuterRef("pk"), currency=currency, paid_amount__lt=F("total"))
+    return customers.annotate(
+        exposure_open_orders=_sum_of(orders, F("total")),
+        exposure_invoiced_share=_sum_of(
+            invoiced_lines, F("amount") * F("order_line__order__total") / F("order_line__order__subtotal")
+        ),
+        exposure_unpaid=_sum_of(unpaid_invoices, F("total") - F("paid_amount")),
+    )
+
+
+def exposure_from_annotations(customer: Customer) -> Exposure:
+    """Return the exposure of a customer read through ``with_exposure``."""
+    return _exposure_from(
+        {
+            "exposure_open_orders": customer.exposure_open_orders,
+            "exposure_invoiced_share": customer.exposure_invoiced_share,
+            "exposure_unpaid": customer.exposure_unpaid,
+        },
+        customer.currency,
+    )
+
+
+def _exposure_from(row: dict, currency: str) -> Exposure:
+    open_orders = (row["exposure_open_orders"] or _ZERO) - (row["exposure_invoiced_share"] or _ZERO)
+    return Exposure(
+        currency=currency,
+        open_orders=round_money(max(open_orders, _ZERO), currency),
+        unpaid_invoices=round_money(row["exposure_unpaid"] or _ZERO, currency),
+    )
+
+
+def _sum_of(queryset, expression):
+    """Return a subquery that sums ``expression`` over ``queryset``'s rows (NULL when there are none)."""
+    return Subquery(
+        queryset.order_by().annotate(group=Value(1)).values("group").annotate(total=Sum(expression)).values("total"),
+        output_field=DecimalField(max_digits=30, decimal_places=10),
+    )
