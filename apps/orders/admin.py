@@ -14,6 +14,8 @@ from apps.orders import (
 )
 from apps.orders.errors import OrderError
 from apps.orders.models import (
+    BackorderEntry,
+    BackorderStatus,
     ErpMessage,
     ErpOrderReport,
     InboundDocument,
@@ -251,3 +253,92 @@ class ReconciliationRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class BackorderStatusFilter(admin.SimpleListFilter):
+    """Filter that shows the waiting entries unless another status is chosen, because those make the queue."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [*BackorderStatus.choices, ("all", "all")]
+
+    def choices(self, changelist):
+        value = self.value() or BackorderStatus.WAITING
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or BackorderStatus.WAITING
+        return queryset if value == "all" else queryset.filter(status=value)
+
+
+@admin.register(BackorderEntry)
+class BackorderEntryAdmin(CheckedHistoryAdmin):
+    """The backorder queue in the order it is served: service tier, then the order's age."""
+
+    list_display = [
+        "order",
+        "customer_display",
+        "tier_display",
+        "order_received",
+        "queued_at",
+        "status",
+        "shortages_display",
+        "checked_at",
+    ]
+    list_filter = [BackorderStatusFilter, "order__customer__service_tier"]
+    list_select_related = ["order", "order__customer"]
+    search_fields = ["order__number", "order__po_number", "order__customer__account_number"]
+    ordering = ["order__customer__service_tier", "order__created_at", "order__id"]
+    readonly_fields = [
+        "order",
+        "status",
+        "queued_at",
+        "shortages",
+        "checked_at",
+        "finished_at",
+        "status_reason",
+        "created_at",
+        "updated_at",
+    ]
+    actions = ["allocate_queue"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="customer", ordering="order__customer__account_number")
+    def customer_display(self, entry):
+        return entry.order.customer.account_number
+
+    @admin.display(description="service tier", ordering="order__customer__service_tier")
+    def tier_display(self, entry):
+        return entry.order.customer.get_service_tier_display()
+
+    @admin.display(description="order received", ordering="order__created_at")
+    def order_received(self, entry):
+        return entry.order.created_at
+
+    @admin.display(description="short")
+    def shortages_display(self, entry):
+        return "; ".join(
+            f"product {item.get('product_id')}: {item.get('needed')} needed, {item.get('available')} available"
+            for item in entry.shortages or []
+        )
+
+    @admin.action(description="Allocate the waiting queue from stock on hand now", permissions=["allocate"])
+    def allocate_queue(self, request, queryset):
+        # The whole queue is served in its order, whichever rows are selected, so that no tier is skipped.
+        allocated = services.allocate_backorders(actor=request.user)
+        self.message_user(request, f"{len(allocated)} orders allocated from the backorder queue.", messages.SUCCESS)
+
+    def has_allocate_permission(self, request):
+        return request.user.has_perm("orders.allocate_order")

@@ -34,7 +34,7 @@ from apps.catalog.models import Product
 from apps.exceptions.models import CaseKind
 from apps.exceptions.selectors import has_blocking_open_cases, open_cases_for
 from apps.exceptions.services import case_open, case_supersede
-from apps.orders import allocation, outbox, quoted, transitions, validation
+from apps.orders import allocation, backorders, outbox, quoted, transitions, validation
 from apps.orders.errors import (
     DuplicatePurchaseOrder,
     IdempotencyKeyReused,
@@ -229,7 +229,7 @@ def _create(request: OrderInput, parsed: ParsedOrder, actor) -> tuple[Order, int
     elif order.status in (OrderStatus.CONFIRMED, OrderStatus.ALLOCATED):
         outbox.record_event(order=order, event="order.confirmed", payload=outbox.confirmation_payload(order, lines))
         if reservation is not None and reservation.shortages:
-            transitions.hold_for_shortages(order=order, actor=actor, shortages=reservation.shortages, lines=lines)
+            backorders.enqueue(order=order, shortages=reservation.shortages, actor=actor)
         elif reservation is not None:
             allocation.write_reservation(reservation, actor=actor, lines_written=True)
     return order, 200, f"Order {order.number} received; status {order.get_status_display()}."

@@ -696,3 +696,48 @@ class ReconciliationRun(models.Model):
 
     def __str__(self) -> str:
         return f"Reconciliation of {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class BackorderStatus(models.TextChoices):
+    WAITING = "waiting", "waiting for stock"
+    ALLOCATED = "allocated", "allocated"
+    WITHDRAWN = "withdrawn", "withdrawn"
+
+
+class BackorderEntry(TimeStampedModel):
+    """A confirmed order waiting for stock in the backorder queue.
+
+    The queue is served by the customer's service tier, then by the order's
+    age (``Order.created_at``, then id). An entry leaves the queue as
+    allocated, or as withdrawn when the order is no longer confirmed.
+    """
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="backorder")
+    status = models.CharField(max_length=12, choices=BackorderStatus.choices, default=BackorderStatus.WAITING)
+    queued_at = models.DateTimeField(help_text="When the order last entered the queue.")
+    shortages = models.JSONField(
+        default=list,
+        blank=True,
+        encoder=DjangoJSONEncoder,
+        help_text="The products short when the order last tried to allocate: product id, needed, available.",
+    )
+    checked_at = models.DateTimeField(null=True, blank=True, help_text="When stock arrival last tried the order.")
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="When the order left the queue.")
+    status_reason = models.CharField(max_length=300, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["queued_at", "id"]
+        verbose_name_plural = "backorder queue"
+        indexes = [
+            models.Index(fields=["order"], name="backorder_waiting_idx", condition=models.Q(status="waiting")),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=BackorderStatus.values), name="backorderentry_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"backorder of order {self.order_id} ({self.status})"

@@ -74,6 +74,16 @@ def register() -> None:
         ),
         perform=_backorder_line,
     )
+    register_resolution(
+        CaseKind.OUT_OF_STOCK,
+        "wait_for_stock",
+        "Wait in the backorder queue",
+        describe=lambda case: (
+            "Once no other case holds the order, it is confirmed and waits in the backorder queue; stock that "
+            "arrives allocates it whole, by the customer's service tier and then by the order's age."
+        ),
+        perform=_record_only,
+    )
     for kind in LINE_KINDS:
         register_resolution(
             kind,

@@ -9,6 +9,7 @@ import logging
 
 from apps.exceptions.selectors import has_blocking_open_cases
 from apps.orders import outbox, validation
+from apps.orders.backorders import allocate_backorders
 from apps.orders.fulfilment import invoice_record, payment_record, shipment_record
 from apps.orders.intake import IntakeResult, order_intake
 from apps.orders.models import Order, OrderStatus
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "STAFF_TRANSITIONS",
     "IntakeResult",
+    "allocate_backorders",
     "invoice_record",
     "order_allocate",
     "order_cancel",

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
 
-from apps.orders import allocation, outbox, validation
+from apps.orders import allocation, backorders, outbox
 from apps.orders.errors import OrderActionNotPermitted, OrderStateConflict
 from apps.orders.models import Order, OrderStatus
 
@@ -124,7 +124,7 @@ def order_confirm(*, order: Order, actor, reason: str = "", allocate: bool = Tru
 
 
 def order_allocate(*, order: Order, actor, reason: str = "") -> Order:
-    """Allocate a confirmed order's stock; without enough stock it goes on hold with an out-of-stock case."""
+    """Allocate a confirmed order's stock; without enough stock it waits in the backorder queue."""
     with transaction.atomic():
         order = lock_order(order)
         check_transition(order, "allocate", actor)
@@ -171,27 +171,20 @@ def order_mark_paid(*, order: Order, actor, reason: str = "") -> Order:
 
 
 def allocate_or_hold(*, order: Order, actor, lines: list | None = None, check_actor: bool = True) -> bool:
-    """Allocate a locked, confirmed order; without enough stock, open out-of-stock cases and hold it.
+    """Allocate a locked, confirmed order; without enough stock, put it in the backorder queue.
 
     ``lines`` are the order's current lines when the caller has them. Returns whether the order was allocated.
     With ``check_actor=False`` the actor is recorded in the history but needs no allocate permission.
     """
     shortages = allocation.reserve(order=order, actor=actor, lines=lines)
     if shortages:
-        hold_for_shortages(order=order, actor=actor, shortages=shortages)
+        backorders.enqueue(order=order, shortages=shortages, actor=actor)
         return False
 
     check_transition(order, "allocate", actor if check_actor else None)
     apply_transition(order, "allocate", actor=actor, reason="Allocated", extra_fields=("warehouse",))
+    backorders.leave_queue(order=order, actor=actor, reason="Allocated")
     return True
-
-
-def hold_for_shortages(*, order: Order, actor, shortages: list[dict], lines: list | None = None) -> None:
-    """Open an out-of-stock case per product short, hold the order and tell the buyer."""
-    validation.open_stock_cases(order=order, shortages=shortages, lines=lines)
-    check_transition(order, "hold", None)
-    apply_transition(order, "hold", actor=actor, reason="Not enough stock to allocate")
-    outbox.record_event(order=order, event="order.on_hold", payload={"reason": order.status_reason})
 
 
 class HistorySteps:

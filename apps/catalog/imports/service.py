@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.catalog.imports import anomalies
+from apps.catalog.imports import anomalies, listeners
 from apps.catalog.imports.errors import CatalogImportError, InvalidImportOptions
 from apps.catalog.imports.kinds import DEFAULTS, SPECS, KindSpec, ResolveCache
 from apps.catalog.imports.ownership import foreign_fields, keep_owned_values, open_conflict_cases, report_message
@@ -445,7 +445,10 @@ class _Run:
             job.rows_read += batch.rows_read
             job.rejected_count += batch.rejected
             written_before = job.created_count + job.updated_count
+            # Listeners take their locks before the batch's own (see apps/catalog/imports/listeners.py).
+            started = listeners.start_batch(self.spec.kind) if not job.dry_run and batch.items else []
             self._apply(batch, stage)
+            listeners.finish_batch(started, (record for _, record in batch.items))
             if not job.dry_run and job.created_count + job.updated_count > written_before:
                 self._announce_contract_changes(batch)
             ImportRowError.objects.bulk_create(batch.report, batch_size=1000)
