@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0005_drop_invoice_order"),
+        ("orders", "0006_erp_messages_and_reports"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("catalog", "0006_import_job_heartbeat"),
+        ("catalog", "0008_importjob_sender_and_crm_kinds"),
         ("tax", "0001_initial"),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("quotes", "0004_staff_permissions"),
+        ("quotes", "0005_quote_prices_out_of_date_since"),
     ]
 
     operations = [
