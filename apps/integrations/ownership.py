@@ -71,6 +71,7 @@ OWNERSHIP = (
         ("is_configurable", "attributes"),
         what="product configuration",
     ),
+    Ownership("catalog.Product", System.BACK_OFFICE, ("tax_class",), what="the product's tax class"),
     Ownership("catalog.StockLevel", System.ERP, ("product", "warehouse", "on_hand", "as_of"), what="stock on hand"),
     Ownership("catalog.StockLevel", System.BACK_OFFICE, ("reserved",), what="stock reserved for orders here"),
     Ownership(
@@ -96,6 +97,12 @@ OWNERSHIP = (
         staff_group="finance",
     ),
     Ownership("contracts.Customer", System.BACK_OFFICE, ("is_active",), what="whether buyers may use the account"),
+    Ownership(
+        "contracts.Customer",
+        System.BACK_OFFICE,
+        ("service_tier", "ship_to_country", "ship_to_region"),
+        what="the service tier of the backorder queue and the default ship-to that taxes quotes",
+    ),
     Ownership(
         "contracts.Contract",
         System.CRM,
@@ -133,6 +140,10 @@ OWNERSHIP = (
     Ownership("orders.Shipment", System.ERP, what="shipments"),
     Ownership("orders.Invoice", System.ERP, what="invoices and their payment status"),
     Ownership("orders.Payment", System.ERP, what="payments"),
+    Ownership("orders.BackorderEntry", System.BACK_OFFICE, what="the backorder queue"),
+    Ownership("tax.TaxClass", System.BACK_OFFICE, what="tax classes"),
+    Ownership("tax.TaxRate", System.BACK_OFFICE, what="tax rates by ship-to country, region and class"),
+    Ownership("tax.TaxExemption", System.BACK_OFFICE, what="customers' tax exemption certificates"),
     Ownership("exceptions.ExceptionCase", System.BACK_OFFICE, what="exception cases"),
 )
 
