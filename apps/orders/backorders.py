@@ -23,6 +23,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.orders import allocation, transitions
+from apps.orders.errors import OrderError
 from apps.orders.models import BackorderEntry, BackorderStatus, LineStatus, Order, OrderStatus
 
 logger = logging.getLogger(__name__)
@@ -108,26 +109,42 @@ def serve_queue(*, product_ids: Iterable[int] | None, actor) -> list[Order]:
             # An order earlier in the queue waits for one of these products.
             continue
 
-        reservation = allocation.plan_reservation(order=order, lines=lines)
         entry.checked_at = now
-        if reservation.shortages:
+        try:
+            # A savepoint per order, so that an order that fails leaves the stock import and the others alone.
+            with transaction.atomic():
+                filled = _allocate(entry, order, lines, actor)
+        except OrderError as error:
+            logger.warning(
+                "Backorder allocation failed", extra={"order_id": order.pk, "entry_id": entry.pk, "error": str(error)}
+            )
+            filled = False
+        if filled:
+            allocated.append(order)
+        else:
             claimed |= needed
-            entry.shortages = reservation.shortages
-            entry._history_user = actor
-            entry.save(update_fields=["checked_at", "shortages", "updated_at"])
-            continue
-
-        allocation.assign_reservation(reservation, order=order)
-        allocation.write_reservation(reservation, actor=actor)
-        transitions.check_transition(order, "allocate", None)
-        transitions.apply_transition(
-            order, "allocate", actor=actor, reason="Allocated from the backorder queue", extra_fields=("warehouse",)
-        )
-        _finish(entry, BackorderStatus.ALLOCATED, "Allocated when stock arrived", actor)
-        allocated.append(order)
     if allocated:
         logger.info("Backorder queue allocated", extra={"order_ids": [order.pk for order in allocated]})
     return allocated
+
+
+def _allocate(entry: BackorderEntry, order: Order, lines: list, actor) -> bool:
+    """Allocate a locked, waiting order whole and take it off the queue; record its shortages when it cannot."""
+    reservation = allocation.plan_reservation(order=order, lines=lines)
+    if reservation.shortages:
+        entry.shortages = reservation.shortages
+        entry._history_user = actor
+        entry.save(update_fields=["checked_at", "shortages", "updated_at"])
+        return False
+
+    allocation.assign_reservation(reservation, order=order)
+    allocation.write_reservation(reservation, actor=actor)
+    transitions.check_transition(order, "allocate", None)
+    transitions.apply_transition(
+        order, "allocate", actor=actor, reason="Allocated from the backorder queue", extra_fields=("warehouse",)
+    )
+    _finish(entry, BackorderStatus.ALLOCATED, "Allocated when stock arrived", actor)
+    return True
 
 
 class QueueListener:
