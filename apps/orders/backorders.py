@@ -11,7 +11,7 @@ Locks, in this order, which is the order every other path takes: the
 waiting orders' rows in primary-key order, then the stock rows in
 primary-key order (``allocation.plan_reservation``). A stock import takes the
 order locks before it writes its batch (``QueueListener``), so an arrival
-and its allocation are one transaction, and two arrivals wait for each
+and its allocation are one transaction. Two arrivals then wait for each
 other at the first order row instead of crossing at the stock rows.
 """
 
