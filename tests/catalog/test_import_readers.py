@@ -7,7 +7,7 @@ import pytest
 
 from apps.catalog.imports.errors import FileRejected
 from apps.catalog.imports.service import ImportOptions, import_file
-from apps.catalog.models import ImportJob, ImportKind, Product
+from apps.catalog.models import ImportJob, ImportKind, Product, UnitOfMeasure
 from tests.factories import ProductFactory, UnitOfMeasureFactory
 
 HEADER = "sku,name,uom,list_price,currency,updated_at"
@@ -266,3 +266,92 @@ def _import_dry(tmp_path, content):
     path = tmp_path / "dry.csv"
     path.write_bytes(content)
     return import_file(path, kind=ImportKind.CATALOG, source=ImportJob.Source.COMMAND, dry_run=True)
+
+
+# Files with every catalog column: their usual rows are parsed from the CSV values without a dict per row.
+ALL_COLUMNS = (
+    "sku,name,description,manufacturer,manufacturer_part_number,category_code,category_name,"
+    "unspsc,uom,list_price,currency,lead_time_days,active,updated_at"
+)
+ALL_COLUMNS_ROWS = (
+    " A-1 , Pen ,Blue ink,Acme,MPN-1,PENS,Pens,43211503,EA,1.5,eur,,yes,2026-03-01T08:00:00Z\n"
+    "A-2,Pad,,,,,,,each,2,EUR,14,0,2026-03-01\n"
+)
+
+
+def _reordered(header: str, rows: str) -> str:
+    """Return the CSV with its columns in reverse order."""
+    lines = [header, *rows.splitlines()]
+    return "\n".join(",".join(reversed(line.split(","))) for line in lines) + "\n"
+
+
+@pytest.mark.parametrize("order", ["catalog order", "reversed"])
+def test_import_all_columns_any_order(tmp_path, units, order):
+    content = f"{ALL_COLUMNS}\n{ALL_COLUMNS_ROWS}"
+    if order == "reversed":
+        content = _reordered(ALL_COLUMNS, ALL_COLUMNS_ROWS)
+
+    job = _import(tmp_path, content.encode())
+
+    assert (job.created_count, job.rejected_count) == (2, 0)
+    pen = Product.objects.get(sku="A-1")
+    assert (pen.name, pen.description, pen.manufacturer, pen.manufacturer_part_number) == (
+        "Pen",
+        "Blue ink",
+        "Acme",
+        "MPN-1",
+    )
+    assert (pen.category.code, pen.category.name, pen.unspsc) == ("PENS", "Pens", "43211503")
+    assert (pen.unit.code, pen.list_price, pen.currency) == ("EA", Decimal("1.5000"), "EUR")
+    assert (pen.lead_time_days, pen.is_active) == (0, True)
+    assert pen.source_updated_at == dt.datetime(2026, 3, 1, 8, tzinfo=dt.UTC)
+    pad = Product.objects.get(sku="A-2")
+    assert (pad.category, pad.unspsc, pad.unit.code) == (None, "", "EA")
+    assert (pad.lead_time_days, pad.is_active) == (14, False)
+    assert pad.source_updated_at == dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+def test_import_all_columns_unusual_rows_fully_checked(tmp_path, units):
+    content = (
+        f"{ALL_COLUMNS}\n"
+        "A-1,Pen,,,,,,,EA,1.50,EUR,,,2026-03-01\n"
+        "A-2,Pad,,,,,,,EA,1.5.0,EUR,,,2026-03-01\n"
+        "A-3,Ink,,,,,,,EA,1.50,EUR,,maybe,2026-03-01\n"
+        "A 4,Cap,,,,,,,EA,1.50,EUR,,,2026-03-01\n"
+    )
+
+    job = _import(tmp_path, content.encode())
+
+    assert (job.created_count, job.rejected_count) == (1, 3)
+    assert _report(job) == [
+        (3, "list_price", "list_price '1.5.0' is not a decimal number"),
+        (4, "active", "active 'maybe' is not a yes/no value; use true or false (or 1 or 0)"),
+        (5, "sku", "sku 'A 4' contains white space"),
+    ]
+
+
+def test_import_all_columns_full_catalog_counts_listed_skus(tmp_path, units):
+    unit_each = UnitOfMeasure.objects.get(code="EA")
+    ProductFactory(sku="A-1", unit=unit_each, list_price=Decimal("1.50"))
+    ProductFactory(sku="GONE", unit=unit_each)
+    rows = "".join(f" A-{n} ,Item,,,,,,,EA,1.50,EUR,,,2099-03-01\n" for n in range(1, 21))
+
+    job = _import(tmp_path, f"{ALL_COLUMNS}\n{rows}".encode(), full_catalog=True)
+
+    assert (job.created_count, job.updated_count, job.flagged_count) == (19, 1, 1)
+    held_changes = [(change.sku, change.reason) for change in job.held_changes.all()]
+    assert held_changes == [("GONE", "missing")]
+
+
+def test_catalog_cell_parser_any_column_order():
+    from apps.catalog.imports.kinds import CATALOG_COLUMNS, catalog_cell_parser, parse_catalog_row
+    from apps.catalog.imports.readers import SourceRow
+
+    values = dict(zip(CATALOG_COLUMNS, ALL_COLUMNS_ROWS.splitlines()[0].split(","), strict=True))
+    names = list(reversed(CATALOG_COLUMNS))
+
+    record = catalog_cell_parser(names)([values[name] for name in names])
+
+    assert record == parse_catalog_row(SourceRow(2, values), False)[0]
+    assert (record["sku"], record["currency"], record["category_code"]) == ("A-1", "EUR", "PENS")
+    assert catalog_cell_parser(HEADER.split(",")) is None

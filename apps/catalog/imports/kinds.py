@@ -7,8 +7,9 @@ so that an update keeps the stored value and a new row gets the model's default.
 """
 
 import datetime as dt
+import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -26,6 +27,7 @@ from apps.integrations.ownership import System, fields_owned_by
 
 # Problems of one row as (column, value, reason); a row with any is rejected.
 Problems = list[tuple[str, str, str]]
+CellParser = Callable[[Sequence[str]], dict[str, Any] | None]
 
 
 @dataclass
@@ -70,6 +72,10 @@ class KindSpec:
     # False keeps the kind on the ORM path on PostgreSQL too: for small tables whose new rows need the
     # model's defaults for fields that another part of the project may add.
     staged: bool = True
+    # Optional, for CSV files. Called with the header's column names, it returns a parser of each
+    # record's values, or None when that header does not suit one. The parser returns the record of
+    # a usual row, and None for a row that ``parse`` must check.
+    cell_parser: Callable[[list[str]], CellParser | None] | None = None
 
 
 def _field(problems: Problems, values: dict[str, str], column: str, parser, **kwargs):
@@ -130,7 +136,7 @@ def parse_catalog_row(row: SourceRow, decimal_comma: bool) -> tuple[dict[str, An
     """
     values = row.values
     if len(values) == _CATALOG_WIDTH and not decimal_comma:
-        record = _parse_usual_catalog_row(values)
+        record = _parse_usual_catalog_row(_catalog_cells(values))
         if record is not None:
             return record, []
     problems: Problems = []
@@ -226,28 +232,61 @@ def parse_catalog_row(row: SourceRow, decimal_comma: bool) -> tuple[dict[str, An
 
 
 _CATALOG_WIDTH = len(CATALOG_COLUMNS)
+# The values of a row with every catalog column, in the order of CATALOG_COLUMNS.
+_catalog_cells = operator.itemgetter(*CATALOG_COLUMNS)
 
 
-def _parse_usual_catalog_row(values: dict[str, str]) -> dict[str, Any] | None:
-    """Return the record of a row that has every catalog column, or None when any value needs a closer look.
+def catalog_cell_parser(names: list[str]) -> CellParser | None:
+    """Return a parser of CSV records with these header names, or None unless they are the catalog columns.
+
+    The header may list the columns in any order. Records of a header in the order of
+    CATALOG_COLUMNS go to ``_parse_usual_catalog_row`` as they are, and others are put in that
+    order first.
+    """
+    if sorted(names) != sorted(CATALOG_COLUMNS):
+        return None
+    if tuple(names) == CATALOG_COLUMNS:
+        return _parse_usual_catalog_row
+    in_catalog_order = operator.itemgetter(*(names.index(column) for column in CATALOG_COLUMNS))
+    return lambda cells: _parse_usual_catalog_row(in_catalog_order(cells))
+
+
+def _parse_usual_catalog_row(cells: Sequence[str]) -> dict[str, Any] | None:
+    """Return the record of a row's values in the order of CATALOG_COLUMNS, or None when any needs a closer look.
 
     It accepts only values that the checks of ``parse_catalog_row`` pass unchanged, and it builds
     the same record from them. A row it declines goes through those checks, which find and word
-    the problem.
+    the problem. Decimal commas are never accepted here.
     """
-    sku = values["sku"].strip()
-    name = values["name"].strip()
-    uom = values["uom"].strip()
-    price = values["list_price"].strip()
-    currency = values["currency"].strip().upper()
-    description = values["description"].strip()
-    manufacturer = values["manufacturer"].strip()
-    part_number = values["manufacturer_part_number"].strip()
-    unspsc = values["unspsc"].strip()
-    lead_time = values["lead_time_days"].strip()
-    active = _BOOLEANS.get(values["active"].strip().lower())
-    code = values["category_code"].strip()
-    category_name = values["category_name"].strip()
+    (
+        sku,
+        name,
+        description,
+        manufacturer,
+        part_number,
+        code,
+        category_name,
+        unspsc,
+        uom,
+        price,
+        currency,
+        lead_time,
+        active,
+        updated_at,
+    ) = cells
+    sku = sku.strip()
+    name = name.strip()
+    uom = uom.strip()
+    price = price.strip()
+    currency = currency.strip().upper()
+    description = description.strip()
+    manufacturer = manufacturer.strip()
+    part_number = part_number.strip()
+    unspsc = unspsc.strip()
+    lead_time = lead_time.strip()
+    active = _BOOLEANS.get(active.strip().lower())
+    code = code.strip()
+    category_name = category_name.strip()
     if not (
         sku
         and len(sku) <= 64
@@ -269,7 +308,7 @@ def _parse_usual_catalog_row(values: dict[str, str]) -> dict[str, Any] | None:
     ):
         return None
     try:
-        stamp = _from_iso(values["updated_at"])
+        stamp = _from_iso(updated_at)
     except ValueError:
         return None
     if stamp.tzinfo is None:
@@ -385,6 +424,7 @@ CATALOG = KindSpec(
     resolve=resolve_catalog,
     conflict_targets=(("(sku)", "TRUE"),),
     key_array_types=("text[]",),
+    cell_parser=catalog_cell_parser,
 )
 
 PRODUCT_DEFAULTS = {

@@ -9,12 +9,14 @@ bad line, because decoding it anyway would store garbled names.
 """
 
 import csv
+import functools
 import io
 import itertools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, NamedTuple
+from types import MappingProxyType
+from typing import Any, BinaryIO, NamedTuple
 
 from apps.catalog.imports.errors import FileRejected, InvalidImportOptions
 
@@ -45,14 +47,23 @@ class SourceRow(NamedTuple):
 
     ``values`` maps each named column to its text ("" when empty). ``problem`` is set when the record
     cannot be read as a row at all (too many or too few values, a JSON line that is not an object),
-    and ``problem_column`` names the column it concerns, when one does. A named tuple, because one is
-    made for every row of a file and a tuple is built several times faster than a frozen dataclass.
+    and ``problem_column`` names the column it concerns, when one does. ``record`` is the parsed
+    record when the reader's cell parser accepted the row, and then ``values`` is empty. A named
+    tuple, because one is made for every row of a file and a tuple is built several times faster
+    than a frozen dataclass.
     """
 
     line: int
-    values: dict[str, str]
+    values: Mapping[str, str]
     problem: str = ""
     problem_column: str = ""
+    record: dict[str, Any] | None = None
+
+
+# The values of a row that the cell parser has parsed: read-only, because every such row shares it.
+_PARSED_VALUES: Mapping[str, str] = MappingProxyType({})
+# Builds a SourceRow from a tuple of all its fields without the Python-level __new__ of named tuples.
+_new_row = functools.partial(tuple.__new__, SourceRow)
 
 
 @dataclass(frozen=True)
@@ -149,9 +160,12 @@ def read_file(
     columns: tuple[str, ...],
     required: tuple[str, ...],
     file_name: str = "",
+    cell_parser: Callable[[list[str]], Callable[[Sequence[str]], dict[str, Any] | None] | None] | None = None,
 ) -> Iterator[SourceRow]:
     """Yield the rows of a binary stream positioned at its start, as CSV or JSON Lines.
 
+    ``cell_parser``, given a CSV header's column names, may return a parser of the records' values,
+    which skips building a dict per row: a row it returns a record for comes with that ``record``.
     Raises FileRejected before yielding the first row when the header cannot be used.
     """
     file_format = options.format or _detect_format(stream, file_name)
@@ -165,7 +179,9 @@ def read_file(
         if file_format == "jsonl":
             yield from _read_jsonl(text, columns=columns)
         else:
-            yield from _read_csv(text, delimiter=options.delimiter, columns=columns, required=required)
+            yield from _read_csv(
+                text, delimiter=options.delimiter, columns=columns, required=required, cell_parser=cell_parser
+            )
     finally:
         # Leave the caller's stream open: the wrapper would close it when collected.
         text.detach()
@@ -202,7 +218,7 @@ def _detect_format(stream: BinaryIO, file_name: str) -> str:
 
 
 def _read_csv(
-    text: io.TextIOBase, *, delimiter: str | None, columns: tuple[str, ...], required: tuple[str, ...]
+    text: io.TextIOBase, *, delimiter: str | None, columns: tuple[str, ...], required: tuple[str, ...], cell_parser=None
 ) -> Iterator[SourceRow]:
     header_line = text.readline()
     while header_line and not header_line.strip():
@@ -216,15 +232,16 @@ def _read_csv(
     csv.field_size_limit(_MAX_FIELD_CHARACTERS)
     reader = csv.reader(itertools.chain((header_line,), text), delimiter=delimiter, strict=True)
     next(reader)
-    return _iter_csv_records(reader, names)
+    return _iter_csv_records(reader, names, cell_parser(names) if cell_parser is not None else None)
 
 
-def _iter_csv_records(reader, names: list[str]) -> Iterator[SourceRow]:
+def _iter_csv_records(reader, names: list[str], parse_cells=None) -> Iterator[SourceRow]:
     """Yield the records of ``reader`` as SourceRows, each numbered with the line it starts on.
 
     The loop over well-formed rows runs once per row of files of 100,000 rows and more, so it does
-    as little as it can: one length check, one blank check and one ``zip``. A record that the csv
-    module cannot read ends the inner loop; it is reported, and reading goes on after it.
+    as little as it can: one length check, one blank check, and ``parse_cells`` or one ``zip``. A
+    record that the csv module cannot read ends the inner loop; it is reported, and reading goes on
+    after it.
     """
     width = len(names)
     all_named = all(names)
@@ -235,7 +252,11 @@ def _iter_csv_records(reader, names: list[str]) -> Iterator[SourceRow]:
                 line = last_line + 1
                 last_line = reader.line_num
                 if len(record) == width and all_named and record[0].strip():
-                    yield SourceRow(line, dict(zip(names, record, strict=True)))
+                    parsed = parse_cells(record) if parse_cells is not None else None
+                    if parsed is not None:
+                        yield _new_row((line, _PARSED_VALUES, "", "", parsed))
+                    else:
+                        yield SourceRow(line, dict(zip(names, record, strict=True)))
                 elif not _is_blank(record):
                     yield _irregular_record(line, record, names)
             return

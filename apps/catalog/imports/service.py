@@ -150,7 +150,13 @@ def import_file(
             encoding=encoding, delimiter=normalise_delimiter(options.delimiter), format=options.format
         )
         yield from read_file(
-            stream, options=reader_options, columns=spec.columns, required=spec.required, file_name=file_name
+            stream,
+            options=reader_options,
+            columns=spec.columns,
+            required=spec.required,
+            file_name=file_name,
+            # The cell parsers accept decimal points only.
+            cell_parser=None if options.decimal_comma else spec.cell_parser,
         )
 
     return run_import_job(
@@ -355,15 +361,17 @@ class _Run:
                 if not rows_to_next_beat_check:
                     rows_to_next_beat_check = _ROWS_PER_HEARTBEAT_CHECK
                     self.beat_if_due()
+                record = row.record
                 if track_skus:
-                    self.seen_skus.add(row.values.get("sku", "").strip())
-                if row.problem:
-                    self._reject(row.line, [(row.problem_column, "", row.problem)])
-                    continue
-                record, problems = parse_row(row, decimal_comma)
-                if problems:
-                    self._reject(row.line, problems)
-                    continue
+                    self.seen_skus.add(record["sku"] if record is not None else row.values.get("sku", "").strip())
+                if record is None:
+                    if row.problem:
+                        self._reject(row.line, [(row.problem_column, "", row.problem)])
+                        continue
+                    record, problems = parse_row(row, decimal_comma)
+                    if problems:
+                        self._reject(row.line, problems)
+                        continue
                 key = file_key(record)
                 if key in first_lines:
                     if self._is_rejected_duplicate(row, key):
