@@ -1,10 +1,15 @@
-"""A JSON parser that reads numbers with a fraction as Decimal, so that 2.5 never passes through a float."""
+"""The partner API's JSON parser: numbers with a fraction become Decimal, and a NUL in any string is a 400.
+
+Reading fractions as Decimal means that 2.5 never passes through a float.
+"""
 
 import json
 from decimal import Decimal
 
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
+
+from apps.core.nul import nul_message, nul_path
 
 # Largest request body the API parses, in bytes: an ERP push of API_PUSH_MAX_ROWS
 # catalog rows stays well below it.
@@ -25,6 +30,12 @@ class DecimalJSONParser(JSONParser):
         if len(text) > MAX_BODY_BYTES:
             raise ParseError(f"The request body is larger than {MAX_BODY_BYTES} bytes; send fewer rows per request.")
         try:
-            return json.loads(text.decode(encoding), parse_float=Decimal, parse_constant=_reject_constant)
+            data = json.loads(text.decode(encoding), parse_float=Decimal, parse_constant=_reject_constant)
         except (ValueError, UnicodeDecodeError) as error:
             raise ParseError(f"The request body is not valid JSON: {error}.") from None
+        # Every API view reads its body through this parser, so one check covers every field of every body.
+        path = nul_path(data)
+        if path is not None:
+            field = path or "body"
+            raise ValidationError({field: [nul_message(f"The field {field!r}")]})
+        return data

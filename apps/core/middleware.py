@@ -1,4 +1,4 @@
-"""Project middleware: staff session expiry, and the rejection of NUL characters in request parameters.
+"""Project middleware: staff session expiry, and the rejection of NUL characters in URLs and form fields.
 
 Staff sessions end after STAFF_SESSION_IDLE_MINUTES without a request, and SESSION_COOKIE_AGE after login.
 
@@ -17,6 +17,8 @@ from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.dispatch import receiver
 from django.http import HttpResponseBadRequest, JsonResponse
+
+from apps.core.nul import NUL, nul_in_pairs, nul_message
 
 logger = logging.getLogger(__name__)
 
@@ -70,31 +72,54 @@ class StaffSessionExpiryMiddleware:
 
 
 class RejectNulCharacterMiddleware:
-    """Answer 400 to a request whose query string or URL-encoded form fields contain a NUL character.
+    """Reject with 400 a request whose URL path, query string or form fields contain a NUL character.
 
     PostgreSQL text cannot hold NUL, so such a value raises DataError in the
     first query that compares or stores it, which would be a 500. No real
-    client sends one. The cXML endpoint is left alone: it reads its own
-    body and answers every problem as a cXML document, and XML cannot
-    contain NUL anyway.
+    client sends one. The cXML endpoint's body is left alone: it reads its
+    own body and returns every problem as a cXML document, and XML cannot
+    contain NUL anyway. The partner API's parser checks JSON bodies.
     """
 
-    # Only URL-encoded forms: Django reads their whole body first, so a failed parse here can be
-    # repeated by the view. A multipart body is streamed, and a view must see its errors itself.
+    # Django reads the whole body of a URL-encoded form first, so the view can parse it again after a
+    # failed parse here. A multipart body is streamed and cannot be read twice. So process_view reads it
+    # only for views whose CSRF check reads it anyway. Views exempt from that check (the OCI entry)
+    # check their own multipart fields.
     FORM_TYPE = "application/x-www-form-urlencoded"
+    MULTIPART_TYPE = "multipart/form-data"
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 
     def __call__(self, request):
+        if NUL in request.path_info:
+            return self._reject(request, "The URL path", "path")
         name = self._nul_parameter(request)
         if name is not None:
-            logger.info("Request rejected: a parameter contains a NUL character", extra={"parameter": name[:60]})
-            message = f"The request parameter {name[:60]!r} contains a NUL character (%00); remove it and retry."
-            if request.path_info.startswith("/api/"):
-                return JsonResponse({"detail": message, "code": "invalid_character"}, status=400)
-            return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+            return self._reject(request, f"The request parameter {name!r}", name)
         return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.method != "POST" or request.content_type != self.MULTIPART_TYPE:
+            return None
+        if getattr(view_func, "csrf_exempt", False):
+            return None
+        # A malformed body raises MultiPartParserError here, which Django turns into a 400 response.
+        pairs = [
+            *request.POST.lists(),
+            *((name, [upload.name or "" for upload in uploads]) for name, uploads in request.FILES.lists()),
+        ]
+        name = nul_in_pairs(pairs)
+        if name is not None:
+            return self._reject(request, f"The form field {name!r}", name)
+        return None
+
+    def _reject(self, request, subject: str, name: str):
+        logger.info("Request rejected: it contains a NUL character", extra={"parameter": name})
+        message = nul_message(subject)
+        if request.path_info.startswith("/api/"):
+            return JsonResponse({"detail": message, "code": "invalid_character"}, status=400)
+        return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
 
     def _nul_parameter(self, request) -> str | None:
         sources = [request.GET]
@@ -106,7 +131,7 @@ class RejectNulCharacterMiddleware:
                 for attribute in ("_post", "_files"):
                     request.__dict__.pop(attribute, None)
         for parameters in sources:
-            for key, values in parameters.lists():
-                if "\x00" in key or any("\x00" in value for value in values):
-                    return key.replace("\x00", "")
+            name = nul_in_pairs(parameters.lists())
+            if name is not None:
+                return name
         return None

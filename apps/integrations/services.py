@@ -329,7 +329,8 @@ def _build_row(exchange: DocumentExchange) -> DocumentLog:
 
 def _stored_body(body: Any, body_format: str) -> tuple[str, bytes | None]:
     """Return the masked text of ``body`` and, when it is larger than the threshold, its compressed bytes instead."""
-    text = masked_body(body, body_format)
+    # PostgreSQL text cannot hold NUL, and a hostile request may carry one: the log shows it as an escape.
+    text = masked_body(body, body_format).replace("\x00", "\\u0000")
     if not text:
         return "", None
     limit = _setting("INTEGRATION_LOG_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)

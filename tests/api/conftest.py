@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from celery import Celery
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -19,6 +20,7 @@ from tests.factories import (
     CustomerFactory,
     ProductFactory,
     StockLevelFactory,
+    UserFactory,
     WarehouseFactory,
 )
 
@@ -132,3 +134,12 @@ def broker(monkeypatch):
     )
     yield app
     app.close()
+
+
+@pytest.fixture
+def sales(db, settings):
+    """The sales person that partners' quote requests are assigned to."""
+    user = UserFactory(username="api-quote-sales")
+    user.groups.add(Group.objects.get(name="sales"))
+    settings.API_QUOTE_SALES_PERSON = user.username
+    return user

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from django.contrib.auth.models import Group
 
 from apps.api.models import Scope, WebhookDelivery
 from apps.orders.models import Order
@@ -11,19 +10,10 @@ from apps.quotes.models import Quote, QuoteStatus
 from apps.quotes.services import quote_send, quote_submit
 from tests.api.conftest import ALL_SCOPES
 from tests.api.receiver import WebhookReceiver
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
 REQUEST = {"lines": [{"sku": "CHAIR-1", "quantity": "2"}, {"sku": "DESK-1", "quantity": "1"}], "notes": "Q1 refit"}
-
-
-@pytest.fixture
-def sales(db, settings):
-    user = UserFactory(username="api-quote-sales")
-    user.groups.add(Group.objects.get(name="sales"))
-    settings.API_QUOTE_SALES_PERSON = user.username
-    return user
 
 
 @pytest.fixture

@@ -101,6 +101,23 @@ def test_json_body_is_masked_and_kept_as_json():
     assert json.loads(row.request_text) == {"po_number": "PO-1", "password": MASK, "lines": []}
 
 
+def test_nul_in_body_is_stored_as_escape():
+    # PostgreSQL text cannot hold NUL; a hostile request's body must still be logged.
+    row = record_exchange(
+        DocumentExchange(
+            direction=Direction.INBOUND,
+            channel=Channel.API,
+            document_type="orders.create",
+            request_body=b'{"po_number": "PO-\x00"',
+            request_format=BodyFormat.JSON,
+        )
+    )
+
+    assert row is not None
+    row.refresh_from_db()
+    assert row.request_text == '{"po_number": "PO-\\u0000"'
+
+
 def test_failed_insert_returns_none_and_logs(monkeypatch, caplog):
     # given a database that rejects the row
     def broken_save(self, *args, **kwargs):

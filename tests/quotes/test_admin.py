@@ -86,6 +86,28 @@ def test_invalid_configuration_is_a_form_error(sales_client, make_quote, chair, 
     assert quote.lines.count() == 1
 
 
+def test_configuration_with_nul_is_a_form_error(sales_client, make_quote, chair, server):
+    # JSON text can carry NUL as the escape \u0000, which no PostgreSQL text or jsonb column can store.
+    quote = make_quote((chair, 1))
+    data = change_form_data(sales_client.get(_change_url(quote)))
+    data.update(
+        {
+            "lines-TOTAL_FORMS": "2",
+            "lines-1-product": server.product.pk,
+            "lines-1-quantity": "1",
+            "lines-1-discount_percent": "0",
+            "lines-1-configuration": json.dumps({"cpu-8c\x00": 1}),
+        }
+    )
+
+    response = sales_client.post(_change_url(quote), data)
+
+    assert response.status_code == 200
+    errors = " ".join(str(error) for error in response.context["inline_admin_formsets"][0].formset.errors)
+    assert "The configuration&#x27;s option &#x27;cpu-8c&#x27; contains a NUL character" in errors
+    assert quote.lines.count() == 1
+
+
 def test_guide_view_lists_allowed_options(sales_client, server):
     url = reverse("admin:quotes_quote_configuration_guide")
 

@@ -188,3 +188,36 @@ def test_oci_multipart_nul_parameter_is_rejected(catalog, client):
 
     assert response.status_code == 400
     assert b"contains a NUL character" in response.content
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/admin/catalog/product/%00/change/", "/punchout/session/a%00b/", "/api/v1/products/A%00/", "/healthz%00"],
+)
+def test_nul_character_in_url_path_is_rejected(client, db, path):
+    # Regression: a NUL in a URL argument reached PostgreSQL as a lookup value and raised DataError, a 500.
+    response = client.get(path)
+
+    assert response.status_code == 400
+    assert b"The URL path contains a NUL character" in response.content
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("field", ["encoding", "delimiter", "kind"])
+def test_multipart_admin_form_nul_field_is_rejected(client, db, field):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from apps.catalog.models import ImportJob
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(username="nul-admin", is_superuser=True))
+    data = {"kind": "catalog", "encoding": "utf-8", "delimiter": ",", "dry_run": "on"}
+    data[field] = data[field] + "\x00"
+    data["file"] = SimpleUploadedFile("prices.csv", b"sku,name\nA,B\n", content_type="text/csv")
+
+    # The test client posts a dict with a file as multipart/form-data.
+    response = client.post("/admin/catalog/importjob/upload/", data)
+
+    assert response.status_code == 400
+    assert f"The form field '{field}' contains a NUL character".encode() in response.content
+    assert not ImportJob.objects.exists()

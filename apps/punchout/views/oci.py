@@ -25,6 +25,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.contracts.pricing import price_lines
+from apps.core.nul import nul_in_pairs, nul_message
 from apps.integrations.services import record_after_response
 from apps.punchout import oci, selectors, services
 from apps.punchout.document_log import note_connection, oci_exchange
@@ -123,11 +124,10 @@ def _parameters(request: HttpRequest) -> dict[str, str]:
     params = {key: request.GET.get(key, "") for key in request.GET}
     if request.method == "POST":
         params.update({key: request.POST.get(key, "") for key in request.POST})
-    # Multipart forms pass the project's NUL check, and PostgreSQL text cannot hold NUL.
-    for key, value in params.items():
-        if "\x00" in key or "\x00" in value:
-            name = key.replace("\x00", "")[:60]
-            raise _BadParameter(f"The OCI parameter {name!r} contains a NUL character (%00); remove it and retry.")
+    # The NUL middleware leaves this CSRF-exempt view's multipart forms to it, and PostgreSQL text cannot hold NUL.
+    name = nul_in_pairs((key, [value]) for key, value in params.items())
+    if name is not None:
+        raise _BadParameter(nul_message(f"The OCI parameter {name!r}"))
     return params
 
 

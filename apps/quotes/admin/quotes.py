@@ -24,6 +24,7 @@ from django_fsm import can_proceed, has_transition_perm
 from apps.catalog.models import Product
 from apps.core.admin import CheckedHistoryAdmin
 from apps.core.money import format_amount
+from apps.core.nul import nul_message, nul_path
 from apps.quotes import selectors, services
 from apps.quotes.errors import QuoteError
 from apps.quotes.models import Quote, QuoteLine, QuoteStatus
@@ -88,6 +89,9 @@ class QuoteLineForm(forms.ModelForm):
             ) from None
         if not isinstance(value, dict):
             raise forms.ValidationError('Write the configuration as an object, such as {"mem-32g": 4}.')
+        path = nul_path(value)
+        if path is not None:
+            raise forms.ValidationError(nul_message(f"The configuration's option {path!r}"))
         return value
 
     def clean(self):
