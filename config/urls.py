@@ -5,6 +5,9 @@ from django.urls import include, path
 
 from apps.core.views import healthz
 
+# A database outage is a 503 that asks the client to retry; any other uncaught error is Django's 500 page.
+handler500 = "apps.core.views.server_error"
+
 admin.site.site_header = "Supplier back office"
 admin.site.site_title = "Supplier back office"
 admin.site.index_title = "Catalog to cash"

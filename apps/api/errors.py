@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from apps.core.errors import DomainError
+from apps.core.views import DATABASE_RETRY_AFTER_SECONDS, database_unavailable_body, is_database_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,13 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.PermissionDenied()
 
     response = exception_handler(exc, context)
+    if response is None and is_database_unavailable(exc):
+        logger.warning("API request failed: the database is unavailable", extra={"error": str(exc)[:200]})
+        return Response(
+            database_unavailable_body(),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
     if response is None:
         view = context.get("view")
         logger.exception("API request failed", extra={"view": type(view).__name__ if view else ""})

@@ -1,10 +1,12 @@
-"""Liveness endpoint for load balancers and monitoring."""
+"""Liveness endpoint for load balancers and monitoring, and the error page that turns a database outage into 503."""
 
 import logging
+import sys
 
 from django.conf import settings
-from django.db import connection
-from django.http import JsonResponse
+from django.db import InterfaceError, OperationalError, connection
+from django.http import HttpResponse, JsonResponse
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -51,3 +53,46 @@ def healthz(request):
         {"status": "ok" if healthy else "down", "database": database, "broker": broker},
         status=200 if healthy else 503,
     )
+
+
+# Seconds a client is asked to wait (Retry-After) before sending a request again while the database is unavailable.
+DATABASE_RETRY_AFTER_SECONDS = 30
+DATABASE_UNAVAILABLE_MESSAGE = (
+    "The database is unavailable at the moment, so the request could not be completed; send it again in a minute."
+)
+
+
+def is_database_unavailable(error: BaseException | None) -> bool:
+    """Return True for a refused or lost database connection, which a retry a little later may get past.
+
+    Django raises OperationalError when it cannot connect or the server ends
+    the connection, and InterfaceError when a connection is already closed.
+    OperationalError also covers other transient failures the database
+    reports, such as a deadlock or a cancelled statement, which a retry also suits.
+    """
+    return isinstance(error, OperationalError | InterfaceError)
+
+
+def database_unavailable_body() -> dict[str, str]:
+    """Return the partner API's error body for a database outage."""
+    return {"detail": DATABASE_UNAVAILABLE_MESSAGE, "code": "database_unavailable"}
+
+
+def database_unavailable_response(request) -> HttpResponse:
+    """Return a 503 with the database message: JSON on the API, plain text elsewhere, and a Retry-After."""
+    if request.path_info.startswith("/api/"):
+        response = JsonResponse(database_unavailable_body(), status=503)
+    else:
+        response = HttpResponse(DATABASE_UNAVAILABLE_MESSAGE, status=503, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
+def server_error(request):
+    """Return Django's 500 page, or a 503 when the database was unavailable (the project's handler500).
+
+    Django calls this view while it handles the uncaught exception, so sys.exc_info() returns the error.
+    """
+    if is_database_unavailable(sys.exc_info()[1]):
+        return database_unavailable_response(request)
+    return defaults.server_error(request)

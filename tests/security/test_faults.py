@@ -3,7 +3,9 @@
 Each test runs real `celery worker` processes against the pytest PostgreSQL
 database and a Redis server of its own on another 127.0.0.1 port (so that
 stopping it never touches the machine's shared Redis), with buyers'
-procurement systems simulated on 127.0.0.1. After each fault the invariants
+procurement systems simulated on 127.0.0.1. The PostgreSQL restart runs
+gunicorn on a copy of the pytest database in a PostgreSQL cluster of its
+own, for the same reason. After each fault the invariants
 are the same: every accepted order exists once, every outbox document
 reaches its buyer with one payloadID (a resend repeats the payloadID, which
 a cXML receiver drops as a duplicate), and no import is half applied.
@@ -12,6 +14,7 @@ The slow faults run only with FAULT_TESTS=1 (docs/security.md has the
 command); CI runs the others.
 """
 
+import json
 import os
 import re
 import shutil
@@ -19,7 +22,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -27,11 +35,13 @@ from celery import Celery
 from django.conf import settings
 from django.db import connection as db_connection
 
+from apps.catalog.models import StockLevel
 from apps.orders import outbox, tasks
 from apps.orders.models import OutboundEndpoint, OutboxEvent, OutboxStatus
 from apps.punchout.order_request import connection_source
 from tests.orders.buyer_server import ANSWER, BuyerServer
 from tests.punchout.support import create_order_connection, place_order
+from tests.security.private_postgres import PrivatePostgres, free_port, postgres_bin_dir, wait_for_port
 
 CELERY = Path(sys.executable).parent / "celery"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -42,17 +52,11 @@ SETTLE_SECONDS = 90
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class PrivateRedis:
     """A redis-server of the test's own on a free 127.0.0.1 port, which the test may stop and start again."""
 
     def __init__(self, folder: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.folder = folder
         self.process: subprocess.Popen | None = None
 
@@ -430,3 +434,242 @@ def test_worker_killed_mid_import_is_restarted_and_completes(workers, broker, mo
         assert "Attempt 1 of this import stopped without finishing" in notice.message
     finally:
         job.upload.delete(save=False)
+
+
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+# Orders sent while PostgreSQL is stopped and started again under them: half through the API, half as cXML.
+RESTART_ORDERS = 24
+# Seconds PostgreSQL stays down after the first order failed, so that several orders meet the outage.
+OUTAGE_SECONDS = 3
+
+
+@pytest.fixture
+def private_postgres():
+    """A PostgreSQL cluster of the test's own, which it may stop like a crash and start again."""
+    bin_dir = postgres_bin_dir()
+    reason = None
+    if bin_dir is None:
+        reason = "needs PostgreSQL's server programs (initdb, pg_ctl) in /usr/lib/postgresql/<version>/bin"
+    elif os.geteuid() == 0 and not shutil.which("runuser"):
+        reason = "runs as root, so it needs runuser to start PostgreSQL as the postgres user"
+    if reason is not None:
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{reason} (REQUIRE_SERVICES=1 forbids skipping)")
+        pytest.skip(reason)
+    cluster = PrivatePostgres(bin_dir)
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+def copy_test_database(cluster: PrivatePostgres, name: str) -> str:
+    """Copy the pytest database, as committed now, into a new database of the cluster; return its URL."""
+    database = db_connection.settings_dict
+    source = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    environment = {**os.environ, "PGPASSWORD": database.get("PASSWORD") or ""}
+    dump = subprocess.run(  # noqa: S603 - PostgreSQL's pg_dump of the test database on this machine
+        [str(cluster.bin_dir / "pg_dump"), "--format=custom", "--no-owner", "--no-acl", f"--dbname={source}"],
+        capture_output=True,
+        check=True,
+        env=environment,
+        timeout=120,
+    ).stdout
+    cluster.create_database(name)
+    subprocess.run(  # noqa: S603 - PostgreSQL's pg_restore into the private cluster
+        [str(cluster.bin_dir / "pg_restore"), "--no-owner", "--no-acl", f"--dbname={cluster.url(name)}"],
+        input=dump,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    return cluster.url(name)
+
+
+class WebServer:
+    """gunicorn with the production settings (DEBUG off, the default database connection settings)."""
+
+    def __init__(self, database_url: str, log_path: Path) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        environment = {
+            key: value for key, value in os.environ.items() if key not in {"CELERY_BROKER_URL", "DJANGO_DEBUG"}
+        }
+        environment.update(
+            DJANGO_SETTINGS_MODULE="config.settings",
+            DATABASE_URL=database_url,
+            SECRET_KEY=settings.SECRET_KEY,
+            ALLOWED_HOSTS="127.0.0.1",
+            PUBLIC_BASE_URL=self.base_url,
+            SECURE_SSL_REDIRECT="0",
+            TRUSTED_PROXY_COUNT="0",
+            GUNICORN_BIND=f"127.0.0.1:{self.port}",
+            WEB_CONCURRENCY="2",
+            LOG_LEVEL="WARNING",
+        )
+        self.environment = environment
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("w")
+        self.process = subprocess.Popen(  # noqa: S603 - the project's own gunicorn on a loopback port
+            [str(GUNICORN), "-c", "config/gunicorn.conf.py", "config.wsgi"],
+            cwd=settings.BASE_DIR,
+            env=self.environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.port, timeout=SETTLE_SECONDS)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def request(self, method: str, path: str, body: bytes | None = None, **headers: str) -> tuple[int, dict, bytes]:
+        request = urllib.request.Request(  # noqa: S310 - http on 127.0.0.1
+            self.base_url + path, data=body, headers=headers, method=method
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - http on 127.0.0.1
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read()
+
+
+@dataclass
+class SentOrder:
+    """One order the buyer keeps sending until it is accepted, with the same key or payloadID each time."""
+
+    channel: str
+    po_number: str
+    outcomes: list[str] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        return "accepted" in self.outcomes
+
+
+def send_order(server: WebServer, order: SentOrder, api_key: str) -> str:
+    """Send the order once and classify the answer: accepted, database_unavailable, or what went wrong."""
+    from tests.integrations.documents import order_request
+
+    if order.channel == "api":
+        body = json.dumps({"po_number": order.po_number, "lines": [{"sku": "CHAIR-1", "quantity": "1"}]})
+        status, headers, content = server.request(
+            "POST",
+            "/api/v1/orders/",
+            body.encode(),
+            **{"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+            **{"Idempotency-Key": order.po_number},
+        )
+        if status == 201:
+            return "accepted"
+        if status == 503 and json.loads(content)["code"] == "database_unavailable" and "Retry-After" in headers:
+            return "database_unavailable"
+        return f"HTTP {status}: {content[:300]!r}"
+
+    document = order_request(
+        [("CHAIR-1", "1", "99.50")],
+        po_number=order.po_number,
+        payload_id=f"{order.po_number}@buyer",
+        shared_secret="test-shared-secret",
+    )
+    status, _, content = server.request("POST", "/punchout/cxml/", document, **{"Content-Type": "text/xml"})
+    if status == 200 and b'<Status code="200"' in content:
+        return "accepted"
+    if status == 200 and b'<Status code="500"' in content and b"database is unavailable" in content:
+        return "database_unavailable"
+    return f"HTTP {status}: {content[:300]!r}"
+
+
+def stored_orders(database_url: str) -> dict[str, list[int]]:
+    """Read the private database: each PO number with the line count of each of its orders."""
+    import psycopg
+
+    with psycopg.connect(database_url, connect_timeout=10) as conn:
+        rows = conn.execute(
+            "SELECT o.po_number, count(l.id) FROM orders_order o LEFT JOIN orders_orderline l ON l.order_id = o.id "
+            "GROUP BY o.id, o.po_number"
+        ).fetchall()
+    orders: dict[str, list[int]] = {}
+    for po_number, lines in rows:
+        orders.setdefault(po_number, []).append(lines)
+    return orders
+
+
+def test_postgresql_restart_while_orders_arrive(private_postgres, tmp_path):
+    from apps.api.keys import api_key_create
+    from apps.api.models import Partner, Scope
+
+    # Given the app under gunicorn on a private PostgreSQL, with a buyer connection and a partner key
+    connection = create_order_connection()
+    StockLevel.objects.filter(product__sku="CHAIR-1").update(on_hand=Decimal("1000"))
+    partner = Partner.objects.create(name="Restart partner")
+    partner.customers.set([connection.customer])
+    _, api_key = api_key_create(partner=partner, name="restart", scopes=[Scope.ORDERS_READ, Scope.ORDERS_WRITE])
+    database_url = copy_test_database(private_postgres, "restart")
+    server = WebServer(database_url, tmp_path / "gunicorn.log")
+    server.start()
+    try:
+        status, _, body = server.request("GET", "/healthz")
+        assert (status, json.loads(body)["database"]) == (200, "ok")
+        orders = [SentOrder("api" if index % 2 else "cxml", f"RESTART-{index:03d}") for index in range(RESTART_ORDERS)]
+        outage_answers: dict[str, tuple[int, bytes]] = {}
+
+        # When PostgreSQL stops like a crash while a buyer sends orders one after another, and starts again
+        def send_all():
+            for order in orders:
+                order.outcomes.append(send_order(server, order, api_key))
+                time.sleep(0.2)
+
+        sender = threading.Thread(target=send_all)
+        sender.start()
+        wait_until(lambda: sum(order.accepted for order in orders) >= 4, message="no order was accepted")
+        private_postgres.stop("immediate")
+        for path in ("/healthz", "/punchout/session/unknown-token/", "/api/v1/orders/"):
+            outage_answers[path] = server.request("GET", path, **{"Authorization": f"Bearer {api_key}"})[::2]
+        wait_until(
+            lambda: any(outcome == "database_unavailable" for order in orders for outcome in order.outcomes),
+            timeout=30,
+            message="no order was sent during the outage",
+        )
+        time.sleep(OUTAGE_SECONDS)
+        private_postgres.start()
+        sender.join(timeout=SETTLE_SECONDS)
+        assert not sender.is_alive()
+
+        # Then every answer during the outage was a clean error, and the app serves again without a restart
+        unexpected = [(order.po_number, outcome) for order in orders for outcome in order.outcomes]
+        unexpected = [pair for pair in unexpected if pair[1] not in {"accepted", "database_unavailable"}]
+        assert unexpected == []
+        health_status, health_body = outage_answers["/healthz"]
+        assert health_status == 503
+        assert json.loads(health_body) == {"status": "down", "database": "down", "broker": "eager"}
+        page_status, page_body = outage_answers["/punchout/session/unknown-token/"]
+        assert page_status == 503
+        assert page_body.decode().startswith("The database is unavailable at the moment")
+        api_status, api_body = outage_answers["/api/v1/orders/"]
+        assert (api_status, json.loads(api_body)["code"]) == (503, "database_unavailable")
+        assert all(b"Traceback" not in body for _, body in outage_answers.values())
+        assert server.process.poll() is None
+        wait_until(lambda: server.request("GET", "/healthz")[0] == 200, timeout=30, message="health stayed down")
+
+        # And the buyer's retries with the same keys are taken, each order exactly once and whole
+        for order in orders:
+            if not order.accepted:
+                order.outcomes.append(send_order(server, order, api_key))
+        assert [order.po_number for order in orders if not order.accepted] == []
+        stored = stored_orders(database_url)
+        assert sorted(stored) == sorted(order.po_number for order in orders)
+        assert {po_number: lines for po_number, lines in stored.items() if lines != [1]} == {}
+        assert any("database_unavailable" in order.outcomes for order in orders)
+    finally:
+        server.stop()

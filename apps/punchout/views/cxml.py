@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.core.views import DATABASE_UNAVAILABLE_MESSAGE, is_database_unavailable
 from apps.core.xml import XMLRejected, parse_xml
 from apps.integrations.models import BodyFormat, Channel, Direction
 from apps.integrations.services import (
@@ -94,7 +95,10 @@ def _answer(request: HttpRequest, subpath: str | None, exchange: DocumentExchang
         return response
     try:
         return _handle_cxml(request, exchange)
-    except Exception:
+    except Exception as error:
+        if is_database_unavailable(error):
+            logger.warning("cXML request failed: the database is unavailable", extra={"error": str(error)[:200]})
+            return cxml_status(500, DATABASE_UNAVAILABLE_MESSAGE)
         logger.exception("cXML request failed unexpectedly")
         return cxml_status(500, "The request could not be processed; try again later or contact the supplier.")
 
