@@ -9,6 +9,7 @@ same body with a NUL in that one string. JSON clients send NUL as the escape
 """
 
 import json
+import re
 
 import pytest
 
@@ -205,3 +206,25 @@ def test_nul_in_query_parameter_is_400(api, catalog, acme_key):
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_character"
     assert "'po_number'" in response.json()["detail"]
+
+
+def write_routes():
+    """Every URL pattern of the API whose view accepts POST; a new endpoint is checked without editing this test."""
+    from apps.api import urls
+
+    for pattern in urls.urlpatterns:
+        view_class = getattr(pattern.callback, "view_class", None)
+        if view_class is not None and hasattr(view_class, "post"):
+            yield pattern
+
+
+@pytest.mark.parametrize("route", list(write_routes()), ids=lambda route: route.name)
+def test_every_write_endpoint_rejects_nul(api, catalog, make_key, route):
+    key = make_key(all_customers=True)
+    path = "/api/" + re.sub(r"<(?:\w+:)?\w+>", "NUL-TEST", str(route.pattern))
+    body = {"reference": "REF-1", "rows": [{"sku": "CHAIR-1", "note": "before\x00after"}]}
+
+    response = api.call("POST", path, key, body)
+
+    assert response.status_code == 400, response.content[:300]
+    assert list(response.json()["fields"]) == ["rows.0.note"]
