@@ -5,7 +5,7 @@ payment status. The CRM owns customers with their credit limits and payment term
 contract prices. This back office owns quotes, PunchOut sessions, orders until the ERP acknowledges
 them, exception cases, and the fields listed for it on the models the other systems own.
 
-An update from a system that does not own a field changes nothing in that field: the import service
+An update from a system that does not own a field changes nothing in that field. The import service
 keeps the stored value, applies the row's other fields and opens an integration-conflict case that
 shows the stored and the offered value. The admin shows fields owned by another system read-only,
 naming the owner. Models are named by label (``"catalog.Product"``) so that this module imports no app.

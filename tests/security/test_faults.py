@@ -422,7 +422,7 @@ def test_worker_killed_mid_import_is_restarted_and_completes(workers, broker, mo
             message="the restarted import did not finish",
         )
 
-        # And the catalog holds the whole file, each product once, with the lost attempt on the job's report
+        # And the catalog contains the whole file, each product once, with the lost attempt on the job's report
         job.refresh_from_db()
         assert job.status == ImportJob.Status.SUCCEEDED, job.error
         assert job.attempts == 2
@@ -558,7 +558,7 @@ class SentOrder:
 
 
 def send_order(server: WebServer, order: SentOrder, api_key: str) -> str:
-    """Send the order once and classify the answer: accepted, database_unavailable, or what went wrong."""
+    """Send the order once and classify the response: accepted, database_unavailable, or what went wrong."""
     from tests.integrations.documents import order_request
 
     if order.channel == "api":
@@ -646,7 +646,7 @@ def test_postgresql_restart_while_orders_arrive(private_postgres, tmp_path):
         sender.join(timeout=SETTLE_SECONDS)
         assert not sender.is_alive()
 
-        # Then every answer during the outage was a clean error, and the app serves again without a restart
+        # Then every response during the outage was a clean error, and the app serves again without a restart
         unexpected = [(order.po_number, outcome) for order in orders for outcome in order.outcomes]
         unexpected = [pair for pair in unexpected if pair[1] not in {"accepted", "database_unavailable"}]
         assert unexpected == []

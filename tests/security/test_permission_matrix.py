@@ -477,7 +477,7 @@ def test_api_endpoints_for_every_role(demo):
         "webhook-list": {"url": "https://hooks.example.com/x", "events": ["order.confirmed"]},
         "catalog-updates": {"rows": [], "dry_run": True},
         "stock-updates": {"rows": [], "dry_run": True},
-        # ERP messages about ACME's order: each would change it, so only denials may answer them.
+        # ERP messages about ACME's order: each would change it, so every response to another partner must be a denial.
         "order-erp-ack": {"erp_reference": "MATRIX-ERP-1"},
         "order-shipments": {"shipment_id": "MATRIX-S-1", "lines": [{"line_number": "1", "quantity": "1"}]},
         "order-invoices": {
@@ -491,8 +491,9 @@ def test_api_endpoints_for_every_role(demo):
         "customer-updates": {"rows": [], "dry_run": True},
         "contract-updates": {"prices": [], "dry_run": True},
     }
-    # Endpoints that name no customer object: another customer's partner gets its own answer there. The
-    # CRM pushes name customers in their rows and reject another customer's row on its own (checked below).
+    # Endpoints that name no customer object: another customer's partner gets a response about its own data
+    # there. The CRM pushes name customers in their rows and reject another customer's row on its own
+    # (checked below).
     own_answer = {"catalog-updates", "stock-updates", "webhook-list", "customer-updates", "contract-updates"}
 
     staff = _client("admin", demo)
