@@ -57,16 +57,22 @@ def main() -> None:
     data = _ensure_data(options.lines)
     run_id = f"{int(time.time())}"
 
+    print(f"load average {os.getloadavg()[0]:.1f} at the start")
     _big_order(data, options.lines, run_id, options.runs)
-    _concurrent_orders(data, options.orders, options.clients, run_id)
+    _serial_orders(data, options.serial, run_id)
+    if options.orders > 0:
+        _concurrent_orders(data, options.orders, options.clients, run_id)
 
 
 def _parse_arguments():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=500, help="lines of the big order (default 500)")
     parser.add_argument("--runs", type=int, default=5, help="big orders to time (default 5)")
-    parser.add_argument("--orders", type=int, default=1000, help="one-line orders (default 1000)")
+    parser.add_argument("--orders", type=int, default=1000, help="one-line orders from concurrent clients, 0 for none (default 1000)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
+    parser.add_argument(
+        "--serial", type=int, default=300, help="one-line orders from one client, for CPU per order (default 300)"
+    )
     return parser.parse_args()
 
 
@@ -192,6 +198,58 @@ def _big_order(data: dict, line_count: int, run_id: str, runs: int) -> None:
     )
 
 
+def _serial_orders(data: dict, order_count: int, run_id: str) -> None:
+    """Send one-line orders one after another and report wall time and the CPU time each one costs.
+
+    The CPU time is this process's (``time.process_time``) and that of its
+    PostgreSQL backend, read from ``/proc/<pid>/stat`` (the server runs on
+    this machine), so it holds apart from what other work on the machine
+    takes. The backend's figure counts in clock ticks of 10 ms, so only the
+    mean over many orders means anything.
+    """
+    from django.db import connection
+
+    if order_count <= 0:
+        return
+    _reset_stock(data, big=True)
+    hot = data["skus"][-HOT_PRODUCTS:]
+    rng = random.Random(2)
+    documents = [
+        _document(f"bench-serial-{run_id}-{index}", f"SERIAL-{run_id}-{index}", [(rng.choice(hot), 1)])
+        for index in range(order_count + 10)
+    ]
+    for document in documents[:10]:  # warm-up: imports, caches, the connection
+        _post(document)
+    backend = connection.cursor().connection.info.backend_pid
+    latencies = []
+    cpu_started = time.process_time()
+    backend_started = _backend_cpu_seconds(backend)
+    started = time.perf_counter()
+    for document in documents[10:]:
+        elapsed, code = _timed_post(document)
+        if code != "200":
+            raise SystemExit(f"A one-line order answered {code}; expected 200.")
+        latencies.append(elapsed)
+    wall = time.perf_counter() - started
+    python_cpu = time.process_time() - cpu_started
+    backend_cpu = _backend_cpu_seconds(backend) - backend_started
+    latencies.sort()
+    print(
+        f"{order_count} one-line orders from 1 client: p50 {statistics.median(latencies) * 1000:.1f} ms, "
+        f"p99 {latencies[max(int(len(latencies) * 0.99) - 1, 0)] * 1000:.1f} ms, wall {wall / order_count * 1000:.1f} "
+        f"ms per order; CPU per order: Python {python_cpu / order_count * 1000:.1f} ms, "
+        f"PostgreSQL {backend_cpu / order_count * 1000:.1f} ms; load average {os.getloadavg()[0]:.1f}"
+    )
+
+
+def _backend_cpu_seconds(pid: int) -> float:
+    """Return the user plus system CPU time of a local process, from ``/proc/<pid>/stat``."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    # utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the command name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _init_client() -> None:
     import django
 
@@ -244,7 +302,7 @@ def _concurrent_orders(data: dict, order_count: int, clients: int, run_id: str) 
     print(
         f"{order_count} one-line orders from {clients} client processes in {wall:.1f} s "
         f"({order_count / wall:.0f} orders/s): p50 {statistics.median(latencies) * 1000:.0f} ms, "
-        f"p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms"
+        f"p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms; load average {os.getloadavg()[0]:.1f} at the end"
     )
     print(
         f"allocated {allocated}, on hold {on_hold}, reserved {reserved} of {HOT_PRODUCTS * UNITS_PER_PRODUCT}, "

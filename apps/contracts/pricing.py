@@ -181,7 +181,7 @@ def price_lines(
     lines: Iterable[tuple[Product | int, Decimal | int | str]],
     on_date: dt.date | None = None,
     contract: Contract | _NotGiven | None = NOT_GIVEN,
-    products: Mapping[int, PricingProduct] | None = None,
+    products: Mapping[int, AnyProduct] | None = None,
 ) -> PricingResult:
     """Price each (product or product id, quantity) pair for the customer on ``on_date`` (today in UTC).
 
@@ -189,8 +189,9 @@ def price_lines(
     that every line sees the same state; the returned lines carry the
     freshly read instances. A caller that has just selected the products
     passes them as ``products``, keyed by id, to save that query and the
-    building of model instances. The lines then carry those PricingProduct
-    objects, and a line whose id is not among them is UNKNOWN_PRODUCT. Raises InvalidPricingRequest for a malformed
+    building of model instances: PricingProduct objects, or Product instances
+    with their category loaded. The lines then carry those objects, and a line
+    whose id is not among them is UNKNOWN_PRODUCT. Raises InvalidPricingRequest for a malformed
     request (an unsaved customer, lines that are not an iterable of pairs, a
     date that is not a date) and InvalidPricingCurrency when the customer's
     or contract's currency is not ISO 4217. A line with bad data (unknown or

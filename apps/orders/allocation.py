@@ -26,9 +26,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history
 
 from apps.catalog.models import StockLevel
+from apps.orders.history import write_history
 from apps.orders.models import LineAllocation, LineStatus, Order, OrderLine
 
 logger = logging.getLogger(__name__)
@@ -240,7 +240,8 @@ def _reserve(plan, stock, lines: list[OrderLine], actor, *, write_lines: bool = 
     _bulk_set(StockLevel, ordered_rows, "reserved", now, actor, "Reserved for an order")
     if write_lines:
         _bulk_set(OrderLine, allocated_lines, "quantity_allocated", now, actor, "Allocated")
-    bulk_create_with_history(new_allocations, LineAllocation, batch_size=500, default_user=actor)
+    LineAllocation.objects.bulk_create(new_allocations, batch_size=500)
+    write_history(LineAllocation, [(row, "+", "") for row in new_allocations], actor=actor, date=now)
     logger.info("Stock reserved", extra={"lines": len(allocated_lines), "stock_rows": len(ordered_rows)})
 
 
@@ -266,4 +267,4 @@ def _bulk_set(model, objects: list, field_name: str, now, actor, reason: str) ->
             )
     else:
         model.objects.bulk_update(objects, [field_name, "updated_at"], batch_size=500)
-    model.history.bulk_history_create(objects, default_user=actor, default_change_reason=reason, default_date=now)
+    write_history(model, [(obj, "~", reason) for obj in objects], actor=actor, date=now)

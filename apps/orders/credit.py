@@ -9,11 +9,14 @@ invoice counts the rest. Test orders never count.
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
 
 from apps.contracts.models import Customer
 from apps.core.money import round_money
+from apps.core.prepared import prepared
 from apps.orders.models import INVOICEABLE_STATES, OPEN_STATES, Invoice, InvoiceLine, Order
 
 _ZERO = Decimal(0)
@@ -40,14 +43,35 @@ def exposure_of(customer: Customer, *, excluding: Order | None = None) -> Decima
 def exposure_detail(customer: Customer, *, excluding: Order | None = None) -> Exposure:
     """Return the customer's exposure split into open orders not invoiced and unpaid invoices; one query.
 
+    The query is compiled once per connection (``apps.core.prepared``),
+    because building it with the ORM took more CPU time than running it for
+    each order taken in.
+
     NOTE: orders and invoices in other currencies than the customer's are left out, because no exchange rates exist.
     """
-    row = (
-        with_exposure(Customer.objects.filter(pk=customer.pk), excluding=excluding)
-        .values("exposure_open_orders", "exposure_invoiced_share", "exposure_unpaid")
-        .get()
+    excluded = excluding is not None and excluding.pk is not None
+    placeholders = {"customer": _PLACEHOLDER_CUSTOMER_ID}
+    values = {"customer": customer.pk}
+    if excluded:
+        placeholders["order"] = _PLACEHOLDER_ORDER_ID
+        values["order"] = excluding.pk
+    query = prepared(
+        ("orders.credit.exposure", excluded), partial(_exposure_row, **placeholders), placeholders, DEFAULT_DB_ALIAS
     )
+    (row,) = query.run(values)
     return _exposure_from(row, customer.currency)
+
+
+# Ids that no customer or order has; the prepared query is compiled with them and never run with them.
+_PLACEHOLDER_CUSTOMER_ID = -9_000_000_000_000_000_001
+_PLACEHOLDER_ORDER_ID = -9_000_000_000_000_000_002
+
+
+def _exposure_row(*, customer: int, order: int | None = None) -> QuerySet:
+    excluding = Order(pk=order) if order is not None else None
+    return with_exposure(Customer.objects.filter(pk=customer), excluding=excluding).values(
+        "exposure_open_orders", "exposure_invoiced_share", "exposure_unpaid"
+    )
 
 
 def with_exposure(customers: QuerySet, *, excluding: Order | None = None) -> QuerySet:

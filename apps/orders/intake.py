@@ -43,6 +43,7 @@ from apps.orders.errors import (
     OrderStateConflict,
     UnknownOrderDocument,
 )
+from apps.orders.history import write_history
 from apps.orders.inputs import OrderInput, ParsedLine, ParsedOrder, parse_order
 from apps.orders.models import (
     CHANGEABLE_STATES,
@@ -303,7 +304,7 @@ def _insert_lines(lines: list[OrderLine], actor, *, allocated: bool) -> None:
             allocated_rows.append((line, "~", "Allocated"))
         else:
             received_rows.append((line, "+", "Received"))
-    transitions.write_history(OrderLine, received_rows + allocated_rows, actor=actor, date=now)
+    write_history(OrderLine, received_rows + allocated_rows, actor=actor, date=now)
 
 
 def _update(request: OrderInput, parsed: ParsedOrder, actor) -> tuple[Order, int, str]:
@@ -354,7 +355,7 @@ def _update(request: OrderInput, parsed: ParsedOrder, actor) -> tuple[Order, int
     order.currency = parsed.currency
     transitions.save_order(order, actor=actor, reason=f"Changed by document {request.document_id}")
 
-    lines = list(order.lines.select_related("product", "product__unit"))
+    lines = list(order.lines.select_related("product", "product__unit", "product__category"))
     failing = validation.validate_order(order=order, lines=lines)
     quoted.order_taken_in(order=order, lines=[line for line in lines if line.status != LineStatus.CANCELLED])
     if request.cart is not None:
@@ -602,7 +603,9 @@ def _fill_line(line: OrderLine, parsed: ParsedLine, products: dict[str, Product]
 
 def _products_by_sku(skus: list[str]) -> dict[str, Product]:
     wanted = {sku.strip() for sku in skus if sku and sku.strip()}
-    return {product.sku: product for product in Product.objects.filter(sku__in=wanted).select_related("unit")}
+    return {
+        product.sku: product for product in Product.objects.filter(sku__in=wanted).select_related("unit", "category")
+    }
 
 
 def _header_fields(request: OrderInput) -> dict:

@@ -15,6 +15,7 @@ from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
 
 from apps.orders import allocation, backorders, outbox
 from apps.orders.errors import OrderActionNotPermitted, OrderStateConflict
+from apps.orders.history import write_history
 from apps.orders.models import Order, OrderStatus
 
 logger = logging.getLogger(__name__)
@@ -219,25 +220,6 @@ class HistorySteps:
             snapshot.updated_at = order.updated_at
             rows.append((snapshot, "~" if index else "+", reason))
         write_history(Order, rows, actor=self.actor)
-
-
-def write_history(model, rows: list[tuple[object, str, str]], *, actor, date=None) -> None:
-    """Insert history rows for (instance, history type "+" or "~", reason) in one statement.
-
-    The history date is the instance's ``_history_date`` when it has one, else ``date``, else now.
-    """
-    history = model.history.model
-    now = date or timezone.now()
-    history.objects.bulk_create(
-        history(
-            history_date=getattr(instance, "_history_date", now),
-            history_user=actor,
-            history_change_reason=reason[:100],
-            history_type=kind,
-            **{field.attname: getattr(instance, field.attname) for field in history.tracked_fields},
-        )
-        for instance, kind, reason in rows
-    )
 
 
 def _condition_message(order: Order, name: str) -> str:

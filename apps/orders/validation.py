@@ -75,7 +75,8 @@ def validate_order(*, order: Order, lines: list[OrderLine] | None = None) -> lis
     caller and saved here. An unsaved order is left to the caller to insert,
     and its cases wait in ``order.pending_cases`` until ``open_pending_cases``.
     """
-    lines = lines if lines is not None else list(order.lines.select_related("product", "product__unit"))
+    if lines is None:
+        lines = list(order.lines.select_related("product", "product__unit", "product__category"))
     active = [line for line in lines if line.status != LineStatus.CANCELLED]
     cases = []
 
@@ -126,7 +127,12 @@ def open_stock_cases(*, order: Order, shortages: list[dict], lines: list[OrderLi
 def _check_products_and_prices(order: Order, lines: list[OrderLine]) -> list:
     cases = []
     known = [line for line in lines if line.product_id is not None]
-    pricing = price_lines(customer=order.customer, lines=[(line.product_id, line.quantity) for line in known])
+    # The lines carry their products as intake just read them (with unit and category), so pricing reads none.
+    pricing = price_lines(
+        customer=order.customer,
+        lines=[(line.product_id, line.quantity) for line in known],
+        products={line.product_id: line.product for line in known},
+    )
     order.contract = pricing.contract
     tolerance = Decimal(str(getattr(settings, "ORDER_PRICE_TOLERANCE_PERCENT", "0")))
     quoted = quoted_lines.quoted_prices(order=order, lines=known) if order.channel != Channel.QUOTE else {}
