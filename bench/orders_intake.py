@@ -68,7 +68,9 @@ def _parse_arguments():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=500, help="lines of the big order (default 500)")
     parser.add_argument("--runs", type=int, default=5, help="big orders to time (default 5)")
-    parser.add_argument("--orders", type=int, default=1000, help="one-line orders from concurrent clients, 0 for none (default 1000)")
+    parser.add_argument(
+        "--orders", type=int, default=1000, help="one-line orders from concurrent clients, 0 for none (default 1000)"
+    )
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
     parser.add_argument(
         "--serial", type=int, default=300, help="one-line orders from one client, for CPU per order (default 300)"
@@ -182,11 +184,17 @@ def _big_order(data: dict, line_count: int, run_id: str, runs: int) -> None:
     _reset_stock(data, big=True)
     lines = [(sku, 3) for sku in data["skus"][:line_count]]
     timings = []
+    python_cpu = backend_cpu = 0.0
     for run in range(runs + 1):
         document = _document(f"bench-big-{run_id}-{run}", f"BIG-{run_id}-{run}", lines)
+        backend = _backend_pid()
+        cpu_started, backend_started = time.process_time(), _backend_cpu_seconds(backend)
         started = time.perf_counter()
         code = _post(document)
         elapsed = time.perf_counter() - started
+        if run > 0:
+            python_cpu += time.process_time() - cpu_started
+            backend_cpu += _backend_cpu_seconds(backend) - backend_started
         order = Order.objects.get(payload_id=f"bench-big-{run_id}-{run}")
         if code != "200" or order.status != "allocated":
             raise SystemExit(f"The big order answered {code} and is {order.status}; expected 200 and allocated.")
@@ -194,7 +202,8 @@ def _big_order(data: dict, line_count: int, run_id: str, runs: int) -> None:
             timings.append(elapsed)
     print(
         f"{line_count}-line OrderRequest to allocated order: median {statistics.median(timings) * 1000:.0f} ms, "
-        f"min {min(timings) * 1000:.0f} ms, max {max(timings) * 1000:.0f} ms over {runs} runs"
+        f"min {min(timings) * 1000:.0f} ms, max {max(timings) * 1000:.0f} ms over {runs} runs; CPU per order: "
+        f"Python {python_cpu / runs * 1000:.0f} ms, PostgreSQL {backend_cpu / runs * 1000:.0f} ms"
     )
 
 
@@ -207,8 +216,6 @@ def _serial_orders(data: dict, order_count: int, run_id: str) -> None:
     takes. The backend's figure counts in clock ticks of 10 ms, so only the
     mean over many orders means anything.
     """
-    from django.db import connection
-
     if order_count <= 0:
         return
     _reset_stock(data, big=True)
@@ -220,7 +227,7 @@ def _serial_orders(data: dict, order_count: int, run_id: str) -> None:
     ]
     for document in documents[:10]:  # warm-up: imports, caches, the connection
         _post(document)
-    backend = connection.cursor().connection.info.backend_pid
+    backend = _backend_pid()
     latencies = []
     cpu_started = time.process_time()
     backend_started = _backend_cpu_seconds(backend)
@@ -240,6 +247,13 @@ def _serial_orders(data: dict, order_count: int, run_id: str) -> None:
         f"ms per order; CPU per order: Python {python_cpu / order_count * 1000:.1f} ms, "
         f"PostgreSQL {backend_cpu / order_count * 1000:.1f} ms; load average {os.getloadavg()[0]:.1f}"
     )
+
+
+def _backend_pid() -> int:
+    from django.db import connection
+
+    connection.ensure_connection()
+    return connection.connection.info.backend_pid
 
 
 def _backend_cpu_seconds(pid: int) -> float:

@@ -12,9 +12,12 @@ Rule, for the order's open lines (backordered and cancelled lines are left out):
    then from the others by code.
 
 All stock rows of the order's products are locked with one
-``SELECT … FOR UPDATE`` ordered by primary key before anything is read, so
-two orders for the same products wait for each other in the same order and
-cannot deadlock. Availability is ``on_hand - reserved``; an allocation adds
+``SELECT … FOR UPDATE`` ordered by primary key before the plan that is
+written is made, so two orders for the same products wait for each other in
+the same order and cannot deadlock. Intake plans a new order on the rows
+read without the lock, writes the order, then locks the rows and plans
+again (``lock_reservation``), so that the locks last only for the stock and
+allocation writes. Availability is ``on_hand - reserved``; an allocation adds
 to ``reserved``, which a shipment takes off again together with ``on_hand``.
 """
 
@@ -36,18 +39,27 @@ logger = logging.getLogger(__name__)
 _ZERO = Decimal(0)
 
 
+class StockChanged(Exception):
+    """The stock rows, once locked, no longer cover a plan that was made on them without the lock."""
+
+
 @dataclass
 class Reservation:
-    """A plan that reserves stock for an order's open lines, made under the stock rows' locks.
+    """A plan that reserves stock for an order's open lines.
 
     ``plan`` maps a line's position to {warehouse id: quantity}; ``shortages``
     lists the products without enough stock, and then the plan is empty.
+    ``remaining`` maps a line's position to the quantity the plan allocates
+    to it. ``locked`` is False for a plan made on stock rows read without
+    their locks, which ``lock_reservation`` makes again under them.
     """
 
     lines: list[OrderLine]
     stock: dict[int, list[StockLevel]]
+    remaining: dict[int, Decimal]
     plan: dict[int, dict[int, Decimal]] = field(default_factory=dict)
     shortages: list[dict] = field(default_factory=list)
+    locked: bool = True
 
 
 def reserve(*, order: Order, actor, lines: list[OrderLine] | None = None) -> list[dict]:
@@ -64,18 +76,45 @@ def reserve(*, order: Order, actor, lines: list[OrderLine] | None = None) -> lis
     return []
 
 
-def plan_reservation(*, order: Order, lines: list[OrderLine] | None = None) -> Reservation:
+def plan_reservation(
+    *, order: Order, lines: list[OrderLine] | None = None, unlocked_stock: dict[int, list[StockLevel]] | None = None
+) -> Reservation:
     """Lock the stock rows of the order's open lines and plan the reservation; nothing is written.
 
-    The lines may be unsaved: the plan refers to them by position.
+    The lines may be unsaved: the plan refers to them by position. A caller
+    that read the rows without their locks (``read_stock``) passes them as
+    ``unlocked_stock`` to plan on them, writes the order, and then locks them
+    with ``lock_reservation``.
     """
     if lines is None:
         lines = _open_lines(order)
     else:
         lines = [line for line in lines if line.status == LineStatus.OPEN and line.product_id is not None]
-    stock = _lock_stock(lines)
-    plan, shortages = _plan(order, lines, stock)
-    return Reservation(lines=lines, stock=stock, plan=plan, shortages=shortages)
+    locked = unlocked_stock is None
+    stock = _lock_stock(lines) if locked else unlocked_stock
+    remaining = {line.position: line.quantity - line.quantity_allocated for line in lines}
+    plan, shortages = _plan(order, lines, stock, remaining)
+    return Reservation(lines=lines, stock=stock, remaining=remaining, plan=plan, shortages=shortages, locked=locked)
+
+
+def lock_reservation(reservation: Reservation, *, order: Order) -> None:
+    """Lock the stock rows of a plan made without their locks, and plan again on the locked rows.
+
+    The new plan allocates the same quantity to each line but may take it
+    from other warehouses, so the order's warehouse is set again. Raises
+    StockChanged when the locked rows no longer cover the lines; the caller
+    then rolls back what it wrote on the strength of the plan.
+    """
+    if reservation.locked:
+        return
+    stock = _lock_and_refresh(reservation.lines, reservation.stock)
+    plan, shortages = _plan(order, reservation.lines, stock, reservation.remaining)
+    if shortages:
+        raise StockChanged(f"Stock for order {order.number} was taken after its plan; plan again under the lock.")
+    reservation.stock = stock
+    reservation.plan = plan
+    reservation.locked = True
+    order.warehouse_id = _single_warehouse(plan)
 
 
 def assign_reservation(reservation: Reservation, *, order: Order) -> None:
@@ -83,16 +122,24 @@ def assign_reservation(reservation: Reservation, *, order: Order) -> None:
     by_position = {line.position: line for line in reservation.lines}
     for position, allocations in reservation.plan.items():
         by_position[position].quantity_allocated += sum(allocations.values(), _ZERO)
-    warehouses = {warehouse_id for allocations in reservation.plan.values() for warehouse_id in allocations}
-    order.warehouse_id = next(iter(warehouses)) if len(warehouses) == 1 else None
+    order.warehouse_id = _single_warehouse(reservation.plan)
+
+
+def _single_warehouse(plan: dict[int, dict[int, Decimal]]) -> int | None:
+    """Return the one warehouse the plan ships from, or None for a split plan."""
+    warehouses = {warehouse_id for allocations in plan.values() for warehouse_id in allocations}
+    return next(iter(warehouses)) if len(warehouses) == 1 else None
 
 
 def write_reservation(reservation: Reservation, *, actor, lines_written: bool = False) -> None:
     """Write an assigned plan: reserved stock, allocation rows and, unless ``lines_written``, the lines.
 
-    The lines must be saved by now. ``lines_written`` says that the caller
-    inserted them with their allocated quantities and their history.
+    The lines must be saved by now, and the plan made under the stock rows'
+    locks. ``lines_written`` says that the caller inserted them with their
+    allocated quantities and their history.
     """
+    if not reservation.locked:
+        raise ValueError("The reservation was planned without the stock locks; call lock_reservation first.")
     _reserve(reservation.plan, reservation.stock, reservation.lines, actor, write_lines=not lines_written)
 
 
@@ -129,25 +176,57 @@ def _open_lines(order: Order) -> list[OrderLine]:
     return list(order.lines.filter(status=LineStatus.OPEN, product__isnull=False).order_by("position"))
 
 
+def read_stock(product_ids) -> dict[int, list[StockLevel]]:
+    """Read the stock rows of the products in active warehouses without locking them; return them by product."""
+    return _by_product(_stock_rows(product_ids).order_by("pk"))
+
+
 def _lock_stock(lines: list[OrderLine]) -> dict[int, list[StockLevel]]:
     """Lock every stock row of the lines' products in primary-key order; return them by product."""
-    product_ids = sorted({line.product_id for line in lines})
-    rows = list(
-        StockLevel.objects.select_for_update(of=("self",))
-        .select_related("warehouse")
-        .filter(product_id__in=product_ids, warehouse__is_active=True)
+    return _by_product(_stock_rows({line.product_id for line in lines}).select_for_update(of=("self",)).order_by("pk"))
+
+
+def _lock_and_refresh(lines: list[OrderLine], unlocked: dict[int, list[StockLevel]]) -> dict[int, list[StockLevel]]:
+    """Lock the lines' stock rows like ``_lock_stock`` and bring rows read earlier without the lock up to date.
+
+    Only the changing columns are read, so that a big order does not build
+    its stock rows and warehouses twice. A row that was not read before (a
+    new warehouse, say) makes it read them all again.
+    """
+    known = {row.pk: row for rows in unlocked.values() for row in rows}
+    fresh = list(
+        _stock_rows({line.product_id for line in lines})
+        .select_for_update(of=("self",))
         .order_by("pk")
+        .values_list("pk", "on_hand", "reserved", "as_of", "updated_at")
     )
+    if any(pk not in known for pk, *_ in fresh):
+        return _lock_stock(lines)
+    rows = []
+    for pk, on_hand, reserved, as_of, updated_at in fresh:
+        row = known[pk]
+        row.on_hand, row.reserved, row.as_of, row.updated_at = on_hand, reserved, as_of, updated_at
+        rows.append(row)
+    return _by_product(rows)
+
+
+def _stock_rows(product_ids):
+    return StockLevel.objects.select_related("warehouse").filter(
+        product_id__in=sorted(product_ids), warehouse__is_active=True
+    )
+
+
+def _by_product(rows) -> dict[int, list[StockLevel]]:
     by_product: dict[int, list[StockLevel]] = defaultdict(list)
     for row in rows:
         by_product[row.product_id].append(row)
     return by_product
 
 
-def _needed(lines: list[OrderLine]) -> dict[int, Decimal]:
+def _needed(lines: list[OrderLine], remaining: dict[int, Decimal]) -> dict[int, Decimal]:
     needed: dict[int, Decimal] = defaultdict(lambda: _ZERO)
     for line in lines:
-        needed[line.product_id] += line.quantity - line.quantity_allocated
+        needed[line.product_id] += remaining[line.position]
     return needed
 
 
@@ -156,9 +235,12 @@ def _region_codes(order: Order) -> list[str]:
     return list(mapping.get(order.customer.region, [])) if order.customer.region else []
 
 
-def _plan(order, lines, stock) -> tuple[dict[int, dict[int, Decimal]], list[dict]]:
-    """Return {line position: {warehouse id: quantity}} and the shortages (empty when the plan covers every line)."""
-    needed = _needed(lines)
+def _plan(order, lines, stock, remaining) -> tuple[dict[int, dict[int, Decimal]], list[dict]]:
+    """Return {line position: {warehouse id: quantity}} and the shortages (empty when the plan covers every line).
+
+    ``remaining`` maps each line's position to the quantity to allocate to it.
+    """
+    needed = _needed(lines, remaining)
     available: dict[tuple[int, int], Decimal] = {}
     warehouses = {}
     for product_id, rows in stock.items():
@@ -191,24 +273,24 @@ def _plan(order, lines, stock) -> tuple[dict[int, dict[int, Decimal]], list[dict
             leftover = {w.pk: sum(available.get((p, w.pk), _ZERO) - q for p, q in needed.items()) for w in full}
             single = sorted(full, key=lambda w: (-leftover[w.pk], w.code))[0].pk
     if single is not None:
-        return {line.position: {single: line.quantity - line.quantity_allocated} for line in lines}, []
+        return {line.position: {single: remaining[line.position]} for line in lines}, []
 
     order_of_preference = [w.pk for w in regional] + [
         w.pk for w in sorted(warehouses.values(), key=lambda w: w.code) if w not in regional
     ]
     plan: dict[int, dict[int, Decimal]] = {}
     for line in lines:
-        remaining = line.quantity - line.quantity_allocated
+        to_allocate = remaining[line.position]
         plan[line.position] = {}
         for warehouse_id in order_of_preference:
-            if remaining <= 0:
+            if to_allocate <= 0:
                 break
             key = (line.product_id, warehouse_id)
-            take = min(available.get(key, _ZERO), remaining)
+            take = min(available.get(key, _ZERO), to_allocate)
             if take > 0:
                 plan[line.position][warehouse_id] = take
                 available[key] -= take
-                remaining -= take
+                to_allocate -= take
     return plan, []
 
 

@@ -16,14 +16,14 @@ def history_model(model):
     return model.history.model
 
 
-def write_history(model, rows: list[tuple[object, str, str]], *, actor, date=None) -> None:
-    """Insert history rows for (instance, history type "+" or "~", reason) in one statement.
+def write_history(model, rows: list[tuple[object, str, str]], *, actor, date=None) -> list:
+    """Insert history rows for (instance, history type "+" or "~", reason) in one statement; return them.
 
     The history date is the instance's ``_history_date`` when it has one, else ``date``, else now.
     """
     history = history_model(model)
     now = date or timezone.now()
-    history.objects.bulk_create(
+    return history.objects.bulk_create(
         history(
             history_date=getattr(instance, "_history_date", now),
             history_user=actor,

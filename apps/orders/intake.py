@@ -102,8 +102,7 @@ def order_intake(*, request: OrderInput, actor=None) -> IntakeResult:
 
         try:
             try:
-                with transaction.atomic():
-                    order, status, message = _dispatch(request, document, actor)
+                order, status, message = _dispatch_in_savepoint(request, document, actor)
             except IntegrityError as error:
                 # The savepoint rolled back the new order that another order's PO number blocked.
                 _raise_duplicate_after_insert(request, error)
@@ -171,7 +170,26 @@ def _replay(document: InboundDocument, request: OrderInput) -> IntakeResult:
     )
 
 
-def _dispatch(request: OrderInput, document: InboundDocument, actor) -> tuple[Order, int, str]:
+def _dispatch_in_savepoint(request: OrderInput, document: InboundDocument, actor) -> tuple[Order, int, str]:
+    """Run the request in a savepoint; a new order whose stock was taken meanwhile runs again with the locks first.
+
+    A new order is planned on stock rows read without their locks, and they
+    are locked only for the stock writes (``_write_reservation``). When the
+    locked rows no longer cover it, the savepoint rolls the attempt back and
+    the second run locks the rows before planning, as an update does.
+    """
+    try:
+        with transaction.atomic():
+            return _dispatch(request, document, actor)
+    except allocation.StockChanged:
+        logger.info("Order stock changed after planning", extra={"document_id": request.document_id})
+    with transaction.atomic():
+        return _dispatch(request, document, actor, plan_unlocked=False)
+
+
+def _dispatch(
+    request: OrderInput, document: InboundDocument, actor, *, plan_unlocked: bool = True
+) -> tuple[Order, int, str]:
     parsed, reasons = parse_order(request)
     if request.operation == DocumentOperation.DELETE:
         return _delete(request, actor)
@@ -181,16 +199,19 @@ def _dispatch(request: OrderInput, document: InboundDocument, actor) -> tuple[Or
             reasons=reasons,
         )
     if request.operation == DocumentOperation.NEW:
-        return _create(request, parsed, actor)
+        return _create(request, parsed, actor, plan_unlocked=plan_unlocked)
     return _update(request, parsed, actor)
 
 
-def _create(request: OrderInput, parsed: ParsedOrder, actor) -> tuple[Order, int, str]:
+def _create(request: OrderInput, parsed: ParsedOrder, actor, *, plan_unlocked: bool) -> tuple[Order, int, str]:
     """Check, confirm and allocate a new order in memory, then insert it, its lines and their history once.
 
     Each state the order passes through still gets its own history row; the
     rows are written together. Cases the checks open wait until the order
     row exists; such an order then goes on as an update of the saved row.
+    With ``plan_unlocked`` the allocation is planned on stock rows read
+    without their locks and planned again under them just before the stock
+    writes, which raises StockChanged when the stock no longer covers it.
     """
     order = Order(
         number=_new_number(),
@@ -218,7 +239,7 @@ def _create(request: OrderInput, parsed: ParsedOrder, actor) -> tuple[Order, int
     steps.record(f"Received by {request.channel}")
     reservation = None
     if not validation.has_pending_cases(order):
-        reservation = _confirm_and_plan(order, lines, steps)
+        reservation = _confirm_and_plan(order, lines, steps, lock=not plan_unlocked)
 
     _insert_order(order, steps)
     _insert_lines(lines, actor, allocated=reservation is not None and not reservation.shortages)
@@ -232,15 +253,18 @@ def _create(request: OrderInput, parsed: ParsedOrder, actor) -> tuple[Order, int
         if reservation is not None and reservation.shortages:
             backorders.enqueue(order=order, shortages=reservation.shortages, actor=actor)
         elif reservation is not None:
-            allocation.write_reservation(reservation, actor=actor, lines_written=True)
+            _write_reservation(order, reservation, steps, actor)
     return order, 200, f"Order {order.number} received; status {order.get_status_display()}."
 
 
-def _confirm_and_plan(order: Order, lines: list[OrderLine], steps) -> "allocation.Reservation | None":
+def _confirm_and_plan(order: Order, lines: list[OrderLine], steps, *, lock: bool) -> "allocation.Reservation | None":
     """Confirm the unsaved order that passed every check and, unless it is a test order, plan its allocation.
 
-    The stock rows stay locked until the transaction ends. Returns the
-    reservation, assigned to the lines when it covers them, or None for a test order.
+    Without ``lock`` the plan is made on stock rows read without their
+    locks. Shortages are always decided under the locks, so a plan that
+    falls short is made again on the locked rows, which then stay locked
+    until the transaction ends. Returns the reservation, assigned to the
+    lines when it covers them, or None for a test order.
     """
     order.checked_unblocked = True
     transitions.check_transition(order, "confirm", None)
@@ -251,7 +275,11 @@ def _confirm_and_plan(order: Order, lines: list[OrderLine], steps) -> "allocatio
     if order.is_test:
         return None
 
-    reservation = allocation.plan_reservation(order=order, lines=lines)
+    # The stock check of validation read the rows without their locks.
+    unlocked_stock = None if lock else getattr(order, "unlocked_stock", None)
+    reservation = allocation.plan_reservation(order=order, lines=lines, unlocked_stock=unlocked_stock)
+    if reservation.shortages and not reservation.locked:
+        reservation = allocation.plan_reservation(order=order, lines=lines)
     if reservation.shortages:
         return reservation
     allocation.assign_reservation(reservation, order=order)
@@ -260,6 +288,20 @@ def _confirm_and_plan(order: Order, lines: list[OrderLine], steps) -> "allocatio
     order.status_reason = "Allocated"
     steps.record("Allocated")
     return reservation
+
+
+def _write_reservation(order: Order, reservation: "allocation.Reservation", steps, actor) -> None:
+    """Lock the stock rows, plan again on them, and write the reserved stock and the allocations.
+
+    The lines were inserted with their allocated quantities, which a new
+    plan keeps. When the new plan ships from another warehouse, the order
+    row and its history row as allocated are corrected.
+    """
+    planned_warehouse_id = order.warehouse_id
+    allocation.lock_reservation(reservation, order=order)
+    if order.warehouse_id != planned_warehouse_id:
+        steps.correct_last(warehouse_id=order.warehouse_id)
+    allocation.write_reservation(reservation, actor=actor, lines_written=True)
 
 
 def _insert_order(order: Order, steps) -> None:
@@ -603,9 +645,8 @@ def _fill_line(line: OrderLine, parsed: ParsedLine, products: dict[str, Product]
 
 def _products_by_sku(skus: list[str]) -> dict[str, Product]:
     wanted = {sku.strip() for sku in skus if sku and sku.strip()}
-    return {
-        product.sku: product for product in Product.objects.filter(sku__in=wanted).select_related("unit", "category")
-    }
+    products = Product.objects.filter(sku__in=wanted).select_related("unit", "category")
+    return {product.sku: product for product in products}
 
 
 def _header_fields(request: OrderInput) -> dict:

@@ -29,13 +29,13 @@ from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
 from apps.catalog.conversions import is_counted, pack_size_of, unit_conversion
-from apps.catalog.models import StockLevel, UnitAlias
+from apps.catalog.models import UnitAlias
 from apps.catalog.units import match_units, normalise_unit_spelling
 from apps.contracts.pricing import price_lines
 from apps.core.money import minor_units, round_money
 from apps.exceptions.models import CaseKind
 from apps.exceptions.services import case_open
-from apps.orders import credit
+from apps.orders import allocation, credit
 from apps.orders import quoted as quoted_lines
 from apps.orders.models import Channel, LineStatus, Order, OrderLine
 from apps.tax.services import TaxableLine, compute_tax, order_ship_to
@@ -385,13 +385,12 @@ def _check_stock(order: Order, lines: list[OrderLine]) -> list:
             needed[line.product_id] = needed.get(line.product_id, _ZERO) + line.quantity - line.quantity_allocated
     if not needed:
         return []
-    rows = (
-        StockLevel.objects.filter(product_id__in=needed, warehouse__is_active=True)
-        .values("product_id")
-        .annotate(available=Sum(F("on_hand") - F("reserved")))
-    )
-    # Sums come back with backend-dependent decimals, so they are quantized like the stock columns.
-    available = {row["product_id"]: (row["available"] or _ZERO).quantize(_QUANTITY_STEP) for row in rows}
+    # The rows, read without their locks, are kept for intake to plan the allocation on (see allocation).
+    order.unlocked_stock = allocation.read_stock(needed)
+    available = {
+        product_id: sum((row.on_hand - row.reserved for row in rows), _ZERO).quantize(_QUANTITY_STEP)
+        for product_id, rows in order.unlocked_stock.items()
+    }
     shortages = [
         {"product_id": product_id, "needed": quantity, "available": max(available.get(product_id, _ZERO), _ZERO)}
         for product_id, quantity in needed.items()

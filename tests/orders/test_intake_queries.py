@@ -8,9 +8,10 @@ from django.test.utils import CaptureQueriesContext
 from apps.orders.models import OrderStatus
 
 # Savepoints included, because the test transaction turns BEGIN and COMMIT into a savepoint. The list:
-# document insert, savepoint, products (with unit and category), contract, contract prices, stock sum, exposure,
-# stock lock, order, order history, lines, line history, outbox row, stock update, stock history,
-# allocations, allocation history, savepoint release, document result, and the test's savepoint pair.
+# document insert, savepoint, products (with unit and category), contract, contract prices, stock rows read
+# without locks, exposure, order, order history, lines, line history, outbox row, stock rows locked, stock
+# update, stock history, allocations, allocation history, savepoint release, document result, and the test's
+# savepoint pair.
 ONE_LINE_ORDER_QUERIES = 21
 
 
