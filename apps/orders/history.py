@@ -1,13 +1,26 @@
 """History rows written in bulk, for the order services' hot paths.
 
 ``Model.history`` builds a new manager class on every access
-(django-simple-history 3.13), which cost more CPU time per one-line order
-than some of its queries, so the historical model is looked up once per model.
+(django-simple-history 3.13), so the historical model is looked up once.
+For a few rows, building historical model instances and compiling their
+INSERT with the ORM cost more CPU time than running it, so those go in as
+plain parameters of a statement built once. Many rows go through
+``bulk_create``, which Django 5.2 sends as one ``INSERT … SELECT * FROM
+UNNEST(…)`` on PostgreSQL: for 1,000 order line rows that took 105 ms of
+CPU time against 178 ms for plain parameters (bench database, 2 vCPUs).
 """
 
-from functools import cache
+from functools import cache, lru_cache
 
+from django.db import connections, router
 from django.utils import timezone
+
+# Up to this many rows a statement with plain parameters is cheaper than bulk_create: 0.2 ms against 0.4 ms
+# of CPU time for one order line row.
+MAX_PLAIN_ROWS = 20
+
+# Columns of a historical model that do not copy a field of the model, with what fills them.
+_HISTORY_COLUMNS = ("history_date", "history_change_reason", "history_type", "history_user_id")
 
 
 @cache
@@ -16,20 +29,83 @@ def history_model(model):
     return model.history.model
 
 
-def write_history(model, rows: list[tuple[object, str, str]], *, actor, date=None) -> list:
-    """Insert history rows for (instance, history type "+" or "~", reason) in one statement; return them.
+def write_history(model, rows: list[tuple[object, str, str]], *, actor, date=None) -> list[int]:
+    """Insert history rows for (instance, history type "+" or "~", reason) in one statement; return their ids.
 
     The history date is the instance's ``_history_date`` when it has one, else ``date``, else now.
     """
+    if not rows:
+        return []
     history = history_model(model)
     now = date or timezone.now()
-    return history.objects.bulk_create(
-        history(
-            history_date=getattr(instance, "_history_date", now),
-            history_user=actor,
-            history_change_reason=reason[:100],
-            history_type=kind,
-            **{field.attname: getattr(instance, field.attname) for field in history.tracked_fields},
+    if len(rows) > MAX_PLAIN_ROWS:
+        created = history.objects.bulk_create(
+            history(
+                history_date=getattr(instance, "_history_date", now),
+                history_user=actor,
+                history_change_reason=reason[:100],
+                history_type=kind,
+                **{field.attname: getattr(instance, field.attname) for field in history.tracked_fields},
+            )
+            for instance, kind, reason in rows
         )
-        for instance, kind, reason in rows
+        return [row.pk for row in created]
+
+    using = router.db_for_write(history)
+    connection = connections[using]
+    columns = _columns(history)
+    user_id = actor.pk if actor is not None else None
+    # SQLite takes at most 32,766 parameters in one statement; PostgreSQL takes every row at once.
+    batch_size = max(connection.ops.bulk_batch_size(columns, rows), 1)
+    ids = []
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start : start + batch_size]
+        sql = _insert_statement(history, len(batch), using)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, _parameters(batch, columns, now, user_id, connection))
+            ids += [row[0] for row in cursor.fetchall()]
+    return ids
+
+
+def _parameters(rows, columns, now, user_id, connection) -> list:
+    params = []
+    for instance, kind, reason in rows:
+        filled = {
+            "history_date": getattr(instance, "_history_date", now),
+            "history_change_reason": reason[:100],
+            "history_type": kind,
+            "history_user_id": user_id,
+        }
+        for field in columns:
+            value = filled[field.attname] if field.attname in filled else getattr(instance, field.attname)
+            params.append(field.get_db_prep_save(value, connection))
+    return params
+
+
+@cache
+def _columns(history) -> list:
+    """Return the fields of the historical model's columns, its primary key left out."""
+    tracked = {field.attname for field in history.tracked_fields}
+    columns = [
+        field
+        for field in history._meta.concrete_fields
+        if field is not history._meta.pk and (field.attname in tracked or field.attname in _HISTORY_COLUMNS)
+    ]
+    missing = set(_HISTORY_COLUMNS) - {field.attname for field in columns}
+    if missing or len(columns) != len(history._meta.concrete_fields) - 1:
+        raise TypeError(f"{history.__name__} has columns that write_history does not fill; write it with the ORM.")
+    return columns
+
+
+# Keyed by row count too, so bounded: big orders bring many counts.
+@lru_cache(maxsize=64)
+def _insert_statement(history, row_count: int, using: str) -> str:
+    """Return the ``INSERT … RETURNING`` statement of ``row_count`` history rows."""
+    quote = connections[using].ops.quote_name
+    columns = _columns(history)
+    values = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    sql = (
+        f"INSERT INTO {quote(history._meta.db_table)} ({', '.join(quote(field.column) for field in columns)}) "  # noqa: S608 - names from _meta
+        f"VALUES {', '.join([values] * row_count)} RETURNING {quote(history._meta.pk.column)}"
     )
+    return sql

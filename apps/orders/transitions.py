@@ -227,7 +227,7 @@ class HistorySteps:
         for name, value in values.items():
             setattr(self.order, name, value)
         Order.objects.filter(pk=self.order.pk).update(**values)
-        history_model(Order).objects.filter(pk=self.history_rows[-1].pk).update(**values)
+        history_model(Order).objects.filter(pk=self.history_rows[-1]).update(**values)
 
 
 def _condition_message(order: Order, name: str) -> str:

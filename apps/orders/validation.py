@@ -24,7 +24,6 @@ from fractions import Fraction
 from functools import partial
 
 from django.conf import settings
-from django.db.models import F, Sum
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 

@@ -1,23 +1,16 @@
 """Allocation and intake under concurrency, on PostgreSQL, where row locks and unique indexes really block."""
 
-import datetime as dt
 import threading
 from decimal import Decimal
 
 import pytest
 from django.db import connection
-from django.utils import timezone
 
-from apps.catalog.imports.service import import_rows
-from apps.catalog.models import ImportKind, StockLevel
+from apps.catalog.models import StockLevel
 from apps.orders.inputs import LineInput, OrderInput
-from apps.orders.models import BackorderEntry, BackorderStatus, InboundDocument, LineAllocation, Order, OrderStatus
+from apps.orders.models import BackorderEntry, BackorderStatus, InboundDocument, Order, OrderStatus
 from apps.orders.services import order_intake
 from tests.factories import (
-    ContractFactory,
-    CustomerFactory,
-    OrderFactory,
-    OrderLineFactory,
     ProductFactory,
     StockLevelFactory,
     WarehouseFactory,
@@ -129,54 +122,3 @@ def test_same_document_from_two_threads_makes_one_order(customer, contract):
     assert InboundDocument.objects.count() == 1
     assert {outcome.order.pk for outcome in outcomes} == {Order.objects.get().pk}
     assert sorted(outcome.replayed for outcome in outcomes) == [False, True]
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_two_stock_arrivals_allocate_queue_once():
-    # given four confirmed orders of 3 waiting, one per tier and an older and a newer gold one
-    product = ProductFactory(sku="RACE-1", list_price=Decimal("10.00"))
-    earlier = timezone.now() - dt.timedelta(days=1)
-    levels = [
-        StockLevelFactory(
-            product=product, warehouse=WarehouseFactory(code=code, country=country), on_hand=0, as_of=earlier
-        )
-        for code, country in (("RTM", "NL"), ("FRA", "DE"))
-    ]
-    orders = {}
-    for name, tier in (("STD", 3), ("GOLD-OLD", 2), ("GOLD-NEW", 2), ("PLAT", 1)):
-        customer = CustomerFactory(account_number=name, service_tier=tier, credit_limit=Decimal("100000"))
-        ContractFactory(customer=customer, valid_from=dt.date(2020, 1, 1), valid_to=None)
-        order = OrderFactory(customer=customer, status=OrderStatus.CONFIRMED, total=Decimal("30.00"))
-        OrderLineFactory(order=order, product=product, sku="RACE-1", quantity=Decimal("3"), unit_price=Decimal("10"))
-        BackorderEntry.objects.create(order=order, queued_at=timezone.now())
-        orders[name] = order
-
-    # when 5 arrive at each warehouse in two pushes at once
-    def arrive(index: int):
-        warehouse = ("RTM", "FRA")[index]
-        row = {"sku": "RACE-1", "warehouse": warehouse, "on_hand": "5", "as_of": timezone.now().isoformat()}
-        return import_rows(ImportKind.STOCK, [row])
-
-    outcomes = run_threads(2, arrive)
-
-    # then 10 units serve platinum and both gold orders (9), and the standard order waits
-    assert [outcome for outcome in outcomes if isinstance(outcome, Exception)] == []
-    assert [job.status for job in outcomes] == ["succeeded", "succeeded"]
-    statuses = {name: Order.objects.get(pk=order.pk).status for name, order in orders.items()}
-    assert statuses == {
-        "PLAT": OrderStatus.ALLOCATED,
-        "GOLD-OLD": OrderStatus.ALLOCATED,
-        "GOLD-NEW": OrderStatus.ALLOCATED,
-        "STD": OrderStatus.CONFIRMED,
-    }
-    for level in levels:
-        level.refresh_from_db()
-        assert level.on_hand == Decimal("5")
-        assert level.reserved <= level.on_hand
-    assert sum(level.reserved for level in levels) == Decimal("9")
-    allocated = LineAllocation.objects.filter(
-        line__order__customer__account_number__in=["PLAT", "GOLD-OLD", "GOLD-NEW"]
-    )
-    assert sum(allocation.quantity for allocation in allocated) == Decimal("9")
-    assert BackorderEntry.objects.get(order=orders["STD"]).status == BackorderStatus.WAITING
