@@ -55,16 +55,10 @@ def write_history(model, rows: list[tuple[object, str, str]], *, actor, date=Non
     connection = connections[using]
     columns = _columns(history)
     user_id = actor.pk if actor is not None else None
-    # SQLite takes at most 32,766 parameters in one statement; PostgreSQL takes every row at once.
-    batch_size = max(connection.ops.bulk_batch_size(columns, rows), 1)
-    ids = []
-    for start in range(0, len(rows), batch_size):
-        batch = rows[start : start + batch_size]
-        sql = _insert_statement(history, len(batch), using)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, _parameters(batch, columns, now, user_id, connection))
-            ids += [row[0] for row in cursor.fetchall()]
-    return ids
+    sql = _insert_statement(history, len(rows), using)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, _parameters(rows, columns, now, user_id, connection))
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _parameters(rows, columns, now, user_id, connection) -> list:
@@ -97,8 +91,7 @@ def _columns(history) -> list:
     return columns
 
 
-# Keyed by row count too, so bounded: big orders bring many counts.
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=4 * MAX_PLAIN_ROWS)
 def _insert_statement(history, row_count: int, using: str) -> str:
     """Return the ``INSERT … RETURNING`` statement of ``row_count`` history rows."""
     quote = connections[using].ops.quote_name
