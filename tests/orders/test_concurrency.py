@@ -1,16 +1,25 @@
 """Allocation and intake under concurrency, on PostgreSQL, where row locks and unique indexes really block."""
 
+import datetime as dt
 import threading
 from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
-from apps.catalog.models import StockLevel
+from apps.catalog.imports.service import import_rows
+from apps.catalog.models import ImportKind, StockLevel
+from apps.exceptions.models import CaseKind
+from apps.exceptions.selectors import open_cases_for
 from apps.orders.inputs import LineInput, OrderInput
-from apps.orders.models import BackorderEntry, BackorderStatus, InboundDocument, Order, OrderStatus
+from apps.orders.models import BackorderEntry, BackorderStatus, InboundDocument, LineAllocation, Order, OrderStatus
 from apps.orders.services import order_intake
 from tests.factories import (
+    ContractFactory,
+    CustomerFactory,
+    OrderFactory,
+    OrderLineFactory,
     ProductFactory,
     StockLevelFactory,
     WarehouseFactory,
@@ -122,3 +131,129 @@ def test_same_document_from_two_threads_makes_one_order(customer, contract):
     assert InboundDocument.objects.count() == 1
     assert {outcome.order.pk for outcome in outcomes} == {Order.objects.get().pk}
     assert sorted(outcome.replayed for outcome in outcomes) == [False, True]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_stock_arrivals_allocate_queue_once():
+    # given four confirmed orders of 3 waiting, one per tier and an older and a newer gold one
+    product = ProductFactory(sku="RACE-1", list_price=Decimal("10.00"))
+    earlier = timezone.now() - dt.timedelta(days=1)
+    levels = [
+        StockLevelFactory(
+            product=product, warehouse=WarehouseFactory(code=code, country=country), on_hand=0, as_of=earlier
+        )
+        for code, country in (("RTM", "NL"), ("FRA", "DE"))
+    ]
+    orders = {}
+    for name, tier in (("STD", 3), ("GOLD-OLD", 2), ("GOLD-NEW", 2), ("PLAT", 1)):
+        customer = CustomerFactory(account_number=name, service_tier=tier, credit_limit=Decimal("100000"))
+        ContractFactory(customer=customer, valid_from=dt.date(2020, 1, 1), valid_to=None)
+        order = OrderFactory(customer=customer, status=OrderStatus.CONFIRMED, total=Decimal("30.00"))
+        OrderLineFactory(order=order, product=product, sku="RACE-1", quantity=Decimal("3"), unit_price=Decimal("10"))
+        BackorderEntry.objects.create(order=order, queued_at=timezone.now())
+        orders[name] = order
+
+    # when 5 arrive at each warehouse in two pushes at once
+    def arrive(index: int):
+        warehouse = ("RTM", "FRA")[index]
+        row = {"sku": "RACE-1", "warehouse": warehouse, "on_hand": "5", "as_of": timezone.now().isoformat()}
+        return import_rows(ImportKind.STOCK, [row])
+
+    outcomes = run_threads(2, arrive)
+
+    # then 10 units serve platinum and both gold orders (9), and the standard order waits
+    assert [outcome for outcome in outcomes if isinstance(outcome, Exception)] == []
+    assert [job.status for job in outcomes] == ["succeeded", "succeeded"]
+    statuses = {name: Order.objects.get(pk=order.pk).status for name, order in orders.items()}
+    assert statuses == {
+        "PLAT": OrderStatus.ALLOCATED,
+        "GOLD-OLD": OrderStatus.ALLOCATED,
+        "GOLD-NEW": OrderStatus.ALLOCATED,
+        "STD": OrderStatus.CONFIRMED,
+    }
+    for level in levels:
+        level.refresh_from_db()
+        assert level.on_hand == Decimal("5")
+        assert level.reserved <= level.on_hand
+    assert sum(level.reserved for level in levels) == Decimal("9")
+    allocated = LineAllocation.objects.filter(
+        line__order__customer__account_number__in=["PLAT", "GOLD-OLD", "GOLD-NEW"]
+    )
+    assert sum(allocation.quantity for allocation in allocated) == Decimal("9")
+    assert BackorderEntry.objects.get(order=orders["STD"]).status == BackorderStatus.WAITING
+
+
+def take_stock_before_lock(monkeypatch, **reserved_by_warehouse_code) -> None:
+    """Make another transaction commit ``reserved`` on stock rows just before intake locks them.
+
+    Intake plans a new order on stock rows read without their locks, so this
+    is the moment where a concurrent order can take the stock it planned on.
+    """
+    from apps.orders import allocation
+
+    lock_reservation = allocation.lock_reservation
+
+    def commit_elsewhere() -> None:
+        try:
+            for code, reserved in reserved_by_warehouse_code.items():
+                StockLevel.objects.filter(warehouse__code=code).update(reserved=Decimal(reserved))
+        finally:
+            connection.close()
+
+    def take_then_lock(reservation, *, order) -> None:
+        thread = threading.Thread(target=commit_elsewhere)
+        thread.start()
+        thread.join(timeout=30)
+        monkeypatch.setattr(allocation, "lock_reservation", lock_reservation)
+        lock_reservation(reservation, order=order)
+
+    monkeypatch.setattr(allocation, "lock_reservation", take_then_lock)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_stock_taken_after_plan_holds_order(customer, contract, monkeypatch):
+    # given
+    product = ProductFactory(sku="GONE-1")
+    StockLevelFactory(product=product, warehouse=WarehouseFactory(code="RTM", country="NL"), on_hand=Decimal("3"))
+    take_stock_before_lock(monkeypatch, RTM="3")
+
+    # when
+    result = order_intake(request=request(customer, 1, [("GONE-1", "2")]))
+
+    # then: the second run checks the order again, finds no stock, and holds it
+    assert result.status == 200
+    order = Order.objects.get()
+    assert order.status == OrderStatus.ON_HOLD
+    assert order.warehouse_id is None
+    assert [case.kind for case in open_cases_for(order)] == [CaseKind.OUT_OF_STOCK]
+    assert OrderStatus.ALLOCATED not in order.history.values_list("status", flat=True)
+    assert order.lines.get().quantity_allocated == 0
+    assert not LineAllocation.objects.exists()
+    assert StockLevel.objects.get(product=product).reserved == Decimal("3")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_stock_moved_after_plan_corrects_warehouse(customer, contract, monkeypatch):
+    # given: Frankfurt has the most stock, so the plan made without locks ships from there
+    product = ProductFactory(sku="MOVED-1")
+    rotterdam = WarehouseFactory(code="RTM", country="NL")
+    StockLevelFactory(product=product, warehouse=rotterdam, on_hand=Decimal("5"))
+    StockLevelFactory(product=product, warehouse=WarehouseFactory(code="FRA", country="DE"), on_hand=Decimal("20"))
+    take_stock_before_lock(monkeypatch, FRA="20")
+
+    # when
+    result = order_intake(request=request(customer, 1, [("MOVED-1", "2")]))
+
+    # then
+    assert result.status == 200
+    order = Order.objects.get()
+    assert order.status == OrderStatus.ALLOCATED
+    assert order.warehouse_id == rotterdam.pk
+    assert order.history.order_by("history_date", "history_id").last().warehouse_id == rotterdam.pk
+    line = order.lines.get()
+    assert line.quantity_allocated == Decimal("2")
+    assert [(row.warehouse_id, row.quantity) for row in line.allocations.all()] == [(rotterdam.pk, Decimal("2"))]
+    assert StockLevel.objects.get(warehouse=rotterdam).reserved == Decimal("2")
