@@ -177,6 +177,11 @@ def _dispatch_in_savepoint(request: OrderInput, document: InboundDocument, actor
     are locked only for the stock writes (``_write_reservation``). When the
     locked rows no longer cover it, the savepoint rolls the attempt back and
     the second run locks the rows before planning, as an update does.
+
+    NOTE: that second run takes the stock locks before it inserts the order,
+    so a document with the same PO number that has inserted its order and
+    waits for those rows makes a deadlock, which PostgreSQL breaks by
+    failing one of the two. Both would need to arrive at once.
     """
     try:
         with transaction.atomic():
