@@ -212,9 +212,9 @@ def _serial_orders(data: dict, order_count: int, run_id: str) -> None:
 
     The CPU time is this process's (``time.process_time``) and that of its
     PostgreSQL backend, read from ``/proc/<pid>/stat`` (the server runs on
-    this machine), so it holds apart from what other work on the machine
-    takes. The backend's figure counts in clock ticks of 10 ms, so only the
-    mean over many orders means anything.
+    this machine), so it leaves out what other work on the machine takes.
+    The backend's figure counts in clock ticks of 10 ms, so only the mean
+    over many orders means anything.
     """
     if order_count <= 0:
         return
@@ -235,7 +235,7 @@ def _serial_orders(data: dict, order_count: int, run_id: str) -> None:
     for document in documents[10:]:
         elapsed, code = _timed_post(document)
         if code != "200":
-            raise SystemExit(f"A one-line order answered {code}; expected 200.")
+            raise SystemExit(f"A one-line order returned status {code}; expected 200.")
         latencies.append(elapsed)
     wall = time.perf_counter() - started
     python_cpu = time.process_time() - cpu_started

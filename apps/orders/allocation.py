@@ -135,7 +135,7 @@ def write_reservation(reservation: Reservation, *, actor, lines_written: bool = 
     """Write an assigned plan: reserved stock, allocation rows and, unless ``lines_written``, the lines.
 
     The lines must be saved by now, and the plan made under the stock rows'
-    locks. ``lines_written`` says that the caller inserted them with their
+    locks. ``lines_written`` means that the caller inserted them with their
     allocated quantities and their history.
     """
     if not reservation.locked:
