@@ -166,7 +166,8 @@ def erp_shipment_report(
             expected_delivery_at=expected_delivery_at,
             actor=actor,
         )
-        locked = lock_order(order)
+        # shipment_record holds the order's lock in this transaction; this reads the state it left.
+        locked = Order.objects.select_related("customer").get(pk=order.pk)
         shipped = [(row.order_line.line_number, row.quantity) for row in shipment.lines.select_related("order_line")]
         report = _report_for(locked)
         if not known:
@@ -232,7 +233,8 @@ def erp_invoice_report(
             invoice_date=invoice_date,
             actor=actor,
         )
-        locked = lock_order(order)
+        # invoice_record holds the order's lock in this transaction; this reads the state it left.
+        locked = Order.objects.select_related("customer").get(pk=order.pk)
         report = _report_for(locked)
         if not known:
             report.invoices[invoice.number] = {
@@ -366,6 +368,10 @@ def _apply_once(
 
 
 def _claim(kind: str, message_key: str, order: Order | None, body: dict, body_hash: str) -> tuple[ErpMessage, bool]:
+    # A replay, the common repeat, finds its row without the failed insert below.
+    existing = ErpMessage.objects.filter(kind=kind, message_key=message_key).first()
+    if existing is not None:
+        return existing, False
     try:
         with transaction.atomic():
             message = ErpMessage.objects.create(

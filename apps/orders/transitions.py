@@ -38,9 +38,15 @@ _PAST = {
 
 
 def lock_order(order: Order | int) -> Order:
-    """Return the order re-read with a row lock; the caller is inside a transaction."""
+    """Return the order re-read with a row lock on the order alone; the caller is inside a transaction.
+
+    The lock is FOR NO KEY UPDATE of the order row, which excludes other writers of the order. It does
+    not lock the customer row, which all orders of the customer share, and it does not block inserts of
+    rows that refer to the order, which take a key-share lock. Locking the customer too made concurrent
+    messages about one customer's orders wait for each other, and deadlock with such inserts.
+    """
     order_id = order.pk if isinstance(order, Order) else order
-    return Order.objects.select_for_update().select_related("customer").get(pk=order_id)
+    return Order.objects.select_for_update(of=("self",), no_key=True).select_related("customer").get(pk=order_id)
 
 
 def check_transition(order: Order, name: str, actor) -> None:
