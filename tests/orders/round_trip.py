@@ -58,18 +58,7 @@ def run_round_trip(*, base_url: str, buyer, po_number: str, quantity: int = 2) -
     from apps.orders.models import Order
     from apps.orders.services import invoice_record, payment_record, shipment_record
 
-    trip = RoundTrip()
-    session_url = _open_session(base_url, return_url=buyer.url)
-    sku = _first_sku(_get(session_url))
-    _post_form(urllib.parse.urljoin(session_url, "cart/"), {"sku": sku, "quantity": str(quantity)})
-    trip.cart = _returned_cart(_post_form(urllib.parse.urljoin(session_url, "return/"), {}))
-
-    trip.order_request = order_request_from_cart(trip.cart, po_number=po_number)
-    answer = _post_xml(urllib.parse.urljoin(base_url, "/punchout/cxml/"), trip.order_request)
-    status = parse_xml(answer).find("Response/Status")
-    trip.intake_status = f"{status.get('code')} {(status.text or '').strip()}"
-    if status.get("code") != "200":
-        raise RuntimeError(f"The OrderRequest was not taken in: {trip.intake_status}")
+    trip = place_punchout_order(base_url=base_url, return_url=buyer.url, po_number=po_number, quantity=quantity)
 
     if transaction.get_connection().in_atomic_block:
         # The documents of the ERP's steps are sent when their transaction commits, which an open one delays.
@@ -97,6 +86,29 @@ def run_round_trip(*, base_url: str, buyer, po_number: str, quantity: int = 2) -
     payment_record(invoice=invoice, payment_id=f"PAY-{po_number}", amount=str(invoice.total))
     buyer.wait_for(len(EXPECTED_DOCUMENTS), timeout=TIMEOUT_SECONDS)
     trip.received = list(buyer.received)
+    return trip
+
+
+def place_punchout_order(
+    *, base_url: str, return_url: str, po_number: str, quantity: int = 2, sku: str | None = None
+) -> RoundTrip:
+    """Shop ``sku`` (else the catalog's first product) in a demo PunchOut session and send the cart as an order.
+
+    Returns the trip with the cart, the OrderRequest and the intake's status; raises RuntimeError unless
+    the order was taken in.
+    """
+    trip = RoundTrip()
+    session_url = _open_session(base_url, return_url=return_url)
+    sku = sku or _first_sku(_get(session_url))
+    _post_form(urllib.parse.urljoin(session_url, "cart/"), {"sku": sku, "quantity": str(quantity)})
+    trip.cart = _returned_cart(_post_form(urllib.parse.urljoin(session_url, "return/"), {}))
+
+    trip.order_request = order_request_from_cart(trip.cart, po_number=po_number)
+    answer = _post_xml(urllib.parse.urljoin(base_url, "/punchout/cxml/"), trip.order_request)
+    status = parse_xml(answer).find("Response/Status")
+    trip.intake_status = f"{status.get('code')} {(status.text or '').strip()}"
+    if status.get("code") != "200":
+        raise RuntimeError(f"The OrderRequest was not taken in: {trip.intake_status}")
     return trip
 
 
