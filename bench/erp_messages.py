@@ -33,7 +33,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -45,10 +44,6 @@ SKU = "BENCH-ERP-1"
 UNIT_PRICE = Decimal("10.00")
 # Seconds to wait for the worker to send the last documents once the messages are in.
 DRAIN_TIMEOUT_SECONDS = 600
-CXML_ANSWER = (
-    b'<?xml version="1.0" encoding="UTF-8"?>\n<cXML payloadID="bench@buyer" timestamp="2026-01-01T00:00:00+00:00">'
-    b'<Response><Status code="200" text="OK"/></Response></cXML>'
-)
 
 
 @dataclass
@@ -77,8 +72,9 @@ def main() -> None:
     import django
 
     django.setup()
+    from tests.orders.buyer_server import BuyerServer
 
-    with _BuyerServer() as buyer:
+    with BuyerServer() as buyer:
         orders, key, restore, prefix = _prepare(options.orders, buyer.url)
         try:
             print(f"{len(orders)} orders allocated; sending {len(orders) * 8} messages from {options.clients} clients")
@@ -298,7 +294,7 @@ def _wait_for_outbox(orders) -> float:
     return time.perf_counter() - started
 
 
-def _check(orders, tally: Tally, buyer: "_BuyerServer", drained: float, prefix: str) -> None:
+def _check(orders, tally: Tally, buyer, drained: float, prefix: str) -> None:
     from django.db.models import Count
 
     from apps.orders.models import ErpMessage, Invoice, Order, OrderStatus, OutboxEvent, Payment, Shipment
@@ -326,38 +322,6 @@ def _check(orders, tally: Tally, buyer: "_BuyerServer", drained: float, prefix: 
     print(f"  outbox statuses {outbox}; buyer received {len(ours)} documents of these orders")
     if not all(checks.values()):
         raise SystemExit(1)
-
-
-class _BuyerServer:
-    """A buyer's procurement system on 127.0.0.1 that counts the documents it receives and accepts each."""
-
-    def __init__(self) -> None:
-        self.received: list[bytes] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                server.received.append(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-                self.send_response(200)
-                self.send_header("Content-Type", "text/xml")
-                self.send_header("Content-Length", str(len(CXML_ANSWER)))
-                self.end_headers()
-                self.wfile.write(CXML_ANSWER)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/cxml"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> "_BuyerServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 if __name__ == "__main__":

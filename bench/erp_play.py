@@ -13,9 +13,9 @@ in the pull feed, and acknowledges it. It reports a shipment, an invoice
 and a payment, each sent twice to show that a replay changes nothing.
 The buyer's test endpoint on 127.0.0.1 must receive the ship notice, the
 invoice and the payment's status update, each valid against its cXML DTD.
-Before the PunchOut step, a contract price change goes through
-``/api/v1/contracts/updates/`` when the server has that endpoint, and the
-script reads the new price in the PunchOut catalog.
+Before the PunchOut step, the CRM push ``/api/v1/contracts/updates/`` lowers
+ACME's contract price of NB-0001, and the script reads the new price in an
+open PunchOut session; the order is for that product.
 
 The script points the demo connection's order documents at its buyer
 endpoint through the database while it runs, and puts them back afterwards.
@@ -25,7 +25,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -33,6 +32,8 @@ from decimal import Decimal
 
 DEMO_ERP_KEY = "demo-erp-key"
 DEMO_ACCOUNT = "ACME-001"
+# A product of ACME's demo contract with a contract price, which the contract change lowers.
+CONTRACT_SKU = "NB-0001"
 TIMEOUT_SECONDS = 30
 
 
@@ -46,28 +47,12 @@ def main() -> None:
     import django
 
     django.setup()
-    from apps.orders.models import OutboundEndpoint
-    from apps.punchout.models import BuyerConnection
-    from apps.punchout.order_request import connection_source
     from tests.api.receiver import WebhookReceiver
     from tests.orders.buyer_server import BuyerServer
+    from tests.orders.round_trip import demo_documents_sent_to
 
-    connection = BuyerConnection.objects.get(customer__account_number=DEMO_ACCOUNT, protocol="cxml")
-    source = connection_source(connection)
-    with BuyerServer() as buyer, WebhookReceiver() as erp_receiver:
-        endpoint = OutboundEndpoint.objects.filter(source=source).first()
-        previous = (endpoint.url, endpoint.is_active) if endpoint is not None else None
-        endpoint = endpoint or OutboundEndpoint(source=source)
-        endpoint.url, endpoint.is_active = buyer.url, True
-        endpoint.save()
-        try:
-            _play(options.base_url, options.po_number, buyer, erp_receiver)
-        finally:
-            if previous is None:
-                endpoint.delete()
-            else:
-                endpoint.url, endpoint.is_active = previous
-                endpoint.save()
+    with BuyerServer() as buyer, WebhookReceiver() as erp_receiver, demo_documents_sent_to(buyer.url):
+        _play(options.base_url, options.po_number, buyer, erp_receiver)
 
 
 def _play(base_url: str, po_number: str, buyer, erp_receiver) -> None:
@@ -77,12 +62,12 @@ def _play(base_url: str, po_number: str, buyer, erp_receiver) -> None:
     from tests.orders.round_trip import place_punchout_order
 
     api = _Api(base_url, DEMO_ERP_KEY)
-    _contract_change(api, base_url)
+    _contract_change(api, base_url, CONTRACT_SKU)
 
     status, subscription = api.call("POST", "/webhooks/", {"url": erp_receiver.url, "events": ["order.confirmed"]})
     _expect(status, 201, "subscribe to order.confirmed", subscription)
     try:
-        trip = place_punchout_order(base_url=base_url, return_url=buyer.url, po_number=po_number)
+        trip = place_punchout_order(base_url=base_url, return_url=buyer.url, po_number=po_number, sku=CONTRACT_SKU)
         print(f"OrderRequest {po_number}: {trip.intake_status}")
 
         headers, body = erp_receiver.received[-1]
@@ -147,40 +132,42 @@ def _play(base_url: str, po_number: str, buyer, erp_receiver) -> None:
     print(f"ship notice tracking number {notice.findtext('.//ShipmentIdentifier')}")
 
 
-def _contract_change(api: "_Api", base_url: str) -> None:
-    """Lower the price of one product of ACME's contract through the CRM push, and read it in a PunchOut session."""
-    status, answer = api.call("POST", "/contracts/updates/", {"rows": []})
-    if status == 404:
-        print("contract change skipped: the server has no /api/v1/contracts/updates/ endpoint")
-        return
-    # NOTE: this step assumes the CRM push takes contract-price rows with the columns of the contract-price
-    # CSV file under "rows", like the catalog push; it stops with the server's response when that is not so.
+def _contract_change(api: "_Api", base_url: str, sku: str) -> None:
+    """Lower ACME's contract price of ``sku`` by a tenth through the CRM push, and read it in a PunchOut session."""
     from apps.contracts.models import ContractPrice
+    from tests.orders.round_trip import _get, _open_session
 
     price = (
-        ContractPrice.objects.filter(contract__customer__account_number=DEMO_ACCOUNT, price__isnull=False)
-        .select_related("contract", "product")
-        .order_by("product__sku", "min_quantity")
+        ContractPrice.objects.filter(
+            contract__customer__account_number=DEMO_ACCOUNT, product__sku=sku, price__isnull=False
+        )
+        .select_related("contract")
+        .order_by("min_quantity")
         .first()
     )
+    if price is None:
+        print(f"contract change skipped: ACME's contract has no price of its own for {sku}")
+        return
+    session_url = _open_session(base_url, return_url="http://127.0.0.1:9/return")
+    before = _get(f"{session_url}search/?q={urllib.parse.quote(sku)}").decode()
     new_price = (price.price * Decimal("0.9")).quantize(Decimal("0.01"))
     row = {
         "contract": price.contract.number,
-        "sku": price.product.sku,
+        "sku": sku,
         "min_quantity": format(price.min_quantity, "f"),
         "price": format(new_price, "f"),
-        "valid_from": price.valid_from.isoformat() if getattr(price, "valid_from", None) else "",
+        "valid_from": price.valid_from.isoformat() if price.valid_from else "",
+        "valid_to": price.valid_to.isoformat() if price.valid_to else "",
         "updated_at": dt.datetime.now(dt.UTC).isoformat(),
     }
-    status, answer = api.call("POST", "/contracts/updates/", {"rows": [row]})
+    status, answer = api.call("POST", "/contracts/updates/", {"prices": [row]})
     _expect(status, 200, "push the contract price change", answer)
-    print(f"contract {price.contract.number}: {price.product.sku} from {price.price} to {new_price}")
-    from tests.orders.round_trip import _get, _open_session
-
-    session_url = _open_session(base_url, return_url="http://127.0.0.1:9/return")
-    page = _get(f"{session_url}search/?q={urllib.parse.quote(price.product.sku)}").decode()
-    shown = re.search(re.escape(format(new_price, "f")), page)
-    print(f"PunchOut catalog shows the new price: {'yes' if shown else 'no'}")
+    print(f"contract {price.contract.number}: {sku} from {price.price} to {new_price} through the CRM push")
+    after = _get(f"{session_url}search/?q={urllib.parse.quote(sku)}").decode()
+    shown = format(new_price, "f") in after and format(new_price, "f") not in before
+    print(f"PunchOut session shows the new price {new_price}: {'yes' if shown else 'NO'}")
+    if not shown:
+        raise SystemExit(f"The PunchOut session does not show the new price {new_price} of {sku}.")
 
 
 def _expect(status: int, expected: int, what: str, answer) -> None:

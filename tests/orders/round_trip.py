@@ -20,12 +20,14 @@ afterwards.
 
 import argparse
 import base64
+import contextlib
 import datetime as dt
 import html.parser
 import os
 import re
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -216,6 +218,30 @@ def _post_xml(url: str, document: bytes) -> bytes:
         return response.read()
 
 
+@contextlib.contextmanager
+def demo_documents_sent_to(url: str) -> Iterator[None]:
+    """Point the demo cXML connection's order documents at ``url`` for the block, then put them back."""
+    from apps.orders.models import OutboundEndpoint
+    from apps.punchout.models import BuyerConnection
+    from apps.punchout.order_request import connection_source
+
+    connection = BuyerConnection.objects.get(customer__account_number=DEMO_ACCOUNT, protocol="cxml")
+    source = connection_source(connection)
+    endpoint = OutboundEndpoint.objects.filter(source=source).first()
+    previous = (endpoint.url, endpoint.is_active) if endpoint is not None else None
+    endpoint = endpoint or OutboundEndpoint(source=source)
+    endpoint.url, endpoint.is_active = url, True
+    endpoint.save()
+    try:
+        yield
+    finally:
+        if previous is None:
+            endpoint.delete()
+        else:
+            endpoint.url, endpoint.is_active = previous
+            endpoint.save()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="the running server's URL")
@@ -226,28 +252,11 @@ def main() -> None:
     import django
 
     django.setup()
-    from apps.orders.models import OutboundEndpoint
     from apps.punchout.cxml.validation import validate_document
-    from apps.punchout.models import BuyerConnection
-    from apps.punchout.order_request import connection_source
     from tests.orders.buyer_server import BuyerServer
 
-    connection = BuyerConnection.objects.get(customer__account_number=DEMO_ACCOUNT, protocol="cxml")
-    source = connection_source(connection)
-    with BuyerServer() as buyer:
-        endpoint = OutboundEndpoint.objects.filter(source=source).first()
-        previous = (endpoint.url, endpoint.is_active) if endpoint is not None else None
-        endpoint = endpoint or OutboundEndpoint(source=source)
-        endpoint.url, endpoint.is_active = buyer.url, True
-        endpoint.save()
-        try:
-            trip = run_round_trip(base_url=options.base_url, buyer=buyer, po_number=options.po_number)
-        finally:
-            if previous is None:
-                endpoint.delete()
-            else:
-                endpoint.url, endpoint.is_active = previous
-                endpoint.save()
+    with BuyerServer() as buyer, demo_documents_sent_to(buyer.url):
+        trip = run_round_trip(base_url=options.base_url, buyer=buyer, po_number=options.po_number)
     print(f"OrderRequest {options.po_number}: {trip.intake_status}; order {trip.order_number}")
     for body in trip.received:
         validate_document(body)
