@@ -16,10 +16,11 @@ points the connection's order documents at a buyer server it runs on
 ERP's acknowledgement, shipment, invoice and payment, each twice, so that
 every second message is a replay. The figure is the messages per second over
 the whole send, replays included. Afterwards the script waits until the
-worker has sent every outbox document, and checks that each message was
-applied exactly once: one shipment, invoice and payment per order, every
-order paid, every replay marked as a replay, and one ship notice,
-invoice and status update per order at the buyer server.
+worker has sent every outbox document. It then checks that each message
+was applied exactly once. That means one shipment, invoice and payment per
+order, every order paid, and every replay marked as a replay. The buyer
+server must have one confirmation, ship notice, invoice and status update
+per order.
 """
 
 import argparse

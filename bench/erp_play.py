@@ -14,8 +14,8 @@ and a payment, each sent twice to show that a replay changes nothing.
 The buyer's test endpoint on 127.0.0.1 must receive the ship notice, the
 invoice and the payment's status update, each valid against its cXML DTD.
 Before the PunchOut step, the CRM push ``/api/v1/contracts/updates/`` lowers
-ACME's contract price of NB-0001, and the script reads the new price in an
-open PunchOut session; the order is for that product.
+ACME's contract price of NB-0001. The script reads the new price in an open
+PunchOut session, and then orders that product.
 
 The script points the demo connection's order documents at its buyer
 endpoint through the database while it runs, and puts them back afterwards.
