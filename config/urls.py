@@ -5,7 +5,7 @@ from django.urls import include, path
 
 from apps.core.views import healthz
 
-# A database outage is a 503 that asks the client to retry; any other uncaught error is Django's 500 page.
+# A database outage returns a 503 with Retry-After. Any other uncaught error returns Django's 500 page.
 handler500 = "apps.core.views.server_error"
 
 admin.site.site_header = "Supplier back office"

@@ -121,13 +121,19 @@ def compute_tax(
             rate = by_class.get(line.tax_class_id) if line.tax_class_id is not None else default_rate
         # A line without a rate in a country that has rates is a gap in the table (rule 5).
         missing = rate is None and exemption is None and bool(rates)
+        if rate is not None:
+            tax_class = rate.tax_class.code
+        elif missing:
+            tax_class = str(line.tax_class_id or "")
+        else:
+            tax_class = ""
         taxed.append(
             LineTax(
                 key=line.key,
                 amount=amount,
                 tax=round_money(amount * rate.rate_percent / _HUNDRED if rate else _ZERO, currency),
                 rate_percent=rate.rate_percent if rate else None,
-                tax_class=rate.tax_class.code if rate else str(line.tax_class_id or "") if missing else "",
+                tax_class=tax_class,
                 exempt=exemption is not None,
                 missing_rate=missing,
             )

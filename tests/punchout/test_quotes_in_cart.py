@@ -91,7 +91,7 @@ def test_load_adds_lines_at_quoted_prices(client, catalog, quote):
     assert [priced.unit_price for priced in pricing.lines] == [Decimal("89.5500"), Decimal("72.0000")]
 
 
-def test_quote_accepted_through_api_without_order_loads_into_cart(client, catalog):
+def test_api_accepted_quote_loads_into_cart(client, catalog):
     # Given: a sent quote that the partner accepts for an order to come through PunchOut
     sent = make_quote(catalog.customer, (catalog.fixed, 3, Decimal("0")), accept=False)
     accepted = quote_accept_by_partner(quote=sent, po_number="", create_order=False)
