@@ -6,13 +6,16 @@ the key does not serve is reported exactly like one that does not exist
 (404), so that no response reveals whether it exists.
 """
 
+import datetime as dt
+
 from django.db.models import QuerySet
 
 from apps.api.authentication import PartnerClient
 from apps.api.errors import CustomerRequired, NotFound
 from apps.api.models import Partner
-from apps.contracts.models import Customer
-from apps.core.prepared import PLACEHOLDER_ID, placeholder_text, prepared
+from apps.contracts.models import Contract, Customer
+from apps.contracts.selectors import loaded_contract_in_force, with_contract_in_force
+from apps.core.prepared import PLACEHOLDER_DATE, PLACEHOLDER_ID, placeholder_text, prepared
 from apps.orders.models import Invoice, Order
 from apps.quotes.models import Quote
 
@@ -30,9 +33,25 @@ def customer_for(client: PartnerClient, account_number: str | None) -> Customer:
     Raises NotFound for a customer the partner does not serve and
     CustomerRequired when the request names none and the partner serves several.
     """
+    return _find_customer(client, account_number, on_date=None)
+
+
+def customer_and_contract_for(
+    client: PartnerClient, account_number: str | None, on_date: dt.date
+) -> tuple[Customer, Contract | None]:
+    """Return the customer as ``customer_for`` does, with its contract in force on ``on_date`` or None.
+
+    One query reads both, where ``customer_for`` and ``active_contract_for``
+    would take two round trips to the database.
+    """
+    customer = _find_customer(client, account_number, on_date=on_date)
+    return customer, loaded_contract_in_force(customer)
+
+
+def _find_customer(client: PartnerClient, account_number: str | None, on_date: dt.date | None) -> Customer:
     partner = client.partner
     # Every API request reads its customer, so the SQL is compiled once per connection for each shape.
-    key = ("api-customer", partner.all_customers, bool(account_number))
+    key = ("api-customer", partner.all_customers, bool(account_number), on_date is not None)
     placeholders: dict[str, object] = {}
     values: dict[str, object] = {}
     if not partner.all_customers:
@@ -41,6 +60,9 @@ def customer_for(client: PartnerClient, account_number: str | None) -> Customer:
     if account_number:
         placeholders["account_number"] = _PLACEHOLDER_ACCOUNT_NUMBER
         values["account_number"] = account_number
+    if on_date is not None:
+        placeholders["on_date"] = PLACEHOLDER_DATE
+        values["on_date"] = on_date
     found = prepared(key, _customers, placeholders).run(values)
     if account_number:
         if not found:
@@ -56,9 +78,16 @@ def customer_for(client: PartnerClient, account_number: str | None) -> Customer:
     return first_two[0]
 
 
-def _customers(partner_id: int | None = None, account_number: str | None = None) -> QuerySet[Customer]:
-    """Return the customer with this account number, or the first two, of a partner or of all customers."""
+def _customers(
+    partner_id: int | None = None, account_number: str | None = None, on_date: dt.date | None = None
+) -> QuerySet[Customer]:
+    """Return the customer with this account number, or the first two, of a partner or of all customers.
+
+    With ``on_date``, each customer carries its contract in force that day (see ``with_contract_in_force``).
+    """
     customers = Customer.objects.all() if partner_id is None else Customer.objects.filter(partners=partner_id)
+    if on_date is not None:
+        customers = with_contract_in_force(customers, on_date)
     if account_number is not None:
         return customers.filter(account_number=account_number)[:1]
     return customers.order_by("account_number")[:2]

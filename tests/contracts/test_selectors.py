@@ -6,8 +6,14 @@ from django.db.models.signals import post_init
 
 from apps.catalog.models import Product
 from apps.contracts.errors import ContractCustomerMismatch, InvalidPricingRequest
-from apps.contracts.models import Contract
-from apps.contracts.selectors import active_contract_for, products_by_id, visible_products
+from apps.contracts.models import Contract, Customer
+from apps.contracts.selectors import (
+    active_contract_for,
+    loaded_contract_in_force,
+    products_by_id,
+    visible_products,
+    with_contract_in_force,
+)
 from tests.factories import CategoryFactory, ContractFactory, CustomerFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -32,6 +38,32 @@ def test_active_contract_for_ignores_draft_and_expired():
 def test_active_contract_for_rejects_datetime():
     with pytest.raises(InvalidPricingRequest, match="is not a date"):
         active_contract_for(customer=CustomerFactory(), on_date=dt.datetime(2026, 6, 15, tzinfo=dt.UTC))
+
+
+def test_with_contract_in_force_matches_active_contract_for():
+    without = CustomerFactory(account_number="C-NONE")
+    ContractFactory(customer=without, status=Contract.Status.DRAFT)
+    ContractFactory(customer=without, valid_from=dt.date(2025, 1, 1), valid_to=dt.date(2026, 6, 14))
+    single = ContractFactory(customer=CustomerFactory(account_number="C-ONE"))
+    # Bad data: three contracts in force; the latest start wins, then the highest id.
+    several = CustomerFactory(account_number="C-SEVERAL")
+    ContractFactory(customer=several, valid_from=dt.date(2026, 1, 1))
+    ContractFactory(customer=several, valid_from=dt.date(2026, 3, 1))
+    ContractFactory(customer=several, valid_from=dt.date(2026, 3, 1))
+
+    customers = list(with_contract_in_force(Customer.objects.order_by("account_number"), ON))
+
+    assert [customer.account_number for customer in customers] == ["C-NONE", "C-ONE", "C-SEVERAL"]
+    for customer in customers:
+        assert loaded_contract_in_force(customer) == active_contract_for(customer=customer, on_date=ON), customer
+    assert loaded_contract_in_force(customers[0]) is None
+    assert loaded_contract_in_force(customers[1]) == single
+    assert loaded_contract_in_force(customers[2]).valid_from == dt.date(2026, 3, 1)
+
+
+def test_with_contract_in_force_rejects_datetime():
+    with pytest.raises(InvalidPricingRequest, match="is not a date"):
+        with_contract_in_force(Customer.objects.all(), dt.datetime(2026, 6, 15, tzinfo=dt.UTC))
 
 
 def test_visible_products_without_contract_are_all_active():

@@ -361,6 +361,7 @@ def test_punchout_urls_for_every_role(demo, client):
 # the supplier's own master data through erp:write pushes are listed with the reason.
 SCOPING_CALLS = (
     "customer_for(",
+    "customer_and_contract_for(",
     "scoped_orders(",
     "order_for(",
     "scoped_quotes(",

@@ -10,12 +10,12 @@ from apps.api import selectors, serializers
 from apps.api.errors import NotFound
 from apps.api.models import Scope
 from apps.api.pagination import ApiCursorPagination
-from apps.api.tenancy import customer_for
+from apps.api.tenancy import customer_and_contract_for, customer_for
 from apps.api.views.base import ETagMixin, InvalidFilter, PartnerView, parse_filter_datetime, validated
 from apps.api.views.docs import COMMON_ERRORS, ERROR_RESPONSES
 from apps.catalog.models import Category
 from apps.contracts.pricing import price_lines
-from apps.contracts.selectors import active_contract_for, today_utc
+from apps.contracts.selectors import today_utc
 
 CUSTOMER_PARAMETER = OpenApiParameter(
     "customer", str, description="Account number of the customer; needed when the key serves several."
@@ -81,9 +81,8 @@ class ProductListView(ETagMixin, PartnerView):
         ],
     )
     def get(self, request):
-        customer = customer_for(self.client, request.query_params.get("customer"))
         on_date = today_utc()
-        contract = active_contract_for(customer=customer, on_date=on_date)
+        customer, contract = customer_and_contract_for(self.client, request.query_params.get("customer"), on_date)
         rows = selectors.product_page_source(
             customer=customer,
             contract=contract,
@@ -110,9 +109,8 @@ class ProductDetailView(ETagMixin, PartnerView):
         ],
     )
     def get(self, request, sku: str):
-        customer = customer_for(self.client, request.query_params.get("customer"))
         on_date = today_utc()
-        contract = active_contract_for(customer=customer, on_date=on_date)
+        customer, contract = customer_and_contract_for(self.client, request.query_params.get("customer"), on_date)
         rows = list(selectors.product_queryset(customer=customer, contract=contract).filter(sku=sku))
         if not rows:
             raise NotFound(f"Product {sku!r} not found.")
@@ -244,8 +242,7 @@ class AvailabilityView(ETagMixin, PartnerView):
             raise InvalidFilter("Name at least one SKU, such as ?sku=NB-0001&sku=MON-0002.")
         if len(skus) > MAX_AVAILABILITY_SKUS:
             raise InvalidFilter(f"{len(skus)} SKUs requested; ask for at most {MAX_AVAILABILITY_SKUS} at a time.")
-        customer = customer_for(self.client, request.query_params.get("customer"))
-        contract = active_contract_for(customer=customer, on_date=today_utc())
+        customer, contract = customer_and_contract_for(self.client, request.query_params.get("customer"), today_utc())
         visible = dict(
             selectors.product_queryset(customer=customer, contract=contract)
             .filter(sku__in=skus)
