@@ -184,9 +184,11 @@ STORAGES = {
 # collectstatic has not run.
 WHITENOISE_USE_FINDERS = DEBUG or env_bool("WHITENOISE_USE_FINDERS", False)
 
-# Celery: with no broker configured, tasks run in the calling process.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
-CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+# Celery: with no broker configured, tasks run in the calling process. Eager apply_async still takes
+# a producer from Celery's pool, so the broker is then kombu's in-process memory transport. Left
+# unset, Celery builds an AMQP connection to localhost, and kombu logs "No hostname was supplied".
+CELERY_TASK_ALWAYS_EAGER = env_str("CELERY_BROKER_URL") is None
+CELERY_BROKER_URL = "memory://localhost/" if CELERY_TASK_ALWAYS_EAGER else env_str("CELERY_BROKER_URL")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = False
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
