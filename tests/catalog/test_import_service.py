@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.test import override_settings
 
-from apps.catalog.imports import writers
+from apps.catalog.imports import references, writers
 from apps.catalog.imports.service import ImportOptions, import_file, import_rows
 from apps.catalog.models import Category, HeldChange, ImportJob, ImportKind, Product, StockLevel
 from apps.exceptions.models import CaseKind, ExceptionCase
@@ -513,3 +513,58 @@ def test_product_sku_has_one_index(each):
         names = [name for (name,) in cursor.fetchall()]
 
     assert names == ["product_sku_uniq"]
+
+
+@pytest.mark.postgres
+def test_batch_referencing_missing_category_rolled_back(each, monkeypatch):
+    import dataclasses
+
+    from django.db import IntegrityError
+
+    from apps.catalog.imports import kinds
+
+    pens = CategoryFactory(code="PENS")
+    missing_id = pens.pk + 1000
+    catalog = kinds.SPECS[ImportKind.CATALOG]
+
+    def resolve_to_missing_category(batch, cache, dry_run):
+        problems = catalog.resolve(batch, cache, dry_run)
+        # As when the category is deleted after the import looked it up.
+        for _, record in batch:
+            record["category_id"] = missing_id
+        return problems
+
+    broken = dataclasses.replace(catalog, resolve=resolve_to_missing_category)
+    monkeypatch.setitem(kinds.SPECS, ImportKind.CATALOG, broken)
+    checked = []
+    real_prepare = references.BatchReferences.prepare
+
+    def prepare(self):
+        real_prepare(self)
+        checked.append(self.allowed)
+
+    monkeypatch.setattr(references.BatchReferences, "prepare", prepare)
+
+    with pytest.raises(IntegrityError, match=f"category_id of the import batch refers to ids {missing_id} "):
+        _push([_row("A-1", category_code="PENS"), _row("A-2", category_code="PENS")])
+
+    assert checked == [True]
+    assert not Product.objects.exists()
+    job = ImportJob.objects.get()
+    assert (job.status, job.batches_committed, job.created_count) == (ImportJob.Status.FAILED, 0, 0)
+
+
+@pytest.mark.postgres
+def test_batch_check_restores_replication_role(each):
+    from django.db import connection
+
+    user = UserFactory()
+
+    job = _push([_row("A-1"), _row("A-2")], actor=user)
+
+    assert job.created_count == 2
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('session_replication_role')")
+        assert cursor.fetchone()[0] == "origin"
+    history = Product.history.model.objects.filter(history_change_reason=f"import job {job.pk}")
+    assert set(history.values_list("history_user_id", flat=True)) == {user.pk}

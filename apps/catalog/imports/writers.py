@@ -8,11 +8,13 @@ reason), and both must run inside the batch's transaction. The ORM path also app
 import datetime as dt
 import operator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
 from apps.catalog.imports.kinds import KindSpec
+from apps.catalog.imports.references import BatchReferences
 
 HISTORY_OWN_COLUMNS = ("history_id", "history_date", "history_change_reason", "history_type", "history_user_id")
 
@@ -37,6 +39,7 @@ class StagedBatch:
         self.flagged = [name for name, value in defaults.items() if value is None]
         # PostgreSQL type OIDs of the staging table's columns, for the binary COPY.
         self.types: list[int] = []
+        self.references = BatchReferences(spec, self.table, self.fields)
 
     def prepare(self) -> None:
         """Create an empty staging table on this connection, replacing one an earlier import left."""
@@ -53,6 +56,7 @@ class StagedBatch:
             )
             cursor.execute(f"SELECT * FROM {self.table} LIMIT 0")  # noqa: S608 - the table name is built here.
             self.types = [column.type_code for column in cursor.description]
+        self.references.prepare()
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
@@ -119,21 +123,24 @@ class StagedBatch:
         returned instead, for the caller to decide on and to write with ``only``, which limits the
         upsert to the given lines and holds nothing back. The upsert's own guard skips a row whose
         stored values already equal it, or whose stored change time is newer, so a row that another
-        import wrote since the comparison is left alone and counted as stale.
+        import wrote since the comparison is left alone and counted as stale. The foreign keys
+        of the written rows are checked once for the whole batch where ``BatchReferences`` allows it.
         """
         totals = StagedCounts()
-        for target, stage_filter in self.spec.conflict_targets:
-            classified, classified_params = self._classified_sql(stage_filter, held_back, only=only)
-            arguments = {**(params or {}), **classified_params}
-            try:
-                with transaction.atomic():
-                    row = self._write_classified(classified, arguments, target, now, actor_id, reason, insert_new=True)
-            except IntegrityError:
-                # Another writer inserted one of the batch's new keys since the comparison.
-                row = self._write_classified(classified, arguments, target, now, actor_id, reason, insert_new=False)
-            created, updated, to_write, stale, unchanged, held_lines = row
-            # A row the upsert's guard skipped was changed by another writer since the comparison.
-            totals.add(created, updated, stale + to_write - created - updated, unchanged, held_lines)
+        with self.references.checked_once(actor_id):
+            for target, stage_filter in self.spec.conflict_targets:
+                classified, classified_params = self._classified_sql(stage_filter, held_back, only=only)
+                arguments = {**(params or {}), **classified_params}
+                write = partial(self._write_classified, classified, arguments, target, now, actor_id, reason)
+                try:
+                    with transaction.atomic():
+                        row = write(insert_new=True)
+                except IntegrityError:
+                    # Another writer inserted one of the batch's new keys since the comparison.
+                    row = write(insert_new=False)
+                created, updated, to_write, stale, unchanged, held_lines = row
+                # A row the upsert's guard skipped was changed by another writer since the comparison.
+                totals.add(created, updated, stale + to_write - created - updated, unchanged, held_lines)
         return totals
 
     def _write_classified(self, classified, arguments, target, now, actor_id, reason, *, insert_new: bool) -> tuple:
