@@ -394,6 +394,7 @@ QUOTE_LIST_COLUMNS = (
     "total",
     "valid_until",
     "customer_po_number",
+    "prices_out_of_date_since",
     "created_at",
     "updated_at",
 )
@@ -445,6 +446,7 @@ def _quote_header(row: dict, customer_account: str, order_number: str | None) ->
         "valid_until": row["valid_until"],
         "customer_po_number": row["customer_po_number"],
         "order": order_number,
+        "prices_out_of_date_since": row["prices_out_of_date_since"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }

@@ -564,6 +564,14 @@ class QuoteSummaryDoc(serializers.Serializer):
     valid_until = serializers.DateField()
     customer_po_number = serializers.CharField()
     order = serializers.CharField(allow_null=True, help_text="Number of the order the quote became, once accepted.")
+    prices_out_of_date_since = serializers.DateTimeField(
+        allow_null=True,
+        help_text=(
+            "When a change of the customer's contract made the quote's prices differ from today's contract prices; "
+            "null while they match. The quote keeps its prices until sales refresh them. Such a quote can still "
+            "be accepted, and its order takes the quoted prices."
+        ),
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 

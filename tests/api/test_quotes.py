@@ -1,8 +1,10 @@
 """Quotes through the API: request, read, accept into an order, decline, and their webhooks."""
 
 import json
+from decimal import Decimal
 
 import pytest
+from django.utils.dateparse import parse_datetime
 
 from apps.api.models import Scope, WebhookDelivery
 from apps.orders.models import Order
@@ -181,3 +183,48 @@ def test_accept_with_unreadable_create_order_is_400(api, sent_number, acme_key):
     assert response.status_code == 400
     assert "create_order" in response.json()["fields"]
     assert Quote.objects.get(number=sent_number).status == QuoteStatus.SENT
+
+
+def _lower_chair_contract_price(api, make_key) -> None:
+    """Push a lower contract price for ACME's chair through the CRM endpoint, a contract change."""
+    crm_key = make_key(all_customers=True, scopes=[Scope.CRM_WRITE])
+    message = {"prices": [{"contract": "ACME-K", "sku": "CHAIR-1", "price": "94.00"}]}
+    response = api.call("POST", "/api/v1/contracts/updates/", crm_key, message)
+    assert response.status_code == 200, response.content
+
+
+def test_quote_shows_out_of_date_prices(api, sent_number, acme_key, make_key):
+    # given
+    before = api.call("GET", f"/api/v1/quotes/{sent_number}/", acme_key).json()
+
+    # when
+    _lower_chair_contract_price(api, make_key)
+
+    # then
+    flagged_at = Quote.objects.get(number=sent_number).prices_out_of_date_since
+    read = api.call("GET", f"/api/v1/quotes/{sent_number}/", acme_key).json()
+    listed = api.call("GET", "/api/v1/quotes/", acme_key).json()["results"]
+    assert before["prices_out_of_date_since"] is None
+    assert flagged_at is not None
+    assert parse_datetime(read["prices_out_of_date_since"]) == flagged_at
+    assert [row["prices_out_of_date_since"] for row in listed] == [read["prices_out_of_date_since"]]
+    assert [line["net_price"] for line in read["lines"]] == ["99.50", "400.00"]
+
+
+def test_accept_out_of_date_quote_orders_quoted_prices(api, sent_number, acme_key, make_key):
+    # given
+    _lower_chair_contract_price(api, make_key)
+
+    # when
+    response = api.call("POST", f"/api/v1/quotes/{sent_number}/accept/", acme_key, {"po_number": "PO-Q-2"})
+
+    # then
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == QuoteStatus.CONVERTED
+    assert body["prices_out_of_date_since"] is not None
+    order = Order.objects.get(number=body["order"])
+    assert sorted((line.sku, line.unit_price) for line in order.lines.all()) == [
+        ("CHAIR-1", Decimal("99.50")),
+        ("DESK-1", Decimal("400.00")),
+    ]

@@ -26,6 +26,7 @@ QUOTE_EXAMPLE = {
     "valid_until": "2027-01-03",
     "customer_po_number": "",
     "order": None,
+    "prices_out_of_date_since": None,
     "created_at": "2026-12-04T10:00:00Z",
     "updated_at": "2026-12-04T11:00:00Z",
 }
@@ -139,7 +140,14 @@ class QuoteDetailView(PartnerView):
         operation_id="quotes_retrieve",
         summary="Read the current version of a quote with its lines",
         responses={200: serializers.QuoteDetailDoc, **COMMON_ERRORS},
-        examples=[OpenApiExample("A quote", value=QUOTE_DETAIL_EXAMPLE, response_only=True)],
+        examples=[
+            OpenApiExample("A quote", value=QUOTE_DETAIL_EXAMPLE, response_only=True),
+            OpenApiExample(
+                "A quote whose prices a contract change made out of date",
+                value={**QUOTE_DETAIL_EXAMPLE, "prices_out_of_date_since": "2026-12-05T09:30:00Z"},
+                response_only=True,
+            ),
+        ],
     )
     def get(self, request, number: str):
         return Response(selectors.quote_detail(quote_for(self.client, number)))
