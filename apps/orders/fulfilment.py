@@ -24,6 +24,7 @@ from apps.catalog.models import StockLevel
 from apps.core.money import round_money
 from apps.orders import outbox
 from apps.orders.errors import InvalidFulfilmentInput, OrderStateConflict, PaymentConflict, UnknownInvoice
+from apps.orders.history import save_with_history
 from apps.orders.inputs import InvalidNumber, parse_money, parse_quantity
 from apps.orders.models import (
     INVOICEABLE_STATES,
@@ -93,7 +94,7 @@ def shipment_record(
                     code="shipment_not_allocated",
                 )
 
-        shipment = Shipment.objects.create(
+        shipment = Shipment(
             order=order,
             shipment_id=shipment_id,
             carrier=carrier[:100],
@@ -102,13 +103,14 @@ def shipment_record(
             shipped_at=shipped_at or timezone.now(),
             expected_delivery_at=expected_delivery_at,
         )
+        save_with_history(shipment, actor=actor, reason=f"Shipment {shipment_id}")
         for line, quantity in quantities:
             ShipmentLine.objects.create(shipment=shipment, order_line=line, quantity=quantity)
             _take_stock(line, quantity, actor)
             line.quantity_shipped += quantity
-            line._history_user = actor
-            line._change_reason = f"Shipment {shipment_id}"
-            line.save(update_fields=["quantity_shipped", "updated_at"])
+            save_with_history(
+                line, actor=actor, reason=f"Shipment {shipment_id}", update_fields=["quantity_shipped", "updated_at"]
+            )
 
         complete = not order.lines.filter(status=LineStatus.OPEN, quantity_shipped__lt=F("quantity")).exists()
         name = "ship" if complete else "ship_partially"
@@ -196,9 +198,9 @@ def invoice_record(
         )
         for line, quantity, _ in billed:
             line.quantity_invoiced += quantity
-            line._history_user = actor
-            line._change_reason = f"Invoice {number}"
-            line.save(update_fields=["quantity_invoiced", "updated_at"])
+            save_with_history(
+                line, actor=actor, reason=f"Invoice {number}", update_fields=["quantity_invoiced", "updated_at"]
+            )
 
         for billed_order in orders.values():
             _invoice_if_complete(billed_order, number, actor)
@@ -255,8 +257,7 @@ def payment_record(
                     currency=found.currency,
                     paid_on=paid_on or timezone.localdate(),
                 )
-                payment._history_user = actor
-                payment.save()
+                save_with_history(payment, actor=actor, reason=f"Payment {payment_id}")
         except IntegrityError:
             # The same payment id was committed by a concurrent report for another invoice.
             existing = Payment.objects.select_related("invoice").get(payment_id=payment_id)
@@ -396,11 +397,9 @@ def _invoice_quantities(
 
 def _create_invoice(*, number: str, customer_id: int, actor, **fields) -> Invoice:
     invoice = Invoice(number=number, customer_id=customer_id, total=fields["subtotal"] + fields["tax"], **fields)
-    invoice._history_user = actor
-    invoice._change_reason = "Reported by the ERP"
     try:
         with transaction.atomic():
-            invoice.save()
+            save_with_history(invoice, actor=actor, reason="Reported by the ERP")
     except IntegrityError:
         raise InvalidFulfilmentInput(
             f"Invoice {number} was recorded by another request at the same time; send the report again to get it."
@@ -436,9 +435,9 @@ def _update_paid_amount(invoice: Invoice, payment_id: str, actor) -> None:
     invoice.paid_amount = paid
     if invoice.is_paid and invoice.paid_at is None:
         invoice.paid_at = timezone.now()
-    invoice._history_user = actor
-    invoice._change_reason = f"Payment {payment_id}"[:100]
-    invoice.save(update_fields=["paid_amount", "paid_at", "updated_at"])
+    save_with_history(
+        invoice, actor=actor, reason=f"Payment {payment_id}", update_fields=["paid_amount", "paid_at", "updated_at"]
+    )
 
 
 def _mark_paid_if_settled(order: Order, payment_id: str, actor) -> None:
@@ -487,9 +486,12 @@ def _take_stock(line: OrderLine, quantity: Decimal, actor) -> None:
         level = levels[allocation.stock_level_id]
         level.on_hand -= take
         level.reserved = max(level.reserved - take, _ZERO)
-        level._history_user = actor
-        level._change_reason = f"Shipped for order line {line.pk}"
-        level.save(update_fields=["on_hand", "reserved", "updated_at"])
+        save_with_history(
+            level,
+            actor=actor,
+            reason=f"Shipped for order line {line.pk}",
+            update_fields=["on_hand", "reserved", "updated_at"],
+        )
         allocation.quantity -= take
         if allocation.quantity > 0:
             allocation.save(update_fields=["quantity", "updated_at"])

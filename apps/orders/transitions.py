@@ -15,7 +15,7 @@ from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
 
 from apps.orders import allocation, backorders, outbox
 from apps.orders.errors import OrderActionNotPermitted, OrderStateConflict
-from apps.orders.history import history_model, write_history
+from apps.orders.history import history_model, save_with_history, write_history
 from apps.orders.models import Order, OrderStatus
 
 logger = logging.getLogger(__name__)
@@ -78,10 +78,8 @@ def apply_transition(order: Order, name: str, *, actor, reason: str, extra_field
 
 def save_order(order: Order, *, actor, reason: str, fields: tuple[str, ...] | None = None) -> Order:
     """Save the order with the acting user and reason on its history row."""
-    order._history_user = actor
-    order._change_reason = reason[:100]
     try:
-        order.save(update_fields=[*fields, "updated_at"] if fields else None)
+        save_with_history(order, actor=actor, reason=reason, update_fields=[*fields, "updated_at"] if fields else None)
     except ConcurrentTransition:
         raise OrderStateConflict(f"Order {order.number} was changed by someone else meanwhile; reload it.") from None
     return order
