@@ -16,7 +16,7 @@ from apps.api.models import Partner
 from apps.contracts.models import Contract, Customer
 from apps.contracts.selectors import loaded_contract_in_force, with_contract_in_force
 from apps.core.prepared import PLACEHOLDER_DATE, PLACEHOLDER_ID, placeholder_text, prepared
-from apps.orders.models import Invoice, Order
+from apps.orders.models import ErpMessage, Invoice, Order
 from apps.quotes.models import Quote
 
 
@@ -132,3 +132,43 @@ def quote_for(client: PartnerClient, number: str) -> Quote:
     if quote is None:
         raise NotFound(f"Quote {number!r} not found.")
     return quote
+
+
+def stored_erp_message(
+    client: PartnerClient, kind: str, message_key: str, *, order_number: str | None = None
+) -> tuple[str, dict] | None:
+    """Return (body hash, result) of the kept ERP message of this kind and id, when its order is the key's.
+
+    A message about an order of a customer the key does not serve, or about
+    another order than ``order_number`` when that is given, is returned as
+    None, like one never received. The ERP replays often, so the SQL is
+    compiled once per connection.
+    """
+    partner = client.partner
+    placeholders: dict[str, object] = {"kind": _PLACEHOLDER_KIND, "message_key": _PLACEHOLDER_MESSAGE_KEY}
+    values: dict[str, object] = {"kind": kind, "message_key": message_key}
+    if not partner.all_customers:
+        placeholders["partner_id"] = PLACEHOLDER_ID
+        values["partner_id"] = partner.pk
+    if order_number is not None:
+        placeholders["order_number"] = _PLACEHOLDER_ORDER_NUMBER
+        values["order_number"] = order_number
+    key = ("api-erp-message", partner.all_customers, order_number is not None)
+    found = prepared(key, _erp_messages, placeholders).run(values)
+    return found[0] if found else None
+
+
+def _erp_messages(
+    kind: str, message_key: str, partner_id: int | None = None, order_number: str | None = None
+) -> QuerySet[ErpMessage]:
+    messages = ErpMessage.objects.filter(kind=kind, message_key=message_key)
+    if partner_id is not None:
+        messages = messages.filter(order__customer__partners=partner_id)
+    if order_number is not None:
+        messages = messages.filter(order__number=order_number)
+    return messages.order_by().values_list("body_hash", "result")[:1]
+
+
+_PLACEHOLDER_KIND = placeholder_text("kind")
+_PLACEHOLDER_MESSAGE_KEY = placeholder_text("message key")
+_PLACEHOLDER_ORDER_NUMBER = placeholder_text("order number")

@@ -20,14 +20,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.core.money import round_money
-from apps.exceptions.models import CaseKind, Severity
-from apps.exceptions.services import case_open
+from apps.exceptions.models import ACTIVE_STATES, CaseKind, ExceptionCase, Severity
+from apps.exceptions.services import case_open, case_supersede
 from apps.orders.errors import (
     ErpMessageConflict,
     InvalidFulfilmentInput,
@@ -35,6 +36,7 @@ from apps.orders.errors import (
     UnknownInvoice,
 )
 from apps.orders.fulfilment import invoice_record, payment_record, shipment_record
+from apps.orders.history import save_with_history
 from apps.orders.inputs import InvalidNumber, parse_money
 from apps.orders.models import (
     ErpMessage,
@@ -49,6 +51,8 @@ from apps.orders.transitions import lock_order, save_order
 
 logger = logging.getLogger(__name__)
 
+# Cause key of the case that the beat check opens for an order the ERP has not acknowledged in time.
+UNACKNOWLEDGED_CAUSE = "erp-unacknowledged"
 # The team that decides about shipments, invoices and payments the ERP reported and this system rejected.
 FINANCE_TEAM = "finance"
 # States of an order that this system has confirmed and handed to the ERP.
@@ -72,6 +76,92 @@ class ErpResult:
     replayed: bool
 
 
+@dataclass(frozen=True)
+class IncomingMessage:
+    """An ERP message as it is kept: its kind, the ERP's id of it (the message key) and its body before hashing."""
+
+    kind: str
+    message_key: str
+    body: dict
+
+    def replay(self, stored: tuple[str, dict] | None) -> ErpResult | None:
+        """Return the first result when ``stored`` (body hash, result) is this message applied before, else None.
+
+        A stored message with another body returns None too, so that the
+        caller applies the message and gets the conflict with its full reason.
+        """
+        if stored is None:
+            return None
+        body_hash, result = stored
+        if body_hash != canonical_body(self.body)[1]:
+            return None
+        logger.info("ERP message replayed", extra={"kind": self.kind, "message_key": self.message_key})
+        return ErpResult(result=result, replayed=True)
+
+
+def acknowledgement_message(*, order_number: str, erp_reference: str, total: object = None) -> IncomingMessage:
+    """Describe an acknowledgement of the order; ``total`` is hashed as a number, so "5.0" and 5 match."""
+    body = {"erp_reference": (erp_reference or "").strip(), "total": None if total in (None, "") else _number(total)}
+    return IncomingMessage(ErpMessageKind.ACKNOWLEDGEMENT.value, order_number, body)
+
+
+def shipment_message(
+    *,
+    order_number: str,
+    shipment_id: str,
+    lines: Sequence[tuple[str, Decimal]],
+    carrier: str = "",
+    carrier_scac: str = "",
+    tracking_number: str = "",
+    shipped_at: dt.datetime | None = None,
+    expected_delivery_at: dt.datetime | None = None,
+) -> IncomingMessage:
+    """Describe a shipment of the order; the ERP's ``shipment_id`` is unique per order."""
+    shipment_id = (shipment_id or "").strip()
+    body = {
+        "shipment_id": shipment_id,
+        "lines": [[str(number), _number(quantity)] for number, quantity in lines],
+        "carrier": carrier,
+        "carrier_scac": carrier_scac,
+        "tracking_number": tracking_number,
+        "shipped_at": shipped_at,
+        "expected_delivery_at": expected_delivery_at,
+    }
+    return IncomingMessage(ErpMessageKind.SHIPMENT.value, f"{order_number}/{shipment_id}", body)
+
+
+def invoice_message(
+    *,
+    number: str,
+    lines: Sequence[tuple[str, Decimal]],
+    tax: object,
+    total: object,
+    due_date: dt.date,
+    invoice_date: dt.datetime | None = None,
+) -> IncomingMessage:
+    """Describe an invoice; the invoice number is unique."""
+    number = (number or "").strip()
+    body = {
+        "invoice_number": number,
+        "lines": [[str(line_number), _number(quantity)] for line_number, quantity in lines],
+        "tax": _number(tax),
+        "total": _number(total),
+        "due_date": due_date,
+        "invoice_date": invoice_date,
+    }
+    return IncomingMessage(ErpMessageKind.INVOICE.value, number, body)
+
+
+def payment_message(
+    *, invoice_number: str, payment_id: str, amount: object, paid_on: dt.date | None = None
+) -> IncomingMessage:
+    """Describe a payment of an invoice; the payment id is unique."""
+    payment_id = (payment_id or "").strip()
+    invoice_number = (invoice_number or "").strip()
+    body = {"invoice_number": invoice_number, "payment_id": payment_id, "amount": _number(amount), "paid_on": paid_on}
+    return IncomingMessage(ErpMessageKind.PAYMENT.value, payment_id, body)
+
+
 def erp_acknowledge(*, order: Order, erp_reference: str, total: object = None, actor=None) -> ErpResult:
     """Store the ERP's reference for a confirmed order and the time it acknowledged it.
 
@@ -84,7 +174,7 @@ def erp_acknowledge(*, order: Order, erp_reference: str, total: object = None, a
     if not erp_reference or len(erp_reference) > 64:
         raise InvalidFulfilmentInput("An acknowledgement needs the ERP's erp_reference of 1 to 64 characters.")
     stated_total = _optional_money(total, order.currency, f"The total of the acknowledgement of order {order.number}")
-    body = {"erp_reference": erp_reference, "total": stated_total}
+    incoming = acknowledgement_message(order_number=order.number, erp_reference=erp_reference, total=stated_total)
 
     def acknowledge() -> dict:
         locked = lock_order(order)
@@ -105,6 +195,7 @@ def erp_acknowledge(*, order: Order, erp_reference: str, total: object = None, a
                 reason=f"Acknowledged by the ERP as {erp_reference}",
                 fields=("erp_reference", "erp_acknowledged_at"),
             )
+            _close_unacknowledged_cases(locked)
 
         report = _report_for(locked)
         report.erp_reference = erp_reference
@@ -119,9 +210,7 @@ def erp_acknowledge(*, order: Order, erp_reference: str, total: object = None, a
         }
 
     try:
-        return _apply_once(
-            kind=ErpMessageKind.ACKNOWLEDGEMENT, message_key=order.number, order=order, body=body, apply=acknowledge
-        )
+        return _apply_once(incoming, order=order, apply=acknowledge)
     except ErpMessageConflict:
         stored = Order.objects.filter(pk=order.pk).values_list("erp_reference", flat=True).first() or ""
         if stored and stored != erp_reference:
@@ -142,16 +231,17 @@ def erp_shipment_report(
     actor=None,
 ) -> ErpResult:
     """Record a shipment the ERP reports for an order, once per ``shipment_id``; the buyer gets a ship notice."""
-    shipment_id = (shipment_id or "").strip()
-    body = {
-        "shipment_id": shipment_id,
-        "lines": [[str(number), _number(quantity)] for number, quantity in lines],
-        "carrier": carrier,
-        "carrier_scac": carrier_scac,
-        "tracking_number": tracking_number,
-        "shipped_at": shipped_at,
-        "expected_delivery_at": expected_delivery_at,
-    }
+    incoming = shipment_message(
+        order_number=order.number,
+        shipment_id=shipment_id,
+        lines=lines,
+        carrier=carrier,
+        carrier_scac=carrier_scac,
+        tracking_number=tracking_number,
+        shipped_at=shipped_at,
+        expected_delivery_at=expected_delivery_at,
+    )
+    shipment_id = incoming.body["shipment_id"]
 
     def ship() -> dict:
         known = Shipment.objects.filter(order=order, shipment_id=shipment_id).exists()
@@ -166,8 +256,9 @@ def erp_shipment_report(
             expected_delivery_at=expected_delivery_at,
             actor=actor,
         )
-        # shipment_record holds the order's lock in this transaction; this reads the state it left.
-        locked = Order.objects.select_related("customer").get(pk=order.pk)
+        # The shipment's order is the instance that shipment_record locked and moved on, or for a
+        # shipment recorded before, the order as read now under this transaction's lock.
+        locked = shipment.order
         shipped = [(row.order_line.line_number, row.quantity) for row in shipment.lines.select_related("order_line")]
         report = _report_for(locked)
         if not known:
@@ -184,14 +275,10 @@ def erp_shipment_report(
         }
 
     return _apply_once(
-        kind=ErpMessageKind.SHIPMENT,
-        message_key=f"{order.number}/{shipment_id}",
+        incoming,
         order=order,
-        body=body,
         apply=ship,
-        rejected=lambda error: _open_rejection_case(
-            ErpMessageKind.SHIPMENT, shipment_id, error, order=order, body=body
-        ),
+        rejected=lambda error: _open_rejection_case(incoming, shipment_id, error, order=order),
     )
 
 
@@ -211,15 +298,10 @@ def erp_invoice_report(
     The total must equal the lines at the order's prices plus the tax. The
     buyer gets an InvoiceDetailRequest.
     """
-    number = (number or "").strip()
-    body = {
-        "invoice_number": number,
-        "lines": [[str(line_number), _number(quantity)] for line_number, quantity in lines],
-        "tax": _number(tax),
-        "total": _number(total),
-        "due_date": due_date,
-        "invoice_date": invoice_date,
-    }
+    incoming = invoice_message(
+        number=number, lines=lines, tax=tax, total=total, due_date=due_date, invoice_date=invoice_date
+    )
+    number = incoming.message_key
 
     def bill() -> dict:
         known = Invoice.objects.filter(number=number).exists()
@@ -256,12 +338,10 @@ def erp_invoice_report(
         }
 
     return _apply_once(
-        kind=ErpMessageKind.INVOICE,
-        message_key=number,
+        incoming,
         order=order,
-        body=body,
         apply=bill,
-        rejected=lambda error: _open_rejection_case(ErpMessageKind.INVOICE, number, error, order=order, body=body),
+        rejected=lambda error: _open_rejection_case(incoming, number, error, order=order),
     )
 
 
@@ -281,19 +361,18 @@ def erp_payment_report(
     does not serve. Orders whose invoices are all paid become paid, and
     their buyers get a status update.
     """
-    payment_id = (payment_id or "").strip()
-    invoice_number = (invoice_number or "").strip()
-    body = {"invoice_number": invoice_number, "payment_id": payment_id, "amount": _number(amount), "paid_on": paid_on}
+    incoming = payment_message(invoice_number=invoice_number, payment_id=payment_id, amount=amount, paid_on=paid_on)
+    payment_id = incoming.message_key
+    invoice_number = incoming.body["invoice_number"]
 
     def pay() -> dict:
         invoice = invoices.filter(number=invoice_number).first()
         if invoice is None:
-            raise UnknownInvoice(
-                f"No invoice has the number {invoice_number!r}; report the invoice before its payments."
-            )
+            raise _unknown_invoice(invoice_number)
         known = invoice.payments.filter(payment_id=payment_id).exists()
         payment = payment_record(invoice=invoice, payment_id=payment_id, amount=amount, paid_on=paid_on, actor=actor)
-        invoice.refresh_from_db()
+        # The invoice that payment_record locked and updated, or read with a payment recorded before.
+        invoice = payment.invoice
         orders = list(invoice.orders.select_related("customer").order_by("pk"))
         for order in orders:
             report = _report_for(order)
@@ -315,14 +394,18 @@ def erp_payment_report(
         }
 
     first_order = Order.objects.filter(invoices__in=invoices.filter(number=invoice_number)).order_by("pk").first()
+    if first_order is None:
+        # Checked before the kept messages are looked up, so that a payment id kept for an invoice of
+        # another customer is not replayed to this sender.
+        error = _unknown_invoice(invoice_number)
+        _open_rejection_case(incoming, payment_id, error, order=None, reference=invoice_number)
+        raise error
     return _apply_once(
-        kind=ErpMessageKind.PAYMENT,
-        message_key=payment_id,
+        incoming,
         order=first_order,
-        body=body,
         apply=pay,
         rejected=lambda error: _open_rejection_case(
-            ErpMessageKind.PAYMENT, payment_id, error, order=first_order, body=body, reference=invoice_number
+            incoming, payment_id, error, order=first_order, reference=invoice_number
         ),
     )
 
@@ -334,11 +417,9 @@ def canonical_body(body: dict) -> tuple[dict, str]:
 
 
 def _apply_once(
+    incoming: IncomingMessage,
     *,
-    kind: str,
-    message_key: str,
     order: Order | None,
-    body: dict,
     apply: Callable[[], dict],
     rejected: Callable[[Exception], None] | None = None,
 ) -> ErpResult:
@@ -348,9 +429,10 @@ def _apply_once(
     so a concurrent message with the same id waits for the first to commit
     and then finds its row.
     """
+    kind, message_key = incoming.kind, incoming.message_key
     if not message_key.strip("/") or len(message_key) > 200:
         raise InvalidFulfilmentInput(f"The {kind} needs the ERP's id; got {message_key!r}.")
-    stored_body, body_hash = canonical_body(body)
+    stored_body, body_hash = canonical_body(incoming.body)
     try:
         with transaction.atomic():
             message, created = _claim(kind, message_key, order, stored_body, body_hash)
@@ -392,6 +474,10 @@ def _replay(message: ErpMessage, body_hash: str) -> ErpResult:
     return ErpResult(result=message.result, replayed=True)
 
 
+def _unknown_invoice(number: str) -> UnknownInvoice:
+    return UnknownInvoice(f"No invoice has the number {number!r}; report the invoice before its payments.")
+
+
 def _reference_conflict(number: str, stored: str) -> ErpMessageConflict:
     return ErpMessageConflict(
         f"Order {number} was acknowledged with ERP reference {stored!r}; an order has one ERP reference, "
@@ -401,10 +487,11 @@ def _reference_conflict(number: str, stored: str) -> ErpMessageConflict:
 
 
 def _open_rejection_case(
-    kind: str, message_id: str, error: Exception, *, order: Order | None, body: dict, reference: str = ""
+    incoming: IncomingMessage, message_id: str, error: Exception, *, order: Order | None, reference: str = ""
 ) -> None:
     """Open a case for finance about a message this system rejected; the same id and reason share one case."""
-    stored_body, _ = canonical_body(body)
+    stored_body, _ = canonical_body(incoming.body)
+    kind = incoming.kind
     label = ErpMessageKind(kind).label
     case_open(
         kind=CaseKind.INTEGRATION_CONFLICT,
@@ -421,6 +508,19 @@ def _open_rejection_case(
     logger.warning("ERP message rejected", extra={"kind": kind, "message_id": message_id, "code": error.code})
 
 
+def _close_unacknowledged_cases(order: Order) -> None:
+    """Dismiss the open case that the beat check opened because the ERP had not acknowledged the order."""
+    cases = ExceptionCase.objects.filter(
+        kind=CaseKind.INTEGRATION_FAILURE,
+        content_type=ContentType.objects.get_for_model(Order),
+        object_id=str(order.pk),
+        cause_key=UNACKNOWLEDGED_CAUSE,
+        state__in=ACTIVE_STATES,
+    )
+    for case in cases:
+        case_supersede(case=case, reason=f"The ERP acknowledged the order as {order.erp_reference}.")
+
+
 def _report_for(order: Order) -> ErpOrderReport:
     report = ErpOrderReport.objects.select_for_update().filter(order=order).first()
     return report if report is not None else ErpOrderReport(order=order)
@@ -430,9 +530,7 @@ def _save_report(report: ErpOrderReport, kind: str, message_key: str, actor) -> 
     report.last_message_kind = kind
     report.last_message_key = message_key[:200]
     report.last_reported_at = timezone.now()
-    report._history_user = actor
-    report._change_reason = f"ERP {ErpMessageKind(kind).label} {message_key}"[:100]
-    report.save()
+    save_with_history(report, actor=actor, reason=f"ERP {ErpMessageKind(kind).label} {message_key}")
 
 
 def _optional_money(value: object, currency: str, what: str) -> Decimal | None:

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from apps.exceptions.models import CaseKind, ExceptionCase, Severity
 from apps.exceptions.services import case_open
-from apps.orders.erp import FINANCE_TEAM, decimal_text
+from apps.orders.erp import FINANCE_TEAM, UNACKNOWLEDGED_CAUSE, decimal_text
 from apps.orders.models import (
     ErpOrderReport,
     Invoice,
@@ -39,7 +39,6 @@ from apps.orders.models import (
 
 logger = logging.getLogger(__name__)
 
-UNACKNOWLEDGED_CAUSE = "erp-unacknowledged"
 # Orders flagged per run, so that a backlog after an ERP outage is worked through over a few runs.
 UNACKNOWLEDGED_BATCH_SIZE = 500
 # States of an order waiting for the ERP's acknowledgement; a paid order has passed through the ERP already.

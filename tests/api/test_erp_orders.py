@@ -354,6 +354,44 @@ def test_other_customers_orders_and_invoices_are_not_found(api, order, erp_key, 
     assert counts()["shipments"] == before["shipments"]
 
 
+def test_replay_by_other_customers_key_not_found(api, order, erp_key, make_key):
+    # given messages applied through the ERP's key
+    bodies = [
+        (path(order, "erp-ack"), {"erp_reference": "ERP-1"}),
+        (path(order, "shipments"), {**SHIPMENT, "lines": [{"line_number": "1", "quantity": "2"}]}),
+        (path(order, "invoices"), INVOICE),
+        ("/api/v1/invoices/INV-1/payments/", PAYMENT),
+    ]
+    first = [api.call("POST", url, erp_key, body) for url, body in bodies]
+    assert [response.status_code for response in first] == [201] * 4
+    other_key = make_key(CustomerFactory(account_number="OTHER-1"), scopes=[Scope.ERP_WRITE])
+    before = counts()
+
+    # when a key of another customer sends the same messages again
+    replays = [api.call("POST", url, other_key, body) for url, body in bodies]
+
+    # then none gets the kept result, and only the unknown invoice's case for finance is new
+    assert [response.status_code for response in replays] == [404] * 4
+    assert all("Idempotent-Replayed" not in response for response in replays)
+    assert counts() == {**before, "cases": before["cases"] + 1}
+
+
+def test_invoice_replay_under_other_order_not_replayed(api, connection, order, erp_key):
+    # given an invoice applied for the order, and a second order of the same customer
+    api.call("POST", path(order, "shipments"), erp_key, {**SHIPMENT, "lines": [{"line_number": "1", "quantity": "2"}]})
+    assert api.call("POST", path(order, "invoices"), erp_key, INVOICE).status_code == 201
+    second = place_order(connection, po_number="PO-2", document_id="doc-2").order
+
+    # when the same invoice body arrives under the second order's URL, and under an unknown order
+    under_second = api.call("POST", path(second, "invoices"), erp_key, INVOICE)
+    under_unknown = api.call("POST", "/api/v1/orders/SO-UNKNOWN/invoices/", erp_key, INVOICE)
+
+    # then the second is decided by the order service as before, and the unknown order is not found
+    assert under_second.status_code == 201
+    assert under_second.json()["order"] == order.number
+    assert under_unknown.status_code == 404
+
+
 def test_messages_need_erp_write_scope(api, order, make_key, connection):
     # given a key of the order's customer without erp:write
     key = make_key(connection.customer, scopes=[Scope.ORDERS_READ, Scope.ORDERS_WRITE])

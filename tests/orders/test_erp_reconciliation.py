@@ -96,6 +96,27 @@ def test_closed_unacknowledged_case_is_not_opened_again(confirmed, settings):
     assert ExceptionCase.objects.count() == 1
 
 
+def test_acknowledgement_dismisses_unacknowledged_case(confirmed, settings):
+    # given a late order with an open case, and another late order whose case stays
+    settings.ERP_ACKNOWLEDGE_TIMEOUT_MINUTES = 60
+    late, other = confirmed("PO-LATE", "PO-OTHER")
+    confirmed_minutes_ago(late, 120)
+    confirmed_minutes_ago(other, 120)
+    assert flag_unacknowledged_orders() == 2
+
+    # when the ERP acknowledges the first order, and then sends the same acknowledgement again
+    erp_acknowledge(order=late, erp_reference="ERP-LATE")
+    erp_acknowledge(order=late, erp_reference="ERP-LATE")
+
+    # then its case is dismissed with the reference, and the other order's case stays open
+    case = ExceptionCase.objects.get(object_id=str(late.pk))
+    assert case.state == CaseState.DISMISSED
+    assert "ERP-LATE" in case.resolution_note
+    assert case.history.filter(history_change_reason__startswith="Superseded").count() == 1
+    assert ExceptionCase.objects.get(object_id=str(other.pk)).state == CaseState.OPEN
+    assert flag_unacknowledged_orders() == 0
+
+
 def test_unacknowledged_check_off_with_zero_timeout(confirmed, settings):
     # given
     settings.ERP_ACKNOWLEDGE_TIMEOUT_MINUTES = 0

@@ -6,15 +6,20 @@ from rest_framework.response import Response
 
 from apps.api import serializers
 from apps.api.models import Scope
-from apps.api.tenancy import order_for, scoped_invoices
+from apps.api.tenancy import order_for, scoped_invoices, stored_erp_message
 from apps.api.views.base import PartnerView, validated
 from apps.api.views.docs import ERROR_RESPONSES, error_response
 from apps.orders.erp import (
     ErpResult,
+    IncomingMessage,
+    acknowledgement_message,
     erp_acknowledge,
     erp_invoice_report,
     erp_payment_report,
     erp_shipment_report,
+    invoice_message,
+    payment_message,
+    shipment_message,
 )
 
 REPLAY_NOTE = (
@@ -58,13 +63,54 @@ def _erp_errors(conflict: str, rejection: str, rejection_code: str) -> dict:
     }
 
 
-def _answer(outcome: ErpResult) -> Response:
-    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
-    return Response(outcome.result, status=status.HTTP_201_CREATED, headers=headers)
+class ErpMessageView(PartnerView):
+    """A view that takes one kind of ERP message: validate it, return the kept result for a replay, or apply it.
 
+    Subclasses name the input serializer and turn its data into the keyword
+    arguments that both their message description and their service take.
+    A replay costs the key check and one lookup of the kept message. A
+    message seen before with another body goes to the service, which
+    rejects it with the reason.
+    """
 
-class OrderAcknowledgeView(PartnerView):
     required_scopes = {"POST": Scope.ERP_WRITE}
+    input_serializer: type
+
+    def arguments(self, data: dict) -> dict:
+        """Return the service's keyword arguments from the validated input."""
+        raise NotImplementedError
+
+    def describe(self, number: str, arguments: dict) -> IncomingMessage:
+        """Return the message as it is kept, for the replay lookup."""
+        raise NotImplementedError
+
+    def apply(self, number: str, arguments: dict) -> ErpResult:
+        """Run the service that applies the message once."""
+        raise NotImplementedError
+
+    def order_number(self, number: str) -> str | None:
+        """Return the order the URL names when the message's id does not contain it, so a replay must match it."""
+        return None
+
+    def receive(self, request, number: str) -> Response:
+        arguments = self.arguments(validated(self.input_serializer, request.data))
+        incoming = self.describe(number, arguments)
+        stored = stored_erp_message(
+            self.client, incoming.kind, incoming.message_key, order_number=self.order_number(number)
+        )
+        outcome = incoming.replay(stored)
+        if outcome is None:
+            outcome = self.apply(number, arguments)
+        headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+        return Response(outcome.result, status=status.HTTP_201_CREATED, headers=headers)
+
+
+def _quantity_lines(data: dict) -> list[tuple[str, object]]:
+    return [(line["line_number"], line["quantity"]) for line in data["lines"]]
+
+
+class OrderAcknowledgeView(ErpMessageView):
+    input_serializer = serializers.ErpAcknowledgementInput
 
     @extend_schema(
         operation_id="orders_erp_ack",
@@ -101,13 +147,20 @@ class OrderAcknowledgeView(PartnerView):
         ],
     )
     def post(self, request, number: str):
-        data = validated(serializers.ErpAcknowledgementInput, request.data)
-        order = order_for(self.client, number)
-        return _answer(erp_acknowledge(order=order, erp_reference=data["erp_reference"], total=data.get("total")))
+        return self.receive(request, number)
+
+    def arguments(self, data: dict) -> dict:
+        return {"erp_reference": data["erp_reference"], "total": data.get("total")}
+
+    def describe(self, number: str, arguments: dict) -> IncomingMessage:
+        return acknowledgement_message(order_number=number, **arguments)
+
+    def apply(self, number: str, arguments: dict) -> ErpResult:
+        return erp_acknowledge(order=order_for(self.client, number), **arguments)
 
 
-class OrderShipmentView(PartnerView):
-    required_scopes = {"POST": Scope.ERP_WRITE}
+class OrderShipmentView(ErpMessageView):
+    input_serializer = serializers.ShipmentReportInput
 
     @extend_schema(
         operation_id="orders_shipments_create",
@@ -145,23 +198,28 @@ class OrderShipmentView(PartnerView):
         ],
     )
     def post(self, request, number: str):
-        data = validated(serializers.ShipmentReportInput, request.data)
-        order = order_for(self.client, number)
-        outcome = erp_shipment_report(
-            order=order,
-            shipment_id=data["shipment_id"],
-            lines=[(line["line_number"], line["quantity"]) for line in data["lines"]],
-            carrier=data["carrier"],
-            carrier_scac=data["carrier_scac"],
-            tracking_number=data["tracking_number"],
-            shipped_at=data.get("shipped_at"),
-            expected_delivery_at=data.get("expected_delivery_at"),
-        )
-        return _answer(outcome)
+        return self.receive(request, number)
+
+    def arguments(self, data: dict) -> dict:
+        return {
+            "shipment_id": data["shipment_id"],
+            "lines": _quantity_lines(data),
+            "carrier": data["carrier"],
+            "carrier_scac": data["carrier_scac"],
+            "tracking_number": data["tracking_number"],
+            "shipped_at": data.get("shipped_at"),
+            "expected_delivery_at": data.get("expected_delivery_at"),
+        }
+
+    def describe(self, number: str, arguments: dict) -> IncomingMessage:
+        return shipment_message(order_number=number, **arguments)
+
+    def apply(self, number: str, arguments: dict) -> ErpResult:
+        return erp_shipment_report(order=order_for(self.client, number), **arguments)
 
 
-class OrderInvoiceView(PartnerView):
-    required_scopes = {"POST": Scope.ERP_WRITE}
+class OrderInvoiceView(ErpMessageView):
+    input_serializer = serializers.InvoiceReportInput
 
     @extend_schema(
         operation_id="orders_invoices_create",
@@ -205,22 +263,30 @@ class OrderInvoiceView(PartnerView):
         ],
     )
     def post(self, request, number: str):
-        data = validated(serializers.InvoiceReportInput, request.data)
-        order = order_for(self.client, number)
-        outcome = erp_invoice_report(
-            order=order,
-            number=data["invoice_number"],
-            lines=[(line["line_number"], line["quantity"]) for line in data["lines"]],
-            tax=data["tax"],
-            total=data["total"],
-            due_date=data["due_date"],
-            invoice_date=data.get("invoice_date"),
-        )
-        return _answer(outcome)
+        return self.receive(request, number)
+
+    def arguments(self, data: dict) -> dict:
+        return {
+            "number": data["invoice_number"],
+            "lines": _quantity_lines(data),
+            "tax": data["tax"],
+            "total": data["total"],
+            "due_date": data["due_date"],
+            "invoice_date": data.get("invoice_date"),
+        }
+
+    def describe(self, number: str, arguments: dict) -> IncomingMessage:
+        return invoice_message(**arguments)
+
+    def order_number(self, number: str) -> str | None:
+        return number
+
+    def apply(self, number: str, arguments: dict) -> ErpResult:
+        return erp_invoice_report(order=order_for(self.client, number), **arguments)
 
 
-class InvoicePaymentView(PartnerView):
-    required_scopes = {"POST": Scope.ERP_WRITE}
+class InvoicePaymentView(ErpMessageView):
+    input_serializer = serializers.PaymentReportInput
 
     @extend_schema(
         operation_id="invoices_payments_create",
@@ -265,12 +331,13 @@ class InvoicePaymentView(PartnerView):
         ],
     )
     def post(self, request, number: str):
-        data = validated(serializers.PaymentReportInput, request.data)
-        outcome = erp_payment_report(
-            invoices=scoped_invoices(self.client),
-            invoice_number=number,
-            payment_id=data["payment_id"],
-            amount=data["amount"],
-            paid_on=data.get("paid_on"),
-        )
-        return _answer(outcome)
+        return self.receive(request, number)
+
+    def arguments(self, data: dict) -> dict:
+        return {"payment_id": data["payment_id"], "amount": data["amount"], "paid_on": data.get("paid_on")}
+
+    def describe(self, number: str, arguments: dict) -> IncomingMessage:
+        return payment_message(invoice_number=number, **arguments)
+
+    def apply(self, number: str, arguments: dict) -> ErpResult:
+        return erp_payment_report(invoices=scoped_invoices(self.client), invoice_number=number, **arguments)
