@@ -10,16 +10,17 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import DecimalField, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, Greatest
 
 from apps.api.pagination import PreparedRows
 from apps.catalog.models import Category, Product, StockLevel
 from apps.contracts.models import Contract, Customer
-from apps.contracts.pricing import PricingProduct, price_lines
+from apps.contracts.pricing import PricingProduct, contract_tiers_column, price_lines
 from apps.contracts.selectors import id_in, visible_products
 from apps.core.money import format_amount, minor_units
-from apps.core.prepared import PLACEHOLDER_ID
+from apps.core.prepared import PLACEHOLDER_DATE, PLACEHOLDER_ID
 from apps.orders.models import Invoice, Order, OrderLine, Shipment, ShipmentLine
 from apps.quotes.models import Quote, QuoteLine
 
@@ -53,10 +54,13 @@ def product_queryset(
     search: str = "",
     category: Category | None = None,
     updated_since: dt.datetime | None = None,
+    prices_on: dt.date | None = None,
 ) -> QuerySet:
     """Return the products the customer may buy, filtered, as ``.values()`` rows of PRODUCT_COLUMNS and codes.
 
     Each row also has ``available``: on hand less reserved, never below 0, summed over active warehouses.
+    With a contract and ``prices_on``, rows on PostgreSQL also have ``contract_tiers``, the contract's
+    prices on that day, which ``product_rows`` hands to the pricing engine.
     """
     products = visible_products(customer=customer, contract=contract)
     if search:
@@ -73,13 +77,16 @@ def product_queryset(
         .annotate(total=Sum(_AVAILABLE))
         .values("total")
     )
-    return products.values(
-        *PRODUCT_COLUMNS,
-        category_code=F("category__code"),
-        category_path=F("category__path"),
-        unit_code=F("unit__code"),
-        available=Coalesce(Subquery(available), _ZERO, output_field=_AVAILABLE.output_field),
-    )
+    columns = {
+        "category_code": F("category__code"),
+        "category_path": F("category__path"),
+        "unit_code": F("unit__code"),
+        "available": Coalesce(Subquery(available), _ZERO, output_field=_AVAILABLE.output_field),
+    }
+    # On PostgreSQL the contract prices come in the same query, as an array of JSON objects per product.
+    if contract is not None and prices_on is not None and connection.vendor == "postgresql":
+        columns["contract_tiers"] = contract_tiers_column(contract.pk, prices_on)
+    return products.values(*PRODUCT_COLUMNS, **columns)
 
 
 def product_page_source(
@@ -89,6 +96,7 @@ def product_page_source(
     search: str = "",
     category: Category | None = None,
     updated_since: dt.datetime | None = None,
+    prices_on: dt.date | None = None,
 ) -> "QuerySet | PreparedRows":
     """Return ``product_queryset`` for cursor pagination, as SQL prepared once per shape where that is possible.
 
@@ -100,7 +108,12 @@ def product_page_source(
     """
     if search or category is not None or updated_since is not None:
         return product_queryset(
-            customer=customer, contract=contract, search=search, category=category, updated_since=updated_since
+            customer=customer,
+            contract=contract,
+            search=search,
+            category=category,
+            updated_since=updated_since,
+            prices_on=prices_on,
         )
     if contract is None:
         return PreparedRows(
@@ -110,18 +123,25 @@ def product_page_source(
             values={},
         )
 
-    def build(contract_id: int = contract.pk) -> QuerySet:
+    def build(contract_id: int = contract.pk, prices_on: dt.date | None = prices_on) -> QuerySet:
         shaped_contract = copy.copy(contract)
         shaped_contract.pk = contract_id
-        return product_queryset(customer=customer, contract=shaped_contract)
+        return product_queryset(customer=customer, contract=shaped_contract, prices_on=prices_on)
 
-    # Only a SELECTED assortment's query names the contract.
-    selected = contract.assortment == Contract.Assortment.SELECTED
+    placeholders: dict[str, object] = {}
+    values: dict[str, object] = {}
+    # A SELECTED assortment's query names the contract, and so do the contract prices.
+    if contract.assortment == Contract.Assortment.SELECTED or prices_on is not None:
+        placeholders["contract_id"] = PLACEHOLDER_ID
+        values["contract_id"] = contract.pk
+    if prices_on is not None:
+        placeholders["prices_on"] = PLACEHOLDER_DATE
+        values["prices_on"] = prices_on
     return PreparedRows(
-        ("api-products", contract.assortment),
+        ("api-products", contract.assortment, prices_on is not None),
         build,
-        placeholders={"contract_id": PLACEHOLDER_ID} if selected else {},
-        values={"contract_id": contract.pk} if selected else {},
+        placeholders=placeholders,
+        values=values,
     )
 
 
@@ -131,6 +151,7 @@ def product_rows(
     """Turn a page of ``product_queryset`` rows into the API's product dicts, priced for one unit.
 
     ``contract`` is the customer's contract in force on ``on_date`` (or None), as the caller read it.
+    Rows with ``contract_tiers`` must come from ``product_queryset`` with that contract and ``prices_on=on_date``.
     """
     if not rows:
         return []
@@ -147,7 +168,16 @@ def product_rows(
         for row in rows
     }
     lines = [(row["id"], 1) for row in rows]
-    pricing = price_lines(customer=customer, lines=lines, on_date=on_date, contract=contract, products=products)
+    # Rows read with prices_on carry the contract prices. For other rows the pricing engine reads them.
+    contract_tiers = {row["id"]: row["contract_tiers"] for row in rows} if "contract_tiers" in rows[0] else None
+    pricing = price_lines(
+        customer=customer,
+        lines=lines,
+        on_date=on_date,
+        contract=contract,
+        products=products,
+        contract_tiers=contract_tiers,
+    )
     currency = pricing.currency
     places = minor_units(currency)
     return [_product_dict(row, priced, currency, places) for row, priced in zip(rows, pricing.lines, strict=True)]

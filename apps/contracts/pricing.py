@@ -43,12 +43,14 @@ in Python.
 """
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import models
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet, TextField
+from django.db.models.functions import Cast, JSONObject
 
 from apps.catalog.models import Product
 from apps.contracts.errors import ContractCustomerMismatch, InvalidPricingCurrency, InvalidPricingRequest
@@ -182,6 +184,7 @@ def price_lines(
     on_date: dt.date | None = None,
     contract: Contract | _NotGiven | None = NOT_GIVEN,
     products: Mapping[int, AnyProduct] | None = None,
+    contract_tiers: Mapping[int, Sequence[Mapping]] | None = None,
 ) -> PricingResult:
     """Price each (product or product id, quantity) pair for the customer on ``on_date`` (today in UTC).
 
@@ -203,6 +206,11 @@ def price_lines(
     ``active_contract_for`` for the same day passes it (or None for "no
     contract") to save the query; ContractCustomerMismatch is raised when it
     belongs to another customer.
+
+    A caller whose product query selected ``contract_tiers_column`` for that
+    contract and day passes its values, keyed by product id, as
+    ``contract_tiers`` to save the query of the contract prices. A product
+    without an entry then has no contract price.
     """
     validate_customer(customer)
     on_date = today_utc() if on_date is None else on_date
@@ -227,7 +235,10 @@ def price_lines(
     else:
         products = {product_id: products[product_id] for product_id in product_ids if product_id in products}
     assortment = _Assortment.fetch(contract, products)
-    tiers = _fetch_tiers(contract, products, on_date)
+    if contract is not None and contract_tiers is not None:
+        tiers = _tiers_of_column(products, contract_tiers)
+    else:
+        tiers = _fetch_tiers(contract, products, on_date)
 
     contract_id = contract.pk if contract is not None else None
     context = _Context(customer, contract, contract_id, currency, products, assortment, tiers)
@@ -396,15 +407,69 @@ def _fetch_tiers(contract: Contract | None, products: Mapping[int, object], on_d
     return tiers
 
 
-def _tiers_query(product_ids: Collection[int], contract_id: int, on_date: dt.date) -> QuerySet:
+def _tiers_in_force(contract_id: int, on_date: dt.date) -> QuerySet[ContractPrice]:
     return (
-        ContractPrice.objects.filter(id_in("product_id", product_ids), contract_id=contract_id)
+        ContractPrice.objects.filter(contract_id=contract_id)
         .filter(Q(valid_from__isnull=True) | Q(valid_from__lte=on_date))
         .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=on_date))
         # Best first within each product, so the first tier a quantity reaches wins.
         .order_by("product_id", "-min_quantity", F("valid_from").desc(nulls_last=True), "-id")
+    )
+
+
+def _tiers_query(product_ids: Collection[int], contract_id: int, on_date: dt.date) -> QuerySet:
+    return (
+        _tiers_in_force(contract_id, on_date)
+        .filter(id_in("product_id", product_ids))
         .values_list("product_id", "min_quantity", "id", "price", "discount_percent")
     )
+
+
+def contract_tiers_column(contract_id: int, on_date: dt.date) -> ArraySubquery:
+    """Build a column for a Product query: the product's contract price tiers on ``on_date``, for ``price_lines``.
+
+    PostgreSQL only. Each tier is a JSON object with the amounts as text, so
+    that they come back as exact decimals, and the array keeps the order in
+    which pricing tries the tiers.
+    """
+    tiers = (
+        _tiers_in_force(contract_id, on_date)
+        .filter(product_id=OuterRef("pk"))
+        .values(
+            tier=JSONObject(
+                min_quantity=Cast("min_quantity", TextField()),
+                id="id",
+                price=Cast("price", TextField()),
+                discount_percent=Cast("discount_percent", TextField()),
+            )
+        )
+    )
+    return ArraySubquery(tiers)
+
+
+def _tiers_of_column(
+    products: Mapping[int, object], contract_tiers: Mapping[int, Sequence[Mapping]]
+) -> dict[int, list[_Tier]]:
+    """Return the tiers of ``contract_tiers_column`` values as ``_fetch_tiers`` returns them, for these products."""
+    tiers: dict[int, list[_Tier]] = {}
+    for product_id in products:
+        rows = contract_tiers.get(product_id)
+        if rows:
+            tiers[product_id] = [
+                (
+                    product_id,
+                    Decimal(row["min_quantity"]),
+                    row["id"],
+                    _decimal_or_none(row["price"]),
+                    _decimal_or_none(row["discount_percent"]),
+                )
+                for row in rows
+            ]
+    return tiers
+
+
+def _decimal_or_none(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
 
 
 _TIERS_PLACEHOLDERS = {

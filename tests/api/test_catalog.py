@@ -153,10 +153,11 @@ def test_products_selected_assortment_pages(api, globex, globex_key):
 
 
 def test_products_page_queries_constant(api, acme, acme_key):
-    """A page of products costs the same 4 queries for 5 products as for 50.
+    """A page of products costs the same queries for 5 products as for 50.
 
     They read the key with its partner, the customer with its contract in
-    force, the page, and the contract's prices.
+    force, and the page. On PostgreSQL the page query brings the contract's
+    prices, elsewhere a fourth query reads them.
     """
     # given
     for number in range(60):
@@ -175,7 +176,8 @@ def test_products_page_queries_constant(api, acme, acme_key):
     assert small_page.status_code == large_page.status_code == 200
     assert len(large_page.json()["results"]) == 50
     assert len(small.captured_queries) == len(large.captured_queries)
-    assert len(large.captured_queries) == 4, [query["sql"][:90] for query in large.captured_queries]
+    expected_queries = 3 if connection.vendor == "postgresql" else 4
+    assert len(large.captured_queries) == expected_queries, [query["sql"][:90] for query in large.captured_queries]
 
 
 def test_products_etag_returns_304(api, catalog, acme_key):

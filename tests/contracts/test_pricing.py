@@ -2,11 +2,19 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from apps.catalog.models import Product
 from apps.contracts.errors import ContractCustomerMismatch, InvalidPricingCurrency, InvalidPricingRequest
 from apps.contracts.models import Contract
-from apps.contracts.pricing import PriceSource, PricingProduct, UnpricedReason, price_lines, price_product
+from apps.contracts.pricing import (
+    PriceSource,
+    PricingProduct,
+    UnpricedReason,
+    contract_tiers_column,
+    price_lines,
+    price_product,
+)
 from apps.contracts.selectors import active_contract_for
 from tests.factories import (
     CategoryFactory,
@@ -874,3 +882,52 @@ def test_result_product_category_needs_no_query(django_assert_num_queries):
 
     with django_assert_num_queries(0):
         assert result.lines[0].product.category.path == product.category.path
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="contract_tiers_column needs PostgreSQL arrays")
+def test_contract_tiers_column_prices_like_database_reads(django_assert_num_queries):
+    # given a SELECTED contract with tiers, one tier only valid later, and a discount tier
+    customer, lines = _bulk_request(40)
+    contract = active_contract_for(customer=customer, on_date=ON)
+    first_product_id = lines[0][0]
+    ContractPriceFactory(
+        contract=contract,
+        product_id=first_product_id,
+        min_quantity=Decimal("5"),
+        price="70.00",
+        valid_from=ON + dt.timedelta(days=1),
+    )
+    ContractPriceFactory(
+        contract=contract,
+        product_id=lines[1][0],
+        min_quantity=Decimal("3"),
+        price=None,
+        discount_percent=Decimal("12.50"),
+    )
+    lines = [*lines, (first_product_id, 7), (lines[1][0], 4)]
+    expected = price_lines(customer=customer, lines=lines, on_date=ON, contract=contract)
+    product_ids = {product_id for product_id, _ in lines}
+    products = _pricing_products(product_ids)
+    contract_tiers = dict(
+        Product.objects.filter(pk__in=product_ids).values_list("pk", contract_tiers_column(contract.pk, ON))
+    )
+
+    # when priced from the products and their tiers: category paths, chosen products
+    with django_assert_num_queries(2):
+        result = price_lines(
+            customer=customer,
+            lines=lines,
+            on_date=ON,
+            contract=contract,
+            products=products,
+            contract_tiers=contract_tiers,
+        )
+
+    # then every line has the same price and source as when the engine reads the contract prices
+    assert [line.unit_price for line in result.lines] == [line.unit_price for line in expected.lines]
+    assert [line.source for line in result.lines] == [line.source for line in expected.lines]
+    assert [line.reason_code for line in result.lines] == [line.reason_code for line in expected.lines]
+    # The tier valid only later is left out, and 12.5 % off the list price of 100.00 applies from 3 units.
+    assert result.lines[-2].unit_price == Decimal("90.00")
+    assert result.lines[-1].unit_price == Decimal("87.50")
+    assert result.lines[-1].source == PriceSource.QUANTITY_BREAK

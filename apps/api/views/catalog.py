@@ -89,6 +89,7 @@ class ProductListView(ETagMixin, PartnerView):
             search=request.query_params.get("search", "").strip()[:100],
             category=_category(request.query_params.get("category")),
             updated_since=parse_filter_datetime(request.query_params.get("updated_since"), "updated_since"),
+            prices_on=on_date,
         )
         paginator = ApiCursorPagination(ordering="sku")
         page = paginator.paginate_queryset(rows, request, view=self)
