@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from apps.api.keys import api_key_revoke
 from apps.api.models import ApiKey, Scope, WebhookSubscription
+from apps.catalog.models import ImportJob
 from apps.orders.models import Order, OrderStatus
 from tests.api.conftest import ALL_SCOPES
 from tests.factories import OrderFactory
@@ -75,6 +76,19 @@ def test_key_without_scope_gets_403(api, catalog, acme, acme_order, make_key, me
     assert scope in response.json()["detail"]
     assert Order.objects.count() == 1
     assert Order.objects.get().status == OrderStatus.RECEIVED
+
+
+@pytest.mark.parametrize(("method", "path", "scope", "body"), PUSH_ENDPOINTS)
+def test_push_from_key_of_some_customers_gets_403(api, catalog, acme, make_key, method, path, scope, body):
+    """Catalog and stock rows change what every customer sees, so a key limited to ACME may not push them."""
+    key = make_key(acme, scopes=[scope])
+
+    response = api.call(method, path, key, body)
+
+    assert response.status_code == 403, response.content
+    assert response.json()["code"] == "permission_denied"
+    assert "every customer" in response.json()["detail"]
+    assert not ImportJob.objects.exists()
 
 
 @pytest.mark.parametrize(("method", "path", "scope", "body"), CUSTOMER_ENDPOINTS + PUSH_ENDPOINTS)

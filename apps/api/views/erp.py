@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import exceptions
 from rest_framework.response import Response
 
 from apps.api import serializers
@@ -36,6 +37,16 @@ PUSH_RESULT_EXAMPLE = {
 class _PushView(PartnerView):
     required_scopes = {"POST": Scope.ERP_WRITE}
     kind: str = ""
+
+    def check_permissions(self, request):
+        super().check_permissions(request)
+        # Products, list prices and stock are shared by every customer, so a key limited to some
+        # customers would change what the others see.
+        if not self.client.partner.all_customers:
+            raise exceptions.PermissionDenied(
+                "Catalog and stock rows apply to every customer, but this key's partner serves only some "
+                "customers; push them with the ERP's key, whose partner serves every customer."
+            )
 
     def post(self, request):
         data = validated(serializers.PushInput, request.data)
