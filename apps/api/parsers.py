@@ -20,6 +20,20 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+class _ExponentNumber(ValueError):
+    pass
+
+
+def _plain_decimal(text: str) -> Decimal:
+    # The order and ERP services reject strings such as "1e3". A JSON number in scientific notation is
+    # rejected here, because the Decimal it becomes no longer shows how it was written.
+    if "e" in text or "E" in text:
+        raise _ExponentNumber(
+            f"The request body has the number {text} in scientific notation; write it out, such as 1000 for 1e3."
+        )
+    return Decimal(text)
+
+
 class DecimalJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = (parser_context or {}).get("encoding", "utf-8")
@@ -30,7 +44,9 @@ class DecimalJSONParser(JSONParser):
         if len(text) > MAX_BODY_BYTES:
             raise ParseError(f"The request body is larger than {MAX_BODY_BYTES} bytes; send fewer rows per request.")
         try:
-            data = json.loads(text.decode(encoding), parse_float=Decimal, parse_constant=_reject_constant)
+            data = json.loads(text.decode(encoding), parse_float=_plain_decimal, parse_constant=_reject_constant)
+        except _ExponentNumber as error:
+            raise ParseError(str(error)) from None
         except (ValueError, UnicodeDecodeError) as error:
             raise ParseError(f"The request body is not valid JSON: {error}.") from None
         # Every API view reads its body through this parser, so one check covers every field of every body.

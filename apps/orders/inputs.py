@@ -124,7 +124,7 @@ class InvalidNumber(ValueError):
 
 def parse_quantity(raw: object) -> Decimal:
     """Read a positive quantity in plain decimal notation with at most 3 decimals."""
-    value = _plain_decimal(raw)
+    value = _plain_decimal(raw, expected="a quantity greater than zero")
     if value <= 0:
         raise InvalidNumber(f"{_show(raw)} is not greater than zero")
     if value >= MAX_QUANTITY:
@@ -233,15 +233,24 @@ def _optional_money(raw: object, currency: str | None, label: str, reasons: list
         return None
 
 
-def _plain_decimal(raw: object) -> Decimal:
+def _plain_decimal(raw: object, *, expected: str = "an amount of zero or more") -> Decimal:
+    """Read ``raw`` as a decimal of zero or more; a JSON number arrives as a Decimal or an int, with its sign."""
     if isinstance(raw, float):
         raise InvalidNumber(f"{raw!r} is a binary float; send the number as text such as 12.50")
     if isinstance(raw, Decimal):
         if not raw.is_finite():
             raise InvalidNumber(f"{raw!r} is not a finite number")
-        return raw
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        return Decimal(raw)
+        value = raw
+    elif isinstance(raw, int) and not isinstance(raw, bool):
+        value = Decimal(raw)
+    else:
+        value = _decimal_from_text(raw)
+    if value < 0:
+        raise InvalidNumber(f"{_show(raw)} is negative; send {expected}")
+    return value
+
+
+def _decimal_from_text(raw: object) -> Decimal:
     text = "" if raw is None else str(raw).strip()
     if not text:
         raise InvalidNumber("is missing")
@@ -249,6 +258,8 @@ def _plain_decimal(raw: object) -> Decimal:
         raise InvalidNumber(f"{_show(raw)} uses scientific notation; write it out, such as 1000 for 1e3")
     if _DECIMAL_COMMA.match(text):
         raise InvalidNumber(f"{_show(raw)} uses a decimal comma; use a decimal point, such as 2.50")
+    if text.startswith("-") and _PLAIN_DECIMAL.match(text[1:]):
+        return Decimal(text)
     if not _PLAIN_DECIMAL.match(text):
         raise InvalidNumber(f"{_show(raw)} is not a plain decimal number such as 12.50")
     return Decimal(text)

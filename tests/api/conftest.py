@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from apps.api import tasks
 from apps.api.keys import api_key_create
 from apps.api.models import Partner, Scope
+from apps.orders.models import OrderStatus
 from tests.celery_worker import REDIS_URL, running_worker
 from tests.factories import (
     ContractFactory,
@@ -23,6 +24,7 @@ from tests.factories import (
     UserFactory,
     WarehouseFactory,
 )
+from tests.punchout.support import create_order_connection, place_order
 
 ALL_SCOPES = list(Scope.values)
 
@@ -143,3 +145,17 @@ def sales(db, settings):
     user.groups.add(Group.objects.get(name="sales"))
     settings.API_QUOTE_SALES_PERSON = user.username
     return user
+
+
+@pytest.fixture
+def allocated_order(db):
+    """An order that a cXML buyer placed and that is allocated, ready for the ERP's messages."""
+    placed = place_order(create_order_connection()).order
+    assert placed.status == OrderStatus.ALLOCATED
+    return placed
+
+
+@pytest.fixture
+def erp_writer_key(make_key):
+    """A key of the supplier's ERP: every customer, erp:write and orders:read."""
+    return make_key(all_customers=True, scopes=[Scope.ERP_WRITE, Scope.ORDERS_READ], name="ERP")

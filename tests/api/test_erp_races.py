@@ -8,25 +8,11 @@ import pytest
 from django.db import connection as database
 from rest_framework.test import APIClient
 
-from apps.api.models import Scope
 from apps.exceptions.models import ExceptionCase
-from apps.orders.models import ErpMessage, Invoice, OrderStatus, Payment, Shipment
+from apps.orders.models import ErpMessage, Invoice, Payment, Shipment
 from tests.api.test_erp_orders import INVOICE, PAYMENT, SHIPMENT
-from tests.punchout.support import create_order_connection, place_order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def order(db):
-    placed = place_order(create_order_connection()).order
-    assert placed.status == OrderStatus.ALLOCATED
-    return placed
-
-
-@pytest.fixture
-def erp_key(make_key):
-    return make_key(all_customers=True, scopes=[Scope.ERP_WRITE, Scope.ORDERS_READ], name="ERP")
 
 
 def post_together(key: str, requests: list[tuple[str, dict]]) -> list:
@@ -52,50 +38,53 @@ def post_together(key: str, requests: list[tuple[str, dict]]) -> list:
     return responses
 
 
-def test_concurrent_same_shipment_applies_once(order, erp_key):
-    path = f"/api/v1/orders/{order.number}/shipments/"
+def test_concurrent_same_shipment_applies_once(allocated_order, erp_writer_key):
+    path = f"/api/v1/orders/{allocated_order.number}/shipments/"
 
-    responses = post_together(erp_key, [(path, SHIPMENT), (path, SHIPMENT)])
+    responses = post_together(erp_writer_key, [(path, SHIPMENT), (path, SHIPMENT)])
 
     assert [response.status_code for response in responses] == [201, 201]
     assert sorted(response.get("Idempotent-Replayed", "") for response in responses) == ["", "true"]
     assert responses[0].json() == responses[1].json()
-    assert Shipment.objects.filter(order=order, shipment_id="SHP-1").count() == 1
-    assert ErpMessage.objects.filter(message_key=f"{order.number}/SHP-1").count() == 1
+    assert Shipment.objects.filter(order=allocated_order, shipment_id="SHP-1").count() == 1
+    assert ErpMessage.objects.filter(message_key=f"{allocated_order.number}/SHP-1").count() == 1
 
 
-def test_concurrent_shipment_with_other_body_conflicts(order, erp_key):
-    path = f"/api/v1/orders/{order.number}/shipments/"
+def test_concurrent_shipment_with_other_body_conflicts(allocated_order, erp_writer_key):
+    path = f"/api/v1/orders/{allocated_order.number}/shipments/"
     other = {**SHIPMENT, "lines": [{"line_number": "1", "quantity": "2"}]}
 
-    responses = post_together(erp_key, [(path, SHIPMENT), (path, other)])
+    responses = post_together(erp_writer_key, [(path, SHIPMENT), (path, other)])
 
     assert sorted(response.status_code for response in responses) == [201, 409]
     conflict = next(response for response in responses if response.status_code == 409)
     assert conflict.json()["code"] == "erp_message_conflict"
-    assert Shipment.objects.filter(order=order).count() == 1
+    assert Shipment.objects.filter(order=allocated_order).count() == 1
     assert not ExceptionCase.objects.exists()
 
 
-def test_concurrent_same_invoice_applies_once(order, erp_key, api):
+def test_concurrent_same_invoice_applies_once(allocated_order, erp_writer_key, api):
     shipped = {**SHIPMENT, "lines": [{"line_number": "1", "quantity": "2"}]}
-    assert api.call("POST", f"/api/v1/orders/{order.number}/shipments/", erp_key, shipped).status_code == 201
-    path = f"/api/v1/orders/{order.number}/invoices/"
+    shipment = api.call("POST", f"/api/v1/orders/{allocated_order.number}/shipments/", erp_writer_key, shipped)
+    assert shipment.status_code == 201
+    path = f"/api/v1/orders/{allocated_order.number}/invoices/"
 
-    responses = post_together(erp_key, [(path, INVOICE), (path, INVOICE)])
+    responses = post_together(erp_writer_key, [(path, INVOICE), (path, INVOICE)])
 
     assert [response.status_code for response in responses] == [201, 201]
     assert sorted(response.get("Idempotent-Replayed", "") for response in responses) == ["", "true"]
     assert Invoice.objects.filter(number="INV-1").count() == 1
 
 
-def test_concurrent_same_payment_counts_once(order, erp_key, api):
+def test_concurrent_same_payment_counts_once(allocated_order, erp_writer_key, api):
     shipped = {**SHIPMENT, "lines": [{"line_number": "1", "quantity": "2"}]}
-    assert api.call("POST", f"/api/v1/orders/{order.number}/shipments/", erp_key, shipped).status_code == 201
-    assert api.call("POST", f"/api/v1/orders/{order.number}/invoices/", erp_key, INVOICE).status_code == 201
+    shipment = api.call("POST", f"/api/v1/orders/{allocated_order.number}/shipments/", erp_writer_key, shipped)
+    assert shipment.status_code == 201
+    invoice = api.call("POST", f"/api/v1/orders/{allocated_order.number}/invoices/", erp_writer_key, INVOICE)
+    assert invoice.status_code == 201
     path = "/api/v1/invoices/INV-1/payments/"
 
-    responses = post_together(erp_key, [(path, PAYMENT), (path, PAYMENT)])
+    responses = post_together(erp_writer_key, [(path, PAYMENT), (path, PAYMENT)])
 
     assert [response.status_code for response in responses] == [201, 201]
     assert sorted(response.get("Idempotent-Replayed", "") for response in responses) == ["", "true"]
