@@ -320,6 +320,9 @@ CATALOG_IMPORT_UPLOAD_DIR = env_str("CATALOG_IMPORT_UPLOAD_DIR", str(VAR_DIR / "
 CATALOG_IMPORT_HEARTBEAT_SECONDS = env_int("CATALOG_IMPORT_HEARTBEAT_SECONDS", 30)
 CATALOG_IMPORT_LOST_AFTER_SECONDS = env_int("CATALOG_IMPORT_LOST_AFTER_SECONDS", 600)
 CATALOG_IMPORT_MAX_ATTEMPTS = env_int("CATALOG_IMPORT_MAX_ATTEMPTS", 2)
+# Threads (each with its own database connection) that write a catalog import's batches at once
+# on PostgreSQL. Two let the backends of two batches run on two cores; 1 writes one batch at a time.
+CATALOG_IMPORT_WRITER_THREADS = env_int("CATALOG_IMPORT_WRITER_THREADS", 2)
 CATALOG_CIF_SUPPLIER_ID = env_str("CATALOG_CIF_SUPPLIER_ID", "")
 CATALOG_CIF_SUPPLIER_ID_DOMAIN = env_str("CATALOG_CIF_SUPPLIER_ID_DOMAIN", "DUNS")
 

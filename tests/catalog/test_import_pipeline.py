@@ -1,4 +1,4 @@
-"""Imports of several batches on PostgreSQL, written by the second connection while the next batch is read.
+"""Imports of several batches on PostgreSQL, written by other connections while the next batch is read.
 
 These tests commit (``transaction=True``): the batch writer runs only outside a transaction, because a
 second connection cannot see rows the test's own transaction has not committed.
@@ -9,6 +9,7 @@ import threading
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from apps.catalog.imports import pipeline, service, writers
 from apps.catalog.imports.service import ImportOptions, import_file
@@ -46,6 +47,12 @@ def _write(tmp_path, lines, name="catalog.csv"):
     return path
 
 
+def _first_staged_line(stage):
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT min(line) FROM {stage.table}")  # noqa: S608 - the name comes from the stage.
+        return cursor.fetchone()[0]
+
+
 def _import(path, **options):
     return import_file(path, kind=ImportKind.CATALOG, source="command", options=ImportOptions(**options))
 
@@ -67,7 +74,8 @@ def test_writer_thread_writes_changes_only(each, tmp_path, writer_threads):
     ]
     job = _import(_write(tmp_path, lines, "again.csv"), batch_size=4)
 
-    assert writer_threads == ["catalog-import-writer", "catalog-import-writer"]
+    # Two writer threads for each of the two imports.
+    assert writer_threads == ["catalog-import-writer"] * 4
     assert job.status == ImportJob.Status.SUCCEEDED
     assert (job.rows_read, job.created_count, job.updated_count, job.rejected_count) == (15, 1, 1, 2)
     assert (job.unchanged_count, job.stale_count, job.batches_committed) == (10, 1, 4)
@@ -84,13 +92,12 @@ def test_writer_thread_writes_changes_only(each, tmp_path, writer_threads):
 
 def test_writer_failure_keeps_earlier_batches(each, tmp_path, monkeypatch):
     path = _write(tmp_path, [f"C-{n:02d},Item {n},EA,10.00,EUR,2026-03-01" for n in range(25)])
-    calls = {"count": 0}
     real = writers.write_postgresql
 
-    def failing_on_third(*args, **kwargs):
-        calls["count"] += 1
-        result = real(*args, **kwargs)
-        if calls["count"] == 3:
+    def failing_on_third(stage, **kwargs):
+        result = real(stage, **kwargs)
+        # The third batch starts at line 22 (the header is line 1).
+        if _first_staged_line(stage) == 22:
             raise RuntimeError("database went away")
         return result
 
@@ -135,8 +142,61 @@ def test_writer_failure_stops_reading(each, tmp_path, monkeypatch, writer_thread
 
     failed = ImportJob.objects.get()
     assert (failed.status, failed.batches_committed, failed.rows_read) == (ImportJob.Status.FAILED, 0, 0)
-    assert writer_threads == ["catalog-import-writer"]
+    assert writer_threads == ["catalog-import-writer"] * 2
     # The reading side is at most two batches ahead of the writer, and stops at the first batch it
     # hands over after the error, so it reads a few batches of the 20, never the whole file.
     assert len(read) <= 60
     assert Product.objects.count() == 0
+
+
+def test_later_batch_rolled_back_after_earlier_failure(each, tmp_path, monkeypatch, writer_threads):
+    path = _write(tmp_path, [f"E-{n:02d},Item {n},EA,10.00,EUR,2026-03-01" for n in range(50)])
+    real = writers.write_postgresql
+    fourth_written = threading.Event()
+
+    def failing_on_third_after_fourth(stage, **kwargs):
+        first_line = _first_staged_line(stage)
+        # Batches of 10 rows start at lines 2, 12, 22, 32 and 42.
+        if first_line == 22:
+            assert fourth_written.wait(timeout=30)
+            raise RuntimeError("disk full")
+        result = real(stage, **kwargs)
+        if first_line == 32:
+            fourth_written.set()
+        return result
+
+    monkeypatch.setattr(service, "write_postgresql", failing_on_third_after_fourth)
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        _import(path, batch_size=10)
+
+    failed = ImportJob.objects.get()
+    assert writer_threads == ["catalog-import-writer"] * 2
+    assert failed.error == "The import failed in batch 3: RuntimeError('disk full')"
+    assert (failed.batches_committed, failed.rows_read, failed.created_count) == (2, 20, 20)
+    # The fourth batch was written before the third failed, and rolled back with it.
+    assert sorted(Product.objects.values_list("sku", flat=True)) == [f"E-{n:02d}" for n in range(20)]
+
+
+def test_parallel_batches_counted_once_each(each, tmp_path, writer_threads):
+    path = _write(tmp_path, [f"F-{n:03d},Item {n},EA,10.00,EUR,2026-03-01" for n in range(101)])
+
+    job = _import(path, batch_size=7)
+    rerun = _import(path, batch_size=7)
+
+    assert writer_threads == ["catalog-import-writer"] * 4
+    assert (job.status, job.rows_read, job.created_count, job.batches_committed) == ("succeeded", 101, 101, 15)
+    assert (rerun.rows_read, rerun.unchanged_count, rerun.created_count) == (101, 101, 0)
+    assert Product.objects.count() == 101
+    assert Product.history.model.objects.filter(history_type="+").count() == 101
+
+
+def test_last_wins_import_uses_one_writer(each, tmp_path, writer_threads):
+    lines = [f"G-{n:02d},Item {n},EA,10.00,EUR,2026-03-01" for n in range(12)]
+    lines.append("G-01,Item 1 again,EA,11.00,EUR,2026-03-01")
+
+    job = _import(_write(tmp_path, lines), batch_size=4, last_wins=True)
+
+    assert writer_threads == ["catalog-import-writer"]
+    assert (job.created_count, job.rows_read) == (12, 13)
+    assert Product.objects.get(sku="G-01").list_price == Decimal("11.0000")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 from simple_history.utils import bulk_create_with_history
 
 from apps.catalog.imports import fields as parse
@@ -72,6 +72,10 @@ class KindSpec:
     # False keeps the kind on the ORM path on PostgreSQL too: for small tables whose new rows need the
     # model's defaults for fields that another part of the project may add.
     staged: bool = True
+    # True lets several threads write batches at once, each on its own connection. Only for kinds
+    # whose batches take no locks that a later batch of the same file needs: a key comes once per
+    # file (last-wins imports keep one thread), and no listener or contract change is involved.
+    parallel_batches: bool = False
     # Optional, for CSV files. Called with the header's column names, it returns a parser of each
     # record's values, or None when that header does not suit one. The parser returns the record of
     # a usual row, and None for a row that ``parse`` must check.
@@ -399,11 +403,13 @@ def resolve_catalog(batch, cache: ResolveCache, dry_run: bool) -> dict[int, Prob
             waiting.append((record, code))
     if new_categories:
         # New categories go at the top of the tree, so each path is its own code (Category.save's rule).
-        created = bulk_create_with_history(
-            [Category(code=code, name=name, path=f"/{code}/") for code, name in new_categories.items()],
-            Category,
-            default_change_reason="Created by a catalog import",
-        )
+        # Outside a batch's transaction (several writer threads), the atomic block commits them with their history.
+        with transaction.atomic():
+            created = bulk_create_with_history(
+                [Category(code=code, name=name, path=f"/{code}/") for code, name in new_categories.items()],
+                Category,
+                default_change_reason="Created by a catalog import",
+            )
         cache.categories.update((category.code, category.pk) for category in created)
     for record, code in waiting:
         record["category_id"] = cache.categories[code]
@@ -425,6 +431,7 @@ CATALOG = KindSpec(
     conflict_targets=(("(sku)", "TRUE"),),
     key_array_types=("text[]",),
     cell_parser=catalog_cell_parser,
+    parallel_batches=True,
 )
 
 PRODUCT_DEFAULTS = {

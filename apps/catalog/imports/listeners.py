@@ -32,6 +32,10 @@ def unregister_batch_listener(kind: str, factory: Callable[[], BatchListener]) -
         factories.remove(factory)
 
 
+def has_listeners(kind: str) -> bool:
+    return bool(_listeners.get(str(kind)))
+
+
 def start_batch(kind: str) -> list[BatchListener]:
     """Start each listener of ``kind`` for one batch, inside the batch's transaction and before its writes."""
     return [factory() for factory in _listeners.get(str(kind), [])]

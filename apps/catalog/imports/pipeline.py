@@ -1,10 +1,11 @@
-"""Writing import batches on a second database connection while the caller reads the next batch.
+"""Writing import batches on other database connections while the caller reads the next batch.
 
 Parsing rows is Python work and writing them is mostly PostgreSQL work, so on two or more cores the
-two can overlap. The importing thread parses batch N+1 while a ``BatchWriter`` thread, on its own
-connection, writes batch N. The writer takes batches in order, one at a time,
-and each batch is still one transaction. At most one batch waits in the queue, so memory holds
-three batches at most: the one being written, the one waiting and the one being parsed.
+two can overlap. The importing thread parses the next batch while ``BatchWriter`` threads, each on its
+own connection, write earlier ones. Each batch is still one transaction. With several writer
+threads, ``CommitOrder`` makes the batches commit in the order they were read, so the committed
+batches are always the first ones of the file. At most one batch waits in the queue, so memory
+contains one batch per writer thread, the one waiting and the one being parsed.
 """
 
 import queue
@@ -15,19 +16,29 @@ from typing import Any
 from django.db import connection
 
 
-class BatchWriter:
-    """A thread that runs ``write(batches)``, where ``batches`` yields what ``submit`` is given, in order.
+class EarlierBatchFailed(Exception):
+    """Raised in a batch's transaction, to roll it back, when a batch read before it failed."""
 
-    After an error in the thread the remaining batches are dropped unwritten, and ``submit`` and
-    ``close`` raise that error in the caller's thread.
+
+class BatchWriter:
+    """Threads that run ``write(batches)``, where ``batches`` yields what ``submit`` is given.
+
+    Each thread takes the next batch when it is free, so with one thread the batches are written in
+    order. After an error in a thread the remaining batches are dropped unwritten, and ``submit`` and
+    ``close`` raise that error in the caller's thread. Of several errors, the first one that is not
+    ``EarlierBatchFailed`` is raised.
     """
 
-    def __init__(self, write: Callable[[Iterator[Any]], None]) -> None:
+    def __init__(self, write: Callable[[Iterator[Any]], None], *, threads: int = 1) -> None:
         self._write = write
         self._queue: queue.Queue = queue.Queue(maxsize=1)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="catalog-import-writer", daemon=True)
-        self._thread.start()
+        self._error_lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._run, name="catalog-import-writer", daemon=True) for _ in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     @staticmethod
     def usable() -> bool:
@@ -43,9 +54,12 @@ class BatchWriter:
         self._queue.put(batch)
 
     def close(self, *, raise_error: bool = True) -> None:
-        """Wait until every submitted batch is written; raise the thread's error, if any and ``raise_error``."""
-        self._queue.put(None)
-        self._thread.join()
+        """Wait until every submitted batch is written; raise the threads' error, if any and ``raise_error``."""
+        # One end mark per thread: each thread stops at the first one it takes.
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
         if raise_error:
             self._raise_error()
 
@@ -61,9 +75,74 @@ class BatchWriter:
         try:
             self._write(self._batches())
         except BaseException as error:  # Handed to the caller's thread, which raises it.
-            self._error = error
+            with self._error_lock:
+                if self._error is None or isinstance(self._error, EarlierBatchFailed):
+                    self._error = error
             # Drain the queue so that the caller's put() never blocks on a writer that stopped.
             while self._queue.get() is not None:
                 pass
         finally:
             connection.close()
+
+
+class CommitOrder:
+    """Makes batches written at once by several threads commit in the order they were read.
+
+    Batch ``n`` (counted from 0) calls ``begin(n)`` first in its transaction, ``wait_turn(n)`` right
+    before it writes the job's counters, and ``committed(n)`` or ``failed(n)`` after its transaction
+    ends. ``wait_turn`` waits for batch ``n - 1`` on a transaction-level advisory lock that batch
+    holds, so that PostgreSQL knows of the wait and its deadlock detector can break a cycle with
+    another session. Both raise ``EarlierBatchFailed`` once a batch before ``n`` has failed, and
+    batches before the failed one still commit. ``job`` is the job whose counters the batches add
+    to, one at a time.
+    """
+
+    def __init__(self, job: Any) -> None:
+        self.job = job
+        # Advisory lock keys: the job's id folded into 31 bits, and the batch number.
+        # NOTE: another import whose job id has the same low 31 bits may wait for this one's batches.
+        self._lock_class = job.pk % 2**31
+        self._condition = threading.Condition()
+        self._begun = 0
+        self._committed = 0
+        self._first_failed: int | None = None
+
+    def begin(self, number: int) -> None:
+        """Take batch ``number``'s advisory lock, after batch ``number - 1`` has taken its own."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._begun >= number or self._failed_before(number))
+            self._raise_if_failed_before(number)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [self._lock_class, number % 2**31])
+        with self._condition:
+            self._begun = number + 1
+            self._condition.notify_all()
+
+    def wait_turn(self, number: int) -> None:
+        """Wait until batch ``number - 1`` has committed; raise ``EarlierBatchFailed`` if it did not."""
+        if number > 0:
+            previous = (number - 1) % 2**31
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", [self._lock_class, previous])
+        with self._condition:
+            self._condition.wait_for(lambda: self._committed >= number or self._failed_before(number))
+            self._raise_if_failed_before(number)
+
+    def committed(self, number: int) -> None:
+        with self._condition:
+            self._committed = number + 1
+            self._condition.notify_all()
+
+    def failed(self, number: int | None) -> None:
+        """Record that batch ``number`` failed, or with None that a writer failed outside any batch."""
+        with self._condition:
+            number = -1 if number is None else number
+            self._first_failed = number if self._first_failed is None else min(self._first_failed, number)
+            self._condition.notify_all()
+
+    def _failed_before(self, number: int) -> bool:
+        return self._first_failed is not None and self._first_failed < number
+
+    def _raise_if_failed_before(self, number: int) -> None:
+        if self._failed_before(number):
+            raise EarlierBatchFailed(f"Batch {number + 1} was rolled back because an earlier batch failed.")

@@ -7,6 +7,7 @@ together with its error-report lines and the job's counters. An error in a batch
 marks the job failed, so the catalog keeps every earlier batch and a rerun finishes the work.
 """
 
+import copy
 import datetime as dt
 import gc
 import logging
@@ -27,7 +28,7 @@ from apps.catalog.imports import anomalies, listeners
 from apps.catalog.imports.errors import CatalogImportError, InvalidImportOptions
 from apps.catalog.imports.kinds import DEFAULTS, SPECS, KindSpec, ResolveCache
 from apps.catalog.imports.ownership import foreign_fields, keep_owned_values, open_conflict_cases, report_message
-from apps.catalog.imports.pipeline import BatchWriter
+from apps.catalog.imports.pipeline import BatchWriter, CommitOrder
 from apps.catalog.imports.readers import (
     ReaderOptions,
     SourceRow,
@@ -294,16 +295,21 @@ class _Batch:
     rows_read: int
     rejected: int
     position: int
+    # The batch's place in the import, counted from 0.
+    number: int = 0
 
 
 @dataclass
 class _Run:
     """One import: the reading side (``consume``) and the writing side (``write_batch``).
 
-    On PostgreSQL, outside a transaction, batches after the first full one are written by a
-    ``BatchWriter`` thread on its own connection while this thread parses the next batch. The
+    On PostgreSQL, outside a transaction, batches after the first full one are written by
+    ``BatchWriter`` threads on their own connections while this thread parses the next batch. The
     reading side then keeps its counts in the ``_Batch`` it hands over, and only the writing side
-    changes the job, so that a failed batch rolls back its own counts and nothing else.
+    changes the job, so that a failed batch rolls back its own counts and nothing else. Where a
+    kind allows it (``KindSpec.parallel_batches``), several threads write batches at once. Each
+    then counts into its own copy of the job and adds its batch's counts to ``job`` in the order
+    that ``CommitOrder`` keeps.
     """
 
     job: ImportJob
@@ -324,6 +330,10 @@ class _Run:
     writer: BatchWriter | None = None
     stage: StagedBatch | None = None
     next_heartbeat: float = 0.0
+    batches_read: int = 0
+    order: CommitOrder | None = None
+    # Held while a batch's references are resolved by one of several writer threads.
+    resolve_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def beat_if_due(self) -> None:
         """Store the job's heartbeat when the interval has passed, so that beat's sweep counts the worker as alive.
@@ -426,11 +436,16 @@ class _Run:
             rows_read=self.rows_read,
             rejected=self.rejected,
             position=self.position() if self.position is not None else -1,
+            number=self.batches_read,
         )
+        self.batches_read += 1
         self.report = []
         self.rows_read = self.rejected = 0
         if self.writer is None and more and self.spec.staged and BatchWriter.usable():
-            self.writer = BatchWriter(self._write_in_thread)
+            threads = self._writer_threads()
+            if threads > 1:
+                self.order = CommitOrder(self.job)
+            self.writer = BatchWriter(self._write_in_thread, threads=threads)
         if self.writer is not None:
             self.writer.submit(batch)
         else:
@@ -439,44 +454,89 @@ class _Run:
                 self.stage.prepare()
             self.write_batch(batch, self.stage)
 
+    def _writer_threads(self) -> int:
+        """Return how many threads write this import's batches (setting CATALOG_IMPORT_WRITER_THREADS).
+
+        One thread keeps the batches in file order, which a last-wins import needs for a key that
+        comes again in a later batch, and which batch listeners need for the locks they take.
+        """
+        if not self.spec.parallel_batches or self.options.last_wins or listeners.has_listeners(self.spec.kind):
+            return 1
+        return max(1, int(getattr(settings, "CATALOG_IMPORT_WRITER_THREADS", 2)))
+
     def _write_in_thread(self, batches: Iterator[_Batch]) -> None:
-        stage = StagedBatch(self.spec, DEFAULTS[self.spec.kind])
-        stage.prepare()
-        for batch in batches:
-            self.write_batch(batch, stage)
-        stage.drop()
+        # With several threads, each counts into its own copy of the job (see the class docstring).
+        writer = self
+        if self.order is not None:
+            writer = copy.copy(self)
+            writer.job = copy.copy(self.job)
+        number = None
+        try:
+            stage = StagedBatch(self.spec, DEFAULTS[self.spec.kind])
+            stage.prepare()
+            for batch in batches:
+                number = batch.number
+                writer.write_batch(batch, stage)
+                number = None
+            stage.drop()
+        except BaseException:
+            if self.order is not None:
+                self.order.failed(number)
+            raise
 
     def write_batch(self, batch: _Batch, stage: "StagedBatch | None") -> None:
         """Write one batch, its report lines and the job's counts in one transaction."""
         job = self.job
+        order = self.order
+        counts_before = [getattr(job, name) for name in BATCH_COUNTER_FIELDS]
+        valid = None
+        if order is not None:
+            # Resolved before the transaction and one batch at a time, so that a category this batch
+            # creates is committed before a batch on another connection refers to it.
+            with self.resolve_lock:
+                valid = self._resolve(batch)
         with transaction.atomic():
+            if order is not None:
+                order.begin(batch.number)
             job.rows_read += batch.rows_read
             job.rejected_count += batch.rejected
             written_before = job.created_count + job.updated_count
             # Listeners take their locks before the batch's own (see apps/catalog/imports/listeners.py).
             started = listeners.start_batch(self.spec.kind) if not job.dry_run and batch.items else []
-            self._apply(batch, stage)
+            self._apply(batch, self._resolve(batch) if valid is None else valid, stage)
             listeners.finish_batch(started, (record for _, record in batch.items))
             if not job.dry_run and job.created_count + job.updated_count > written_before:
                 self._announce_contract_changes(batch)
             ImportRowError.objects.bulk_create(batch.report, batch_size=1000)
-            job.batches_committed += 1
-            job.progress_done = batch.position if batch.position >= 0 else job.rows_read
-            job.heartbeat_at = timezone.now()
-            job.save()
+            counted = job
+            if order is not None:
+                order.wait_turn(batch.number)
+                counted = order.job
+                for name, before in zip(BATCH_COUNTER_FIELDS, counts_before, strict=True):
+                    setattr(counted, name, getattr(counted, name) + getattr(job, name) - before)
+            counted.batches_committed += 1
+            counted.progress_done = batch.position if batch.position >= 0 else counted.rows_read
+            counted.heartbeat_at = timezone.now()
+            counted.save()
+        if order is not None:
+            order.committed(batch.number)
         if self.progress is not None:
-            self.progress(job)
+            self.progress(counted)
 
-    def _apply(self, batch: _Batch, stage: "StagedBatch | None") -> None:
+    def _resolve(self, batch: _Batch) -> list[tuple[SourceRow, dict[str, Any]]]:
+        """Resolve the batch's references; return its rows without those rejected, whose report lines it adds."""
         if not batch.items:
-            return
-        spec = self.spec
+            return []
         job = self.job
-        problems = spec.resolve(batch.items, self.cache, job.dry_run)
+        problems = self.spec.resolve(batch.items, self.cache, job.dry_run)
         for index, row_problems in problems.items():
             job.rejected_count += 1
             batch.report.extend(self._report_lines(batch.items[index][0].line, row_problems))
-        valid = [item for index, item in enumerate(batch.items) if index not in problems] if problems else batch.items
+        return [item for index, item in enumerate(batch.items) if index not in problems] if problems else batch.items
+
+    def _apply(self, batch: _Batch, valid: list[tuple[SourceRow, dict[str, Any]]], stage: "StagedBatch | None") -> None:
+        spec = self.spec
+        job = self.job
         if valid and self.foreign:
             valid = self._keep_owned_values(batch, valid)
         if not valid:
@@ -855,8 +915,8 @@ def log_import_job(job: ImportJob) -> None:
     )
 
 
-# The job fields that committed batches add to.
-RUN_COUNTER_FIELDS = (
+# The job's counts of rows that each committed batch adds to.
+BATCH_COUNTER_FIELDS = (
     "rows_read",
     "created_count",
     "updated_count",
@@ -864,9 +924,9 @@ RUN_COUNTER_FIELDS = (
     "stale_count",
     "rejected_count",
     "flagged_count",
-    "batches_committed",
-    "progress_done",
 )
+# The job fields that committed batches add to.
+RUN_COUNTER_FIELDS = (*BATCH_COUNTER_FIELDS, "batches_committed", "progress_done")
 
 
 def import_job_fail(job: ImportJob, error: str) -> None:
