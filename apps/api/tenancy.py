@@ -105,10 +105,29 @@ def scoped_orders(client: PartnerClient) -> QuerySet[Order]:
 
 def order_for(client: PartnerClient, number: str, *, queryset: QuerySet[Order] | None = None) -> Order:
     """Return the order with this number among the key's customers' orders, or raise NotFound."""
-    order = (queryset if queryset is not None else scoped_orders(client)).filter(number=number).first()
+    order = queryset.filter(number=number).first() if queryset is not None else _scoped_order(client, number)
     if order is None:
         raise NotFound(f"Order {number!r} not found.")
     return order
+
+
+def _scoped_order(client: PartnerClient, number: str) -> Order | None:
+    # Every ERP message and order read looks up its order, so the SQL is compiled once per connection.
+    partner = client.partner
+    placeholders: dict[str, object] = {"number": _PLACEHOLDER_ORDER_NUMBER}
+    values: dict[str, object] = {"number": number}
+    if not partner.all_customers:
+        placeholders["partner_id"] = PLACEHOLDER_ID
+        values["partner_id"] = partner.pk
+    found = prepared(("api-order", partner.all_customers), _orders, placeholders).run(values)
+    return found[0] if found else None
+
+
+def _orders(number: str, partner_id: int | None = None) -> QuerySet[Order]:
+    orders = Order.objects.filter(number=number)
+    if partner_id is not None:
+        orders = orders.filter(customer__partners=partner_id)
+    return orders.order_by("pk")[:1]
 
 
 def scoped_invoices(client: PartnerClient) -> QuerySet[Invoice]:

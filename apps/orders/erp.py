@@ -27,6 +27,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.core.money import round_money
+from apps.core.prepared import PLACEHOLDER_ID, placeholder_text, prepared
 from apps.exceptions.models import ACTIVE_STATES, CaseKind, ExceptionCase, Severity
 from apps.exceptions.services import case_open, case_supersede
 from apps.orders.errors import (
@@ -66,6 +67,10 @@ HANDED_OVER_STATES = (
 )
 # Errors of the order services that reject a message whose content disagrees with the order.
 _REJECTIONS = (InvalidFulfilmentInput, UnknownInvoice, OrderStateConflict)
+# Placeholders of the queries that apps.core.prepared compiles once per connection.
+_PLACEHOLDER_KIND = placeholder_text("kind")
+_PLACEHOLDER_MESSAGE_KEY = placeholder_text("message key")
+_PLACEHOLDER_OBJECT_ID = placeholder_text("object id")
 
 
 @dataclass(frozen=True)
@@ -451,7 +456,10 @@ def _apply_once(
 
 def _claim(kind: str, message_key: str, order: Order | None, body: dict, body_hash: str) -> tuple[ErpMessage, bool]:
     # A replay, the common repeat, finds its row without the failed insert below.
-    existing = ErpMessage.objects.filter(kind=kind, message_key=message_key).first()
+    found = prepared(
+        "erp-message", _messages, {"kind": _PLACEHOLDER_KIND, "message_key": _PLACEHOLDER_MESSAGE_KEY}
+    ).run({"kind": kind, "message_key": message_key})
+    existing = found[0] if found else None
     if existing is not None:
         return existing, False
     try:
@@ -510,20 +518,33 @@ def _open_rejection_case(
 
 def _close_unacknowledged_cases(order: Order) -> None:
     """Dismiss the open case that the beat check opened because the ERP had not acknowledged the order."""
-    cases = ExceptionCase.objects.filter(
-        kind=CaseKind.INTEGRATION_FAILURE,
-        content_type=ContentType.objects.get_for_model(Order),
-        object_id=str(order.pk),
-        cause_key=UNACKNOWLEDGED_CAUSE,
-        state__in=ACTIVE_STATES,
-    )
-    for case in cases:
+    cases = prepared("erp-unacknowledged-cases", _unacknowledged_cases, {"object_id": _PLACEHOLDER_OBJECT_ID})
+    for case in cases.run({"object_id": str(order.pk)}):
         case_supersede(case=case, reason=f"The ERP acknowledged the order as {order.erp_reference}.")
 
 
+def _unacknowledged_cases(object_id: str) -> QuerySet[ExceptionCase]:
+    return ExceptionCase.objects.filter(
+        kind=CaseKind.INTEGRATION_FAILURE,
+        content_type=ContentType.objects.get_for_model(Order),
+        object_id=object_id,
+        cause_key=UNACKNOWLEDGED_CAUSE,
+        state__in=ACTIVE_STATES,
+    ).order_by("pk")
+
+
+def _messages(kind: str, message_key: str) -> QuerySet[ErpMessage]:
+    return ErpMessage.objects.filter(kind=kind, message_key=message_key).order_by()[:1]
+
+
 def _report_for(order: Order) -> ErpOrderReport:
-    report = ErpOrderReport.objects.select_for_update().filter(order=order).first()
-    return report if report is not None else ErpOrderReport(order=order)
+    # Every message of an order reads its report under a row lock, so the SQL is compiled once per connection.
+    found = prepared("erp-report", _locked_reports, {"order_id": PLACEHOLDER_ID}).run({"order_id": order.pk})
+    return found[0] if found else ErpOrderReport(order=order)
+
+
+def _locked_reports(order_id: int) -> QuerySet[ErpOrderReport]:
+    return ErpOrderReport.objects.select_for_update().filter(order_id=order_id).order_by("pk")[:1]
 
 
 def _save_report(report: ErpOrderReport, kind: str, message_key: str, actor) -> None:
