@@ -82,16 +82,20 @@ def main() -> None:
             tally = Tally()
             load_before = os.getloadavg()[0]
             cpu_before = _group_cpu_seconds(options.web_pid_file)
+            client_cpu_before = time.process_time()
             started = time.perf_counter()
             with concurrent.futures.ThreadPoolExecutor(options.clients) as pool:
                 chunks = [orders[index :: options.clients] for index in range(options.clients)]
                 list(pool.map(lambda chunk: _send_chunk(options.base_url, key, chunk, tally), chunks))
             seconds = time.perf_counter() - started
             web_cpu = _group_cpu_seconds(options.web_pid_file) - cpu_before
+            client_cpu = time.process_time() - client_cpu_before
             _report(tally, seconds)
+            sent = max(len(tally.latencies_ms), 1)
             print(
-                f"web processes' CPU {web_cpu:.1f} s, {web_cpu * 1000 / max(len(tally.latencies_ms), 1):.1f} ms "
-                f"per message; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+                f"web processes' CPU {web_cpu:.1f} s, {web_cpu * 1000 / sent:.1f} ms per message; this script's "
+                f"CPU {client_cpu:.1f} s, {client_cpu * 1000 / sent:.1f} ms per message; load average "
+                f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
             )
             drained = _wait_for_outbox(orders)
             _check(orders, tally, buyer, drained, prefix)

@@ -19,9 +19,13 @@ def _int(name: str, default: int) -> int:
 
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-# Sync workers: each handles one request at a time, so WEB_CONCURRENCY is the number of requests served at once.
+# WEB_CONCURRENCY processes of GUNICORN_THREADS threads each (gunicorn's gthread worker when threads > 1).
+# A request spends much of its time waiting on PostgreSQL and Redis, and a sync worker's CPU share sits idle
+# meanwhile. With threads, another request of the same process runs in that time. The GIL lets each process
+# use one core at most, so WEB_CONCURRENCY should match the cores given to the web tier. GUNICORN_THREADS=1
+# gives sync workers, one request at a time per process. Each thread keeps its own database connection.
 workers = _int("WEB_CONCURRENCY", 3)
-threads = _int("GUNICORN_THREADS", 1)
+threads = _int("GUNICORN_THREADS", 4)
 # Seconds a worker may spend on one request before it is restarted; the slowest requests are admin uploads.
 timeout = _int("GUNICORN_TIMEOUT", 60)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
