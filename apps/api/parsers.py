@@ -20,6 +20,9 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+_TOO_DEEP = "The request body nests arrays or objects too deeply to read; no API body needs more than a few levels."
+
+
 class _ExponentNumber(ValueError):
     pass
 
@@ -49,8 +52,13 @@ class DecimalJSONParser(JSONParser):
             raise ParseError(str(error)) from None
         except (ValueError, UnicodeDecodeError) as error:
             raise ParseError(f"The request body is not valid JSON: {error}.") from None
+        except RecursionError:
+            raise ParseError(_TOO_DEEP) from None
         # Every API view reads its body through this parser, so one check covers every field of every body.
-        path = nul_path(data)
+        try:
+            path = nul_path(data)
+        except RecursionError:
+            raise ParseError(_TOO_DEEP) from None
         if path is not None:
             field = path or "body"
             raise ValidationError({field: [nul_message(f"The field {field!r}")]})

@@ -384,7 +384,8 @@ def _json_or_text(body: bytes | str) -> Any:
         return ""
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # A body nested beyond Python's recursion limit is kept as the text it was.
         return body
 
 
