@@ -51,6 +51,7 @@ from apps.api.models import (
     WebhookSubscription,
 )
 from apps.api.selectors import money_text, order_detail, order_summary, quote_detail
+from apps.core.prepared import PLACEHOLDER_ID, prepared
 from apps.exceptions.models import CaseKind, Severity
 from apps.exceptions.services import case_open
 from apps.integrations.services import record_webhook_delivery
@@ -224,14 +225,10 @@ def queue_event(*, event: str, customer_id: int, data: dict | Callable[[], dict]
 
     ``data`` may be a function that builds the data, so that nothing is read when no one subscribed.
     """
-    subscriptions = [
-        subscription
-        for subscription in WebhookSubscription.objects.filter(is_active=True, partner__is_active=True)
-        .filter(Q(partner__all_customers=True) | Q(partner__customers__id=customer_id))
-        .distinct()
-        .order_by("id")
-        if event in subscription.events
-    ]
+    # Every order event asks, so the query is compiled once per connection (apps.core.prepared).
+    query = prepared("api.webhooks.subscriptions", _subscriptions_for, {"customer_id": PLACEHOLDER_ID})
+    found = query.run({"customer_id": customer_id})
+    subscriptions = [subscription for subscription in found if event in subscription.events]
     if not subscriptions:
         return []
     if callable(data):
@@ -255,6 +252,16 @@ def queue_event(*, event: str, customer_id: int, data: dict | Callable[[], dict]
         tasks.enqueue_on_commit(delivery.pk)
     logger.info("Webhook deliveries queued", extra={"event": event, "count": len(deliveries)})
     return deliveries
+
+
+def _subscriptions_for(customer_id: int):
+    """Return the active subscriptions of the active partners that serve the customer."""
+    return (
+        WebhookSubscription.objects.filter(is_active=True, partner__is_active=True)
+        .filter(Q(partner__all_customers=True) | Q(partner__customers__id=customer_id))
+        .distinct()
+        .order_by("id")
+    )
 
 
 def _order_payload(row) -> dict:

@@ -33,6 +33,8 @@ from django.db.models.query import ModelIterable, ValuesIterable, ValuesListIter
 # Prepared queries live on the connection object, so that each thread's
 # connection has its own and converters get the connection they belong to.
 _CACHE_ATTRIBUTE = "_prepared_queries"
+# Longest list that ``run_for_list`` prepares a query for; longer lists build the queryset on each call.
+MAX_PREPARED_LIST = 20
 # Bound on the prepared queries kept per connection. Keys combine few shapes,
 # so this is only reached when a caller puts values into its keys by mistake.
 MAX_PREPARED_PER_CONNECTION = 256
@@ -164,6 +166,33 @@ def prepared(
             cache.clear()
         query = cache[key] = PreparedQuery(build(**placeholders), placeholders)
     return query
+
+
+def run_for_list(
+    key: Hashable,
+    build: Callable[[list], QuerySet],
+    items: list,
+    placeholder: Callable[[int], Any],
+    using: str = DEFAULT_DB_ALIAS,
+) -> list:
+    """Run ``build(items)``, whose SQL has one parameter per item (as ``__in`` has), prepared per list length.
+
+    ``placeholder(index)`` returns a distinct placeholder value of the items'
+    type for each position, such as ``PLACEHOLDER_ID + index``. The items
+    must be distinct, because ``__in`` drops repeated values, and of the
+    placeholders' type. Lists longer than ``MAX_PREPARED_LIST`` are built
+    and run as a queryset on each call.
+    """
+    if len(items) > MAX_PREPARED_LIST:
+        return list(build(items))
+    names = [f"item{index}" for index in range(len(items))]
+
+    def build_named(**values) -> QuerySet:
+        return build([values[name] for name in names])
+
+    placeholders = {name: placeholder(index) for index, name in enumerate(names)}
+    query = prepared((key, len(items)), build_named, placeholders, using)
+    return query.run(dict(zip(names, items, strict=True)))
 
 
 def _parameter_slot(param: Any, placeholders: Mapping[str, Any]) -> tuple[str | None, Any]:

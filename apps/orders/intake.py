@@ -31,6 +31,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from apps.catalog.models import Product
+from apps.core.prepared import placeholder_text, run_for_list
 from apps.exceptions.models import CaseKind
 from apps.exceptions.selectors import has_blocking_open_cases, open_cases_for
 from apps.exceptions.services import case_open, case_supersede
@@ -649,9 +650,18 @@ def _fill_line(line: OrderLine, parsed: ParsedLine, products: dict[str, Product]
 
 
 def _products_by_sku(skus: list[str]) -> dict[str, Product]:
-    wanted = {sku.strip() for sku in skus if sku and sku.strip()}
-    products = Product.objects.filter(sku__in=wanted).select_related("unit", "category")
+    """Read the products with these SKUs, with their units and categories, in a query compiled once per length."""
+    wanted = sorted({sku.strip() for sku in skus if sku and sku.strip()})
+    products = run_for_list("orders.intake.products", _products_query, wanted, _placeholder_sku)
     return {product.sku: product for product in products}
+
+
+def _products_query(skus: list[str]):
+    return Product.objects.filter(sku__in=skus).select_related("unit", "category")
+
+
+def _placeholder_sku(index: int) -> str:
+    return placeholder_text(f"sku{index}")
 
 
 def _header_fields(request: OrderInput) -> dict:
