@@ -225,7 +225,7 @@ def queue_event(*, event: str, customer_id: int, data: dict | Callable[[], dict]
 
     ``data`` may be a function that builds the data, so that nothing is read when no one subscribed.
     """
-    # Every order event asks, so the query is compiled once per connection (apps.core.prepared).
+    # Every order event reads them, so the query is compiled once per connection (apps.core.prepared).
     query = prepared("api.webhooks.subscriptions", _subscriptions_for, {"customer_id": PLACEHOLDER_ID})
     found = query.run({"customer_id": customer_id})
     subscriptions = [subscription for subscription in found if event in subscription.events]

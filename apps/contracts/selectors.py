@@ -65,6 +65,18 @@ def active_contract_for(*, customer: Customer, on_date: dt.date) -> Contract | N
     return contracts[0] if contracts else None
 
 
+def customer_by_id(customer_id: int) -> Customer | None:
+    """Return the customer with this id, or None; the query is compiled once per connection."""
+    found = prepared("customer-by-id", _customers_by_id, {"customer_id": PLACEHOLDER_ID}).run(
+        {"customer_id": customer_id}
+    )
+    return found[0] if found else None
+
+
+def _customers_by_id(customer_id: int) -> QuerySet[Customer]:
+    return Customer.objects.filter(pk=customer_id)
+
+
 def _active_contracts(customer_id: int, on_date: dt.date) -> QuerySet[Contract]:
     return (
         Contract.objects.filter(customer_id=customer_id, status=Contract.Status.ACTIVE, valid_from__lte=on_date)

@@ -33,7 +33,7 @@ from django.db.models.query import ModelIterable, ValuesIterable, ValuesListIter
 # Prepared queries live on the connection object, so that each thread's
 # connection has its own and converters get the connection they belong to.
 _CACHE_ATTRIBUTE = "_prepared_queries"
-# Longest list that ``run_for_list`` prepares a query for; longer lists build the queryset on each call.
+# Maximum list length that ``run_for_list`` prepares a query for; longer lists build the queryset on each call.
 MAX_PREPARED_LIST = 20
 # Bound on the prepared queries kept per connection. Keys combine few shapes,
 # so this is only reached when a caller puts values into its keys by mistake.

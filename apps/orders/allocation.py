@@ -31,6 +31,7 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.catalog.models import StockLevel
+from apps.core.inserts import insert_rows
 from apps.core.prepared import PLACEHOLDER_ID, run_for_list
 from apps.orders.history import write_history
 from apps.orders.models import LineAllocation, LineStatus, Order, OrderLine
@@ -342,7 +343,7 @@ def _reserve(plan, stock, lines: list[OrderLine], actor, *, write_lines: bool = 
     _bulk_set(StockLevel, ordered_rows, "reserved", now, actor, "Reserved for an order")
     if write_lines:
         _bulk_set(OrderLine, allocated_lines, "quantity_allocated", now, actor, "Allocated")
-    LineAllocation.objects.bulk_create(new_allocations, batch_size=500)
+    insert_rows(new_allocations)
     write_history(LineAllocation, [(row, "+", "") for row in new_allocations], actor=actor, date=now)
     logger.info("Stock reserved", extra={"lines": len(allocated_lines), "stock_rows": len(ordered_rows)})
 

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.inserts import insert_rows
 from apps.exceptions.models import CaseKind, Severity
 from apps.exceptions.services import case_open
 from apps.integrations.models import Channel, Direction
@@ -84,7 +85,7 @@ def record_event(*, order: Order, event: str, payload: dict) -> OutboxEvent:
     """
     now = timezone.now()
     has_sender = bool((getattr(settings, "ORDER_OUTBOX_SENDERS", {}) or {}).get(order.channel))
-    row = OutboxEvent.objects.create(
+    row = OutboxEvent(
         order=order,
         event=event,
         payload=payload,
@@ -92,6 +93,7 @@ def record_event(*, order: Order, event: str, payload: dict) -> OutboxEvent:
         finished_at=None if has_sender else now,
         next_attempt_at=now + dt.timedelta(seconds=_relay_grace()),
     )
+    insert_rows([row])
     if has_sender:
         tasks.enqueue_on_commit(row.pk)
     _tell_listeners(row)

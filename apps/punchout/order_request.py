@@ -11,6 +11,8 @@ import datetime as dt
 
 from lxml import etree
 
+from apps.contracts.models import Customer
+from apps.contracts.selectors import customer_by_id
 from apps.orders.inputs import LineInput, OrderInput
 from apps.punchout.cxml.documents import build_status_response
 from apps.punchout.cxml.elements import address_fields, description_text, element_text, parse_timestamp
@@ -27,6 +29,13 @@ STATUS_TEXT = {
     409: "Conflict",
     500: "Internal Server Error",
 }
+
+
+def _customer_of(connection) -> Customer:
+    """Return the connection's customer; every order reads it, so the query is compiled once per connection."""
+    if not type(connection).customer.is_cached(connection):
+        connection.customer = customer_by_id(connection.customer_id)
+    return connection.customer
 
 
 def connection_source(connection) -> str:
@@ -59,7 +68,7 @@ def read_order_request(*, root: etree._Element, header: Header, connection, body
     return OrderInput(
         channel="cxml",
         source=connection_source(connection),
-        customer=connection.customer,
+        customer=_customer_of(connection),
         contract=connection.contract,
         document_id=header.payload_id,
         operation=order_type,
