@@ -31,6 +31,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from apps.catalog.models import Product
+from apps.core.inserts import insert_rows, update_row
 from apps.core.prepared import placeholder_text, run_for_list
 from apps.exceptions.models import CaseKind
 from apps.exceptions.selectors import has_blocking_open_cases, open_cases_for
@@ -177,12 +178,10 @@ def _dispatch_in_savepoint(request: OrderInput, document: InboundDocument, actor
     A new order is planned on stock rows read without their locks, and they
     are locked only for the stock writes (``_write_reservation``). When the
     locked rows no longer cover it, the savepoint rolls the attempt back and
-    the second run locks the rows before planning, as an update does.
-
-    NOTE: that second run takes the stock locks before it inserts the order,
-    so a document with the same PO number that has inserted its order and
-    waits for those rows makes a deadlock, which PostgreSQL breaks by
-    failing one of the two. Both would need to arrive at once.
+    the second run locks the rows before planning, as an update does. That
+    second run inserts its order row before it locks the stock rows, as the
+    first does, so it cannot deadlock with a document of the same PO number
+    that has inserted its order and waits for the rows (``_claim_po_number``).
     """
     try:
         with transaction.atomic():
@@ -245,6 +244,8 @@ def _create(request: OrderInput, parsed: ParsedOrder, actor, *, plan_unlocked: b
     steps.record(f"Received by {request.channel}")
     reservation = None
     if not validation.has_pending_cases(order):
+        if not plan_unlocked and not order.is_test:
+            _claim_po_number(order)
         reservation = _confirm_and_plan(order, lines, steps, lock=not plan_unlocked)
 
     _insert_order(order, steps)
@@ -261,6 +262,18 @@ def _create(request: OrderInput, parsed: ParsedOrder, actor, *, plan_unlocked: b
         elif reservation is not None:
             _write_reservation(order, reservation, steps, actor)
     return order, 200, f"Order {order.number} received; status {order.get_status_display()}."
+
+
+def _claim_po_number(order: Order) -> None:
+    """Insert the order row, still as received, before the stock rows are locked; ``_insert_order`` updates it.
+
+    Every new order takes the unique index entry of its PO number (the order
+    insert) before the stock row locks. A run that locked the rows first
+    could wait for that entry while the document holding it waits for the
+    rows, and PostgreSQL would fail one of the two as a deadlock.
+    """
+    insert_rows([order])
+    order._update_initial_state()
 
 
 def _confirm_and_plan(order: Order, lines: list[OrderLine], steps, *, lock: bool) -> "allocation.Reservation | None":
@@ -340,7 +353,7 @@ def _insert_lines(lines: list[OrderLine], actor, *, allocated: bool) -> None:
     now = timezone.now()
     for line in lines:
         line.created_at = line.updated_at = now
-    OrderLine.objects.bulk_create(lines, batch_size=500)
+    insert_rows(lines)
 
     received_rows = []
     allocated_rows = []
@@ -596,7 +609,7 @@ def _answer(document, order, status, code, message, *, reasons=None) -> IntakeRe
     document.order = order if order is not None and order.pk else document.order
     document.result_code = f"{status}:{code}"
     document.result_message = message
-    document.save(update_fields=["order", "result_code", "result_message", "updated_at"])
+    update_row(document, ("order", "result_code", "result_message", "updated_at"))
     logger.info(
         "Order document taken in",
         extra={"document_id": document.document_id, "status": status, "code": code, "order_id": document.order_id},

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
 
+from apps.core.inserts import insert_rows
 from apps.orders import allocation, backorders, outbox
 from apps.orders.errors import OrderActionNotPermitted, OrderStateConflict
 from apps.orders.history import history_model, save_with_history, write_history
@@ -196,8 +197,9 @@ class HistorySteps:
     """The states an unsaved order passes through, so that one insert writes the order and a history row each.
 
     ``record`` takes a snapshot after each transition. ``save`` inserts the
-    order without simple-history's own row, then the snapshots' rows in one
-    statement, the first as created and the others as changed.
+    order (or updates it, when a caller inserted it early) without
+    simple-history's own row, then the snapshots' rows in one statement, the
+    first as created and the others as changed.
     """
 
     def __init__(self, order: Order, *, actor) -> None:
@@ -213,11 +215,15 @@ class HistorySteps:
 
     def save(self) -> None:
         order = self.order
-        order.skip_history_when_saving = True
-        try:
-            order.save()
-        finally:
-            del order.skip_history_when_saving
+        if order.pk is None:
+            insert_rows([order])
+        else:
+            order.skip_history_when_saving = True
+            try:
+                order.save()
+            finally:
+                del order.skip_history_when_saving
+        order._update_initial_state()
         rows = []
         for index, (snapshot, reason) in enumerate(self.snapshots):
             snapshot.pk = order.pk

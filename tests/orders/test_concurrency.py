@@ -257,3 +257,100 @@ def test_stock_moved_after_plan_corrects_warehouse(customer, contract, monkeypat
     assert line.quantity_allocated == Decimal("2")
     assert [(row.warehouse_id, row.quantity) for row in line.allocations.all()] == [(rotterdam.pk, Decimal("2"))]
     assert StockLevel.objects.get(warehouse=rotterdam).reserved == Decimal("2")
+
+
+def commit_reserved_elsewhere(product, reserved: str) -> None:
+    """Set ``reserved`` on the product's stock rows from another connection, committed at once."""
+
+    def update() -> None:
+        try:
+            StockLevel.objects.filter(product=product).update(reserved=Decimal(reserved))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=update)
+    thread.start()
+    thread.join(timeout=30)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_retried_intake_and_same_po_do_not_deadlock(customer, contract, monkeypatch):
+    """A retried intake that locks the stock first meets a document with its PO number that waits for the stock.
+
+    Document A plans on stock that another order takes before A locks it, so
+    A's attempt rolls back and A runs again with the stock locks first, after
+    the stock came back. Document B, with the same PO number, inserts its
+    order in between and then waits for the stock rows. The hooks hold each
+    side at that point for up to 3 seconds, long enough for PostgreSQL to
+    find a deadlock (``deadlock_timeout``, 1 s by default) if the two wait for
+    each other.
+    """
+    from apps.orders import allocation, intake
+
+    # given
+    product = ProductFactory(sku="RETRY-1")
+    StockLevelFactory(product=product, warehouse=WarehouseFactory(code="RTM", country="NL"), on_hand=Decimal("5"))
+    a_retrying, b_inserted, a_locked = threading.Event(), threading.Event(), threading.Event()
+    lock_reservation, dispatch = allocation.lock_reservation, intake._dispatch
+    plan_reservation, insert_order = allocation.plan_reservation, intake._insert_order
+
+    def take_stock_then_lock(reservation, *, order) -> None:
+        if order.payload_id == "doc-a" and not a_retrying.is_set():
+            commit_reserved_elsewhere(product, "5")
+        lock_reservation(reservation, order=order)
+
+    def give_stock_back_then_retry(request, document, actor, *, plan_unlocked=True):
+        if request.document_id == "doc-a" and not plan_unlocked:
+            commit_reserved_elsewhere(product, "0")
+            a_retrying.set()
+            b_inserted.wait(timeout=3)
+        return dispatch(request, document, actor, plan_unlocked=plan_unlocked)
+
+    def plan_then_signal(*, order, lines=None, unlocked_stock=None):
+        reservation = plan_reservation(order=order, lines=lines, unlocked_stock=unlocked_stock)
+        if order.payload_id == "doc-a" and unlocked_stock is None:
+            a_locked.set()
+        return reservation
+
+    def insert_then_wait(order, steps) -> None:
+        insert_order(order, steps)
+        if order.payload_id == "doc-b":
+            b_inserted.set()
+            a_locked.wait(timeout=3)
+
+    monkeypatch.setattr(allocation, "lock_reservation", take_stock_then_lock)
+    monkeypatch.setattr(intake, "_dispatch", give_stock_back_then_retry)
+    monkeypatch.setattr(allocation, "plan_reservation", plan_then_signal)
+    monkeypatch.setattr(intake, "_insert_order", insert_then_wait)
+    outcomes: dict = {}
+
+    def send(document_id: str, wait_for: threading.Event | None) -> None:
+        try:
+            if wait_for is not None:
+                wait_for.wait(timeout=30)
+            outcomes[document_id] = order_intake(
+                request=request(customer, 0, [("RETRY-1", "1")], document_id=document_id)
+            )
+        except Exception as error:  # the test asserts that neither request failed
+            outcomes[document_id] = error
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=send, args=("doc-a", None)),
+        threading.Thread(target=send, args=("doc-b", a_retrying)),
+    ]
+
+    # when
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    # then
+    assert not any(thread.is_alive() for thread in threads)
+    assert [outcome for outcome in outcomes.values() if isinstance(outcome, Exception)] == []
+    assert sorted(outcome.status for outcome in outcomes.values()) == [200, 409]
+    assert Order.objects.filter(po_number="PO-SAME").count() == 1
+    assert StockLevel.objects.get(product=product).reserved == Decimal("1")
