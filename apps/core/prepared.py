@@ -181,8 +181,11 @@ def run_for_list(
     type for each position, such as ``PLACEHOLDER_ID + index``. The items
     must be distinct, because ``__in`` drops repeated values, and of the
     placeholders' type. Lists longer than ``MAX_PREPARED_LIST`` are built
-    and run as a queryset on each call.
+    and run as a queryset on each call, and an empty list returns no rows
+    without a query, as an empty ``__in`` does.
     """
+    if not items:
+        return []
     if len(items) > MAX_PREPARED_LIST:
         return list(build(items))
     names = [f"item{index}" for index in range(len(items))]
