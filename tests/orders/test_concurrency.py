@@ -276,15 +276,15 @@ def commit_reserved_elsewhere(product, reserved: str) -> None:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_retried_intake_and_same_po_do_not_deadlock(customer, contract, monkeypatch):
-    """A retried intake that locks the stock first meets a document with its PO number that waits for the stock.
+    """A retried intake meets a document with its PO number that has inserted its order and waits for the stock.
 
     Document A plans on stock that another order takes before A locks it, so
-    A's attempt rolls back and A runs again with the stock locks first, after
-    the stock came back. Document B, with the same PO number, inserts its
-    order in between and then waits for the stock rows. The hooks hold each
-    side at that point for up to 3 seconds, long enough for PostgreSQL to
-    find a deadlock (``deadlock_timeout``, 1 s by default) if the two wait for
-    each other.
+    A's attempt rolls back and A runs again, with the stock back, locking
+    the rows before it plans. Document B, with the same PO number, inserts
+    its order in between and then waits for the stock rows. The hooks hold
+    each side at that point for up to 3 seconds, long enough for PostgreSQL
+    to find a deadlock (``deadlock_timeout``, 1 s by default) if the two
+    wait for each other.
     """
     from apps.orders import allocation, intake
 
@@ -354,3 +354,47 @@ def test_retried_intake_and_same_po_do_not_deadlock(customer, contract, monkeypa
     assert sorted(outcome.status for outcome in outcomes.values()) == [200, 409]
     assert Order.objects.filter(po_number="PO-SAME").count() == 1
     assert StockLevel.objects.get(product=product).reserved == Decimal("1")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_retried_intake_with_stock_back_allocates(customer, contract, monkeypatch):
+    """The second run of an intake inserts its order before locking the stock, then saves it as allocated."""
+    from apps.orders import allocation, intake
+
+    # given: the stock is taken between the plan and the lock, and back before the second run
+    product = ProductFactory(sku="BACK-1")
+    StockLevelFactory(product=product, warehouse=WarehouseFactory(code="RTM", country="NL"), on_hand=Decimal("5"))
+    lock_reservation, dispatch = allocation.lock_reservation, intake._dispatch
+    retried = []
+
+    def take_stock_then_lock(reservation, *, order) -> None:
+        if not retried:
+            commit_reserved_elsewhere(product, "5")
+        lock_reservation(reservation, order=order)
+
+    def give_stock_back_then_retry(request, document, actor, *, plan_unlocked=True):
+        if not plan_unlocked:
+            retried.append(request.document_id)
+            commit_reserved_elsewhere(product, "0")
+        return dispatch(request, document, actor, plan_unlocked=plan_unlocked)
+
+    monkeypatch.setattr(allocation, "lock_reservation", take_stock_then_lock)
+    monkeypatch.setattr(intake, "_dispatch", give_stock_back_then_retry)
+
+    # when
+    result = order_intake(request=request(customer, 1, [("BACK-1", "2")]))
+
+    # then
+    assert retried == ["doc-1"]
+    assert result.status == 200
+    order = Order.objects.get()
+    assert order.status == OrderStatus.ALLOCATED
+    history = list(order.history.order_by("history_date", "history_id").values_list("history_type", "status"))
+    assert history == [
+        ("+", OrderStatus.RECEIVED),
+        ("~", OrderStatus.CONFIRMED),
+        ("~", OrderStatus.ALLOCATED),
+    ]
+    assert order.lines.get().quantity_allocated == Decimal("2")
+    assert StockLevel.objects.get(product=product).reserved == Decimal("2")
