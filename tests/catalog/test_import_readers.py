@@ -334,7 +334,7 @@ def test_import_all_columns_full_catalog_counts_listed_skus(tmp_path, units):
     unit_each = UnitOfMeasure.objects.get(code="EA")
     ProductFactory(sku="A-1", unit=unit_each, list_price=Decimal("1.50"))
     ProductFactory(sku="GONE", unit=unit_each)
-    rows = "".join(f" A-{n} ,Item,,,,,,,EA,1.50,EUR,,,2099-03-01\n" for n in range(1, 21))
+    rows = "".join(f" A-{n} ,Item,,,,,,,EA,1.50,EUR,,,2026-03-01\n" for n in range(1, 21))
 
     job = _import(tmp_path, f"{ALL_COLUMNS}\n{rows}".encode(), full_catalog=True)
 
@@ -355,3 +355,45 @@ def test_catalog_cell_parser_any_column_order():
     assert record == parse_catalog_row(SourceRow(2, values), False)[0]
     assert (record["sku"], record["currency"], record["category_code"]) == ("A-1", "EUR", "PENS")
     assert catalog_cell_parser(HEADER.split(",")) is None
+
+
+@pytest.mark.parametrize("header", [HEADER, ALL_COLUMNS], ids=["some columns", "all columns"])
+def test_import_rejects_updated_at_far_ahead(tmp_path, units, header, settings):
+    settings.IMPORT_SOURCE_TIME_MAX_AHEAD_SECONDS = 3600
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    columns = header.split(",")
+
+    def row(sku, updated_at):
+        values = {"sku": sku, "name": "Pen", "uom": "EA", "list_price": "1.50", "currency": "EUR"}
+        values["updated_at"] = updated_at
+        return ",".join(values.get(column, "") for column in columns)
+
+    content = f"{header}\n{row('A-1', soon)}\n{row('A-2', '2062-12-05T11:00:00Z')}\n"
+
+    job = _import(tmp_path, content.encode())
+
+    assert (job.created_count, job.rejected_count) == (1, 1)
+    assert _report(job) == [
+        (
+            3,
+            "updated_at",
+            "updated_at '2062-12-05T11:00:00Z' is more than 3600 seconds in the future; "
+            "send the time the source changed the row, with its UTC offset",
+        )
+    ]
+    assert not Product.objects.filter(sku="A-2").exists()
+
+
+def test_import_rejects_price_in_exponent_notation(tmp_path, units):
+    content = f"{HEADER}\nA-1,Pen,EA,1e2,EUR,2026-03-01T08:00:00Z\n"
+
+    job = _import(tmp_path, content.encode())
+
+    assert job.rejected_count == 1
+    assert _report(job) == [
+        (
+            2,
+            "list_price",
+            "list_price '1e2' is in exponent notation; write it as a plain decimal number, such as 1250.50",
+        )
+    ]

@@ -534,7 +534,12 @@ def test_api_endpoints_for_every_role(demo):
     if acme_order.number in other.get("/api/v1/orders/").content.decode():
         mismatches.append("the partner of another customer lists ACME's orders")
     acme = Customer.objects.get(account_number="ACME-001")
-    acme_row = {"account": "ACME-001", "name": "Taken over", "currency": acme.currency, "updated_at": "2999-01-01"}
+    acme_row = {
+        "account": "ACME-001",
+        "name": "Taken over",
+        "currency": acme.currency,
+        "updated_at": (timezone.now() + dt.timedelta(hours=1)).isoformat(),
+    }
     pushed = other.post("/api/v1/customers/updates/", {"rows": [acme_row]}, format="json").json()
     if pushed.get("rejected") != 1 or Customer.objects.get(pk=acme.pk).name != acme.name:
         mismatches.append(f"the partner of another customer changed ACME through the CRM push: {pushed}")

@@ -4,6 +4,8 @@ import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
+
 from apps.core.money import InvalidCurrency, validate_currency
 
 _TRUE = frozenset({"1", "true", "yes", "y", "t", "x"})
@@ -47,6 +49,10 @@ def decimal(
     elif "," in raw:
         raise InvalidValue(
             f"{column} {raw!r} contains a comma; write a decimal point, or import with the decimal comma option"
+        )
+    if "e" in raw or "E" in raw:
+        raise InvalidValue(
+            f"{column} {raw!r} is in exponent notation; write it as a plain decimal number, such as 1250.50"
         )
     try:
         number = Decimal(raw)
@@ -99,7 +105,18 @@ def timestamp(value: str, *, column: str) -> dt.datetime:
         raise InvalidValue(f"{column} {raw!r} is not an ISO 8601 date and time, such as 2026-03-01T08:00:00Z") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
+    if too_far_ahead(parsed):
+        raise InvalidValue(
+            f"{column} {raw!r} is more than {settings.IMPORT_SOURCE_TIME_MAX_AHEAD_SECONDS} seconds in the future; "
+            "send the time the source changed the row, with its UTC offset"
+        )
     return parsed
+
+
+def too_far_ahead(moment: dt.datetime) -> bool:
+    """Tell whether an aware source time lies beyond now plus IMPORT_SOURCE_TIME_MAX_AHEAD_SECONDS."""
+    ahead = dt.timedelta(seconds=settings.IMPORT_SOURCE_TIME_MAX_AHEAD_SECONDS)
+    return moment > dt.datetime.now(dt.UTC) + ahead
 
 
 def date(value: str, *, column: str) -> dt.date | None:

@@ -174,6 +174,8 @@ def parse_catalog_row(row: SourceRow, decimal_comma: bool) -> tuple[dict[str, An
     else:
         if stamp.tzinfo is None:
             stamp = stamp.replace(tzinfo=dt.UTC)
+        if parse.too_far_ahead(stamp):
+            stamp = _field(problems, values, "updated_at", parse.timestamp)
     record: dict[str, Any] = {
         "sku": sku,
         "name": name,
@@ -317,6 +319,8 @@ def _parse_usual_catalog_row(cells: Sequence[str]) -> dict[str, Any] | None:
         return None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=dt.UTC)
+    if parse.too_far_ahead(stamp):
+        return None
     return {
         "sku": sku,
         "name": name,
