@@ -27,7 +27,7 @@ from rest_framework.test import APIClient
 from apps.api import selectors as api_selectors
 from apps.api import webhooks
 from apps.api.keys import api_key_create
-from apps.api.models import ApiKey, Partner
+from apps.api.models import ApiKey, Partner, Scope
 from apps.api.tenancy import customer_for
 from apps.api.views.base import PartnerView
 from apps.catalog.models import ImportJob
@@ -44,7 +44,6 @@ pytestmark = pytest.mark.django_db
 STAFF_ROLES = ["sales", "sales-manager", "finance", "admin"]
 ROLES = ["anonymous", *STAFF_ROLES]
 DEMO_ACME_KEY = "demo-partner-key-acme"
-DEMO_GLOBEX_KEY = "demo-partner-key-globex"
 DEMO_ERP_KEY = "demo-erp-key"
 DENIED = {302, 403, 404}
 RETURN_URL = "http://127.0.0.1:9/return"
@@ -467,6 +466,10 @@ def test_api_endpoints_for_every_role(demo):
         api_key=ApiKey.objects.filter(partner=acme_partner).first(),
     )
     _key, unscoped_key = api_key_create(partner=acme_partner, name="no scopes", scopes=[])
+    # The demo partner keys lack the ERP and CRM scopes; a Globex key with every scope shows that
+    # tenancy, not a missing scope, keeps ACME's objects from another partner.
+    globex_partner = Partner.objects.get(customers__account_number="GLOBEX-002")
+    _key, globex_key = api_key_create(partner=globex_partner, name="every scope", scopes=list(Scope.values))
     acme_sku = _acme_only_sku()
     values = {"sku": acme_sku, "number": acme_order.number, "subscription_id": subscription.pk}
     acme_invoice = _acme_invoice(acme_order)
@@ -520,13 +523,13 @@ def test_api_endpoints_for_every_role(demo):
                 ("key without the scope", _api(unscoped_key), {403}),
             ]
             if route.name not in own_answer:
-                checks.append(("partner of another customer", _api(DEMO_GLOBEX_KEY), {404}))
+                checks.append(("partner of another customer", _api(globex_key), {404}))
             for who, api, expected in checks:
                 response = _api_call(api, method, path, body=body, query=query)
                 if response.status_code not in expected:
                     mismatches.append(f"{who} {method} {path}: {response.status_code}, expected {sorted(expected)}")
 
-    other = _api(DEMO_GLOBEX_KEY)
+    other = _api(globex_key)
     if any(item["id"] == subscription.pk for item in other.get("/api/v1/webhooks/").json()["results"]):
         mismatches.append("the partner of another customer lists ACME's webhook subscription")
     if other.delete(f"/api/v1/webhooks/{subscription.pk}/").status_code != 404:

@@ -6,10 +6,15 @@ from apps.contracts.models import Customer
 from apps.core.demo.sync import CHANGE_REASON, SyncReport, sync_row
 from apps.core.secrets import hash_secret, verify_secret
 
+# The scopes a reseller or marketplace gets. erp:write and crm:write are kept for the supplier's own
+# ERP and CRM: with them a customer's partner could ship and invoice its own orders or raise its
+# own credit limit.
+PARTNER_SCOPES = [scope for scope in Scope.values if scope not in {Scope.ERP_WRITE, Scope.CRM_WRITE}]
+
 # The documented demo keys. Only seed_demo stores them, and only as keyed hashes.
 DEMO_KEYS = {
-    "demo-partner-key-acme": ("Acme procurement portal", ["ACME-001"], list(Scope.values)),
-    "demo-partner-key-globex": ("Globex marketplace", ["GLOBEX-002"], list(Scope.values)),
+    "demo-partner-key-acme": ("Acme procurement portal", ["ACME-001"], PARTNER_SCOPES),
+    "demo-partner-key-globex": ("Globex marketplace", ["GLOBEX-002"], PARTNER_SCOPES),
     "demo-erp-key": (
         "Supplier ERP and CRM",
         None,
