@@ -140,6 +140,13 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # psycopg prepares a statement on the server after it has run this many times on a connection;
+    # 0 turns that off (for a pooler in transaction mode, which cannot keep prepared statements).
+    # Only the server-binding cursors of apps/core/prepared.py use it: the ORM's own cursors put the
+    # values into the SQL text, so every query of theirs is new to PostgreSQL.
+    PREPARE_THRESHOLD = env_int("DATABASE_PREPARE_THRESHOLD", 5, minimum=0)
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = PREPARE_THRESHOLD or None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(exist_ok=True)
     # The dev server is threaded; wait for a lock instead of failing at once.

@@ -95,7 +95,7 @@ class PreparedQuery:
                 )
         params = [values[name] if name is not None else constant for name, constant in self.parameters]
         connection = connections[self.using]
-        with connection.cursor() as cursor:
+        with _server_binding_cursor(connection) as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
         if self.converters:
@@ -209,3 +209,29 @@ def _parameter_slot(param: Any, placeholders: Mapping[str, Any]) -> tuple[str | 
                 "build that part of the query per request instead of preparing it."
             )
     return None, param
+
+
+def _server_binding_cursor(connection):
+    """Open a cursor that sends its parameters apart from the SQL, so that PostgreSQL can reuse a plan.
+
+    Django's psycopg cursors put the values into the SQL text on the client, so PostgreSQL parses and
+    plans every run again. A prepared query runs the same SQL with other values. With server-side
+    binding, psycopg prepares it on the server once it has run ``prepare_threshold`` times on a
+    connection (DATABASE_PREPARE_THRESHOLD), and later runs skip parsing and planning. The cursor goes through
+    Django's wrapper, so execute wrappers and error translation stay as they are. While queries are
+    logged (DEBUG, or a test that captures them) it is Django's usual cursor instead, because Django
+    logs no SQL text for a run of a prepared statement.
+    """
+    if connection.vendor != "postgresql" or connection.queries_logged:
+        return connection.cursor()
+    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, ServerBindingCursor
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+    from psycopg.pq import Format
+
+    connection.ensure_connection()
+    raw = ServerBindingCursor(connection.connection)
+    # As Django's create_cursor does: a time zone that differs from the connection's gets its own loader.
+    loader = connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+    if connection.timezone != loader.timezone:
+        register_tzloader(connection.timezone, raw)
+    return connection.make_cursor(raw)
