@@ -52,6 +52,9 @@ def main() -> None:
 
     # Sending documents is a worker's job after the commit; the client processes inherit this.
     settings.ORDER_OUTBOX_SENDERS = {}
+    # As in production: with DEBUG on, Django keeps the text of every query, which costs CPU time
+    # and makes apps/core/prepared.py use cursors that PostgreSQL cannot prepare statements for.
+    settings.DEBUG = False
 
     call_command("migrate", verbosity=0, interactive=False)
     data = _ensure_data(options.lines)
