@@ -1,6 +1,7 @@
 """Messy catalog files: each case imports what it can and reports the rest with line, column and reason."""
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pytest
@@ -397,3 +398,25 @@ def test_import_rejects_price_in_exponent_notation(tmp_path, units):
             "list_price '1e2' is in exponent notation; write it as a plain decimal number, such as 1250.50",
         )
     ]
+
+
+def test_import_json_lines_unknown_keys_with_nul_or_long(tmp_path, units):
+    good = {
+        "sku": "A-1",
+        "name": "Pen",
+        "uom": "EA",
+        "list_price": "1.5",
+        "currency": "EUR",
+        "updated_at": "2026-03-01",
+    }
+    long_key = "k" * 100
+    content = "\n".join(json.dumps(row) for row in (good, {"\x00": "1"}, {long_key: "1"})) + "\n"
+
+    job = _import(tmp_path, content.encode(), name="catalog.jsonl")
+
+    assert (job.created_count, job.rejected_count) == (1, 2)
+    report = _report(job)
+    assert report[0][:2] == (2, "")
+    assert report[0][2].startswith("Unknown key '\\x00'; expected keys: sku, name,")
+    assert report[1][:2] == (3, "k" * 60)
+    assert report[1][2].startswith(f"Unknown key {'k' * 60!r}; expected keys:")

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any, BinaryIO, NamedTuple
 
 from apps.catalog.imports.errors import FileRejected, InvalidImportOptions
+from apps.core.nul import printable_name
 
 ENCODINGS = {
     "utf-8": "utf-8",
@@ -363,11 +364,12 @@ def _row_from_mapping(item: object, line: int, columns: tuple[str, ...]) -> Sour
     for key, value in item.items():
         name = _normalise_name(str(key))
         if name not in columns:
+            # The report's column holds at most 64 characters and no NUL, which an unknown key may have.
             return SourceRow(
                 line=line,
                 values={},
-                problem=f"Unknown key {key!r}; expected keys: {', '.join(columns)}.",
-                problem_column=str(key),
+                problem=f"Unknown key {str(key)[:60]!r}; expected keys: {', '.join(columns)}.",
+                problem_column=printable_name(str(key)),
             )
         text = _json_value_text(value)
         if text is None:
