@@ -466,7 +466,7 @@ def test_api_endpoints_for_every_role(demo):
         api_key=ApiKey.objects.filter(partner=acme_partner).first(),
     )
     _key, unscoped_key = api_key_create(partner=acme_partner, name="no scopes", scopes=[])
-    # The demo partner keys lack the ERP and CRM scopes; a Globex key with every scope shows that
+    # The demo partner keys lack the ERP and CRM scopes. A Globex key with every scope shows that
     # tenancy, not a missing scope, keeps ACME's objects from another partner.
     globex_partner = Partner.objects.get(customers__account_number="GLOBEX-002")
     _key, globex_key = api_key_create(partner=globex_partner, name="every scope", scopes=list(Scope.values))

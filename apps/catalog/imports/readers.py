@@ -364,7 +364,7 @@ def _row_from_mapping(item: object, line: int, columns: tuple[str, ...]) -> Sour
     for key, value in item.items():
         name = _normalise_name(str(key))
         if name not in columns:
-            # The report's column holds at most 64 characters and no NUL, which an unknown key may have.
+            # The report's column stores at most 64 characters and no NUL, but an unknown key may have either.
             return SourceRow(
                 line=line,
                 values={},
