@@ -15,7 +15,7 @@ from apps.contracts.models import Customer
 from apps.exceptions.models import CaseKind, ExceptionCase
 from apps.integrations import ownership
 from apps.integrations.ownership import System
-from tests.factories import ContractPriceFactory, CustomerFactory, ProductFactory
+from tests.factories import CategoryFactory, ContractPriceFactory, CustomerFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -143,6 +143,33 @@ def test_catalog_row_from_crm_changes_no_erp_field():
     assert (product.name, product.list_price) == ("Drill", Decimal("100.00"))
     assert job.unchanged_count == 1
     assert sorted(case.facts["field"] for case in conflict_cases()) == ["list_price", "name"]
+
+
+def test_reference_conflict_reported_in_file_terms():
+    product = ProductFactory(sku="A-1", category=CategoryFactory(code="DRILLS"))
+    CategoryFactory(code="SAWS")
+    row = {
+        "sku": "A-1",
+        "name": product.name,
+        "category_code": "SAWS",
+        "uom": product.unit.code,
+        "list_price": str(product.list_price),
+        "currency": product.currency,
+        "updated_at": (NOW + dt.timedelta(days=1)).isoformat(),
+    }
+
+    job = import_rows(ImportKind.CATALOG, [row], sender=System.CRM)
+
+    [notice] = ImportRowError.objects.filter(job=job)
+    assert (notice.column, notice.value) == ("category_code", "SAWS")
+    assert notice.message.startswith("category_code is owned by the ERP, so the CRM's value SAWS was not applied")
+    assert "the stored value DRILLS was kept" in notice.message
+    [case] = conflict_cases()
+    assert (case.facts["field"], case.facts["stored_value"], case.facts["offered_value"]) == (
+        "category_code",
+        "DRILLS",
+        "SAWS",
+    )
 
 
 def test_non_owner_cannot_create_rows():

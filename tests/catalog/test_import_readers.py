@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from apps.catalog.imports.errors import FileRejected
-from apps.catalog.imports.service import ImportOptions, import_file
+from apps.catalog.imports.service import ImportOptions, import_file, import_rows
 from apps.catalog.models import ImportJob, ImportKind, Product, UnitOfMeasure
 from tests.factories import ProductFactory, UnitOfMeasureFactory
 
@@ -137,8 +137,27 @@ def test_import_duplicate_sku_rejects_later_row(tmp_path, units):
 
     assert (job.created_count, job.rejected_count) == (1, 1)
     assert _report(job) == [
-        (3, "sku", "Duplicate of line 2 (A-1); the first row is used. Allow last-wins to use the last."),
+        (
+            3,
+            "sku",
+            "Duplicate of line 2 (A-1); the first row is used. Run with --last-wins to use the last one instead.",
+        ),
     ]
+    assert Product.objects.get(sku="A-1").name == "First"
+
+
+def test_duplicate_sku_in_api_push_hint(units):
+    common = {"sku": "A-1", "uom": "EA", "currency": "EUR", "updated_at": "2026-03-01"}
+    rows = [{**common, "name": "First", "list_price": "1.50"}, {**common, "name": "Second", "list_price": "1.60"}]
+
+    job = import_rows(ImportKind.CATALOG, rows, source=ImportJob.Source.API)
+
+    [(line, column, message)] = _report(job)
+    assert (line, column) == (2, "sku")
+    assert message == (
+        "Duplicate of line 1 (A-1); the first row is used. "
+        "Send each key once per request; an API push always keeps the first row."
+    )
     assert Product.objects.get(sku="A-1").name == "First"
 
 

@@ -80,6 +80,9 @@ class KindSpec:
     # record's values, or None when that header does not suit one. The parser returns the record of
     # a usual row, and None for a row that ``parse`` must check.
     cell_parser: Callable[[list[str]], CellParser | None] | None = None
+    # Record fields that the file calls by another name, mapped to (file column, attribute of the related
+    # row that the column holds, or None for a plain value). Reports name the column and show that value.
+    file_columns: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
 
 def _field(problems: Problems, values: dict[str, str], column: str, parser, **kwargs):
@@ -436,6 +439,12 @@ CATALOG = KindSpec(
     key_array_types=("text[]",),
     cell_parser=catalog_cell_parser,
     parallel_batches=True,
+    file_columns={
+        "category_id": ("category_code", "code"),
+        "unit_id": ("uom", "code"),
+        "is_active": ("active", None),
+        "source_updated_at": ("updated_at", None),
+    },
 )
 
 PRODUCT_DEFAULTS = {
@@ -840,6 +849,7 @@ CONTRACTS = KindSpec(
     resolve=resolve_contracts,
     conflict_targets=(),
     staged=False,
+    file_columns={"customer_id": ("customer", "account_number"), "source_updated_at": ("updated_at", None)},
 )
 
 SPECS = {spec.kind: spec for spec in (CATALOG, STOCK, CONTRACT_PRICES, CUSTOMERS, CONTRACTS)}

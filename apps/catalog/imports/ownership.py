@@ -9,7 +9,7 @@ a row created without its owner's fields would hold made-up values.
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from apps.catalog.imports.kinds import KindSpec, Problems
@@ -79,6 +79,40 @@ def keep_owned_values(
             if offered != old[name] and name != spec.stamp_field:
                 conflicts.append(Conflict(row.line, old["pk"], shown, name, owner, old[name], offered))
     return rejected, conflicts
+
+
+def in_file_terms(spec: KindSpec, conflicts: list[Conflict]) -> list[Conflict]:
+    """Return the conflicts with each field named as the file's column and each reference shown as the file has it.
+
+    A category id becomes its code and a customer id its account number, read in one query per
+    related model, so that the report and the case show the values the sender wrote.
+    """
+    if not conflicts or not spec.file_columns:
+        return conflicts
+    related_fields = {model_field.attname: model_field for model_field in spec.model._meta.concrete_fields}
+    file_values: dict[str, dict[Any, Any]] = {}
+    for name, (_, attribute) in spec.file_columns.items():
+        ids = {value for c in conflicts if c.field == name for value in (c.stored, c.offered) if value is not None}
+        if attribute is None or not ids:
+            continue
+        related = related_fields[name].related_model._base_manager
+        file_values[name] = dict(related.filter(pk__in=ids).values_list("pk", attribute))
+    result = []
+    for conflict in conflicts:
+        if conflict.field not in spec.file_columns:
+            result.append(conflict)
+            continue
+        column, _ = spec.file_columns[conflict.field]
+        values = file_values.get(conflict.field, {})
+        result.append(
+            replace(
+                conflict,
+                field=column,
+                stored=values.get(conflict.stored, conflict.stored),
+                offered=values.get(conflict.offered, conflict.offered),
+            )
+        )
+    return result
 
 
 def report_message(conflict: Conflict, sender: System) -> str:

@@ -27,7 +27,13 @@ from django.utils import timezone
 from apps.catalog.imports import anomalies, listeners
 from apps.catalog.imports.errors import CatalogImportError, InvalidImportOptions
 from apps.catalog.imports.kinds import DEFAULTS, SPECS, KindSpec, ResolveCache
-from apps.catalog.imports.ownership import foreign_fields, keep_owned_values, open_conflict_cases, report_message
+from apps.catalog.imports.ownership import (
+    foreign_fields,
+    in_file_terms,
+    keep_owned_values,
+    open_conflict_cases,
+    report_message,
+)
 from apps.catalog.imports.pipeline import BatchWriter, CommitOrder
 from apps.catalog.imports.readers import (
     ReaderOptions,
@@ -405,14 +411,20 @@ class _Run:
             stage, self.stage = self.stage, None
             stage.drop()
 
+    def _duplicate_hint(self) -> str:
+        """Return what the sender of a rejected duplicate can do, in the terms of its channel."""
+        if self.job.source == ImportJob.Source.COMMAND:
+            return "Run with --last-wins to use the last one instead."
+        if self.job.source == ImportJob.Source.ADMIN:
+            return 'Tick "Last wins" on the upload form to use the last one instead.'
+        return "Send each key once per request; an API push always keeps the first row."
+
     def _is_rejected_duplicate(self, row: SourceRow, key: tuple) -> bool:
         """Report a row whose key an earlier row had; return True when it is rejected, False when it wins."""
         first_line = self.first_lines[key]
         shown = "/".join(str(part) for part in key if part is not None)
         if not self.options.last_wins:
-            message = (
-                f"Duplicate of line {first_line} ({shown}); the first row is used. Allow last-wins to use the last."
-            )
+            message = f"Duplicate of line {first_line} ({shown}); the first row is used. {self._duplicate_hint()}"
             self._reject(row.line, [(self.spec.columns[0], shown, message)])
             return True
         self._notice(row.line, shown, f"Also on line {first_line} ({shown}); this later row wins.")
@@ -575,6 +587,7 @@ class _Run:
                 values[spec.stamp_field] = from_microseconds(values[spec.stamp_field])
             stored[key] = values
         rejected, conflicts = keep_owned_values(spec, self.sender, self.foreign, valid, stored)
+        conflicts = in_file_terms(spec, conflicts)
         for index, row_problems in rejected.items():
             self.job.rejected_count += 1
             batch.report.extend(self._report_lines(valid[index][0].line, row_problems))
