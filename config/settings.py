@@ -320,9 +320,10 @@ CXML_OUTBOUND_SHARED_SECRETS = env_json("CXML_OUTBOUND_SHARED_SECRETS", {})
 CATALOG_PRICE_CHANGE_THRESHOLD = env_decimal("CATALOG_PRICE_CHANGE_THRESHOLD", "0.30")
 CATALOG_MISSING_SHARE_LIMIT = env_decimal("CATALOG_MISSING_SHARE_LIMIT", "0.10")
 CATALOG_IMPORT_UPLOAD_DIR = env_str("CATALOG_IMPORT_UPLOAD_DIR", str(VAR_DIR / "imports"))
-# A source time (updated_at, as_of) later than now plus IMPORT_SOURCE_TIME_MAX_AHEAD_SECONDS is
-# rejected: stored, it would make every later update of the row count as stale. A day covers
-# skewed clocks and local times sent without their offset.
+# A source time (an import row's updated_at or as_of) later than now plus
+# IMPORT_SOURCE_TIME_MAX_AHEAD_SECONDS is rejected: stored, it would make every later update of
+# the row count as stale. The ERP's shipment, invoice and payment dates are held to the same limit.
+# A day covers skewed clocks and local times sent without their offset.
 IMPORT_SOURCE_TIME_MAX_AHEAD_SECONDS = env_int("IMPORT_SOURCE_TIME_MAX_AHEAD_SECONDS", 86_400)
 # A running import job stores a heartbeat every CATALOG_IMPORT_HEARTBEAT_SECONDS. Beat's sweep
 # counts a job without one for CATALOG_IMPORT_LOST_AFTER_SECONDS as lost with its worker: an

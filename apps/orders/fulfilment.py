@@ -16,12 +16,17 @@ import logging
 from collections.abc import Sequence
 from decimal import Decimal
 
+from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
 from apps.catalog.models import StockLevel
+from apps.core.admin import FINANCE_GROUP
 from apps.core.money import round_money
+from apps.exceptions.models import CaseKind
+from apps.exceptions.services import case_open
 from apps.orders import outbox
 from apps.orders.errors import InvalidFulfilmentInput, OrderStateConflict, PaymentConflict, UnknownInvoice
 from apps.orders.history import save_with_history
@@ -67,6 +72,7 @@ def shipment_record(
     shipment_id = (shipment_id or "").strip()
     if not shipment_id or len(shipment_id) > 64:
         raise InvalidFulfilmentInput("A shipment needs the sender's shipment_id of 1 to 64 characters.")
+    _reject_future(shipped_at, f"Shipment {shipment_id}", "shipped_at")
     with transaction.atomic():
         order = lock_order(order)
         existing = Shipment.objects.filter(order=order, shipment_id=shipment_id).first()
@@ -153,6 +159,7 @@ def invoice_record(
         raise InvalidFulfilmentInput("An invoice needs the ERP's invoice number of 1 to 64 characters.")
     if not lines:
         raise InvalidFulfilmentInput(f"Invoice {number} has no lines; send at least one.")
+    _reject_future(invoice_date, f"Invoice {number}", "invoice_date")
     with transaction.atomic():
         existing = Invoice.objects.filter(number=number).first()
         if existing is not None:
@@ -228,6 +235,7 @@ def payment_record(
     payment_id = (payment_id or "").strip()
     if not payment_id or len(payment_id) > 64:
         raise InvalidFulfilmentInput("A payment needs the ERP's payment_id of 1 to 64 characters.")
+    _reject_future(paid_on, f"Payment {payment_id}", "paid_on")
     number = invoice.number if isinstance(invoice, Invoice) else str(invoice or "").strip()
     with transaction.atomic():
         found = Invoice.objects.filter(number=number).first()
@@ -264,6 +272,8 @@ def payment_record(
             return _replayed_payment(existing, found, value)
 
         _update_paid_amount(found, payment_id, actor)
+        if found.paid_amount > found.total:
+            _open_overpayment_case(found, payment, actor)
         for order in orders:
             _mark_paid_if_settled(order, payment_id, actor)
         logger.info("Payment recorded", extra={"payment_id": payment_id, "invoice": found.number})
@@ -440,6 +450,44 @@ def _update_paid_amount(invoice: Invoice, payment_id: str, actor) -> None:
     )
 
 
+def _open_overpayment_case(invoice: Invoice, payment: Payment, actor) -> None:
+    """Open a finance case for a payment that took the invoice's payments above its total.
+
+    The payment is kept, because the ERP owns payment status and the money was received. Finance
+    decides whether to refund the customer or credit the excess to another invoice.
+    """
+    currency = invoice.currency
+    total = round_money(invoice.total, currency)
+    paid = round_money(invoice.paid_amount, currency)
+    excess = paid - total
+    case_open(
+        kind=CaseKind.INTEGRATION_CONFLICT,
+        concerning=invoice,
+        customer=invoice.customer,
+        facts={
+            "invoice": invoice.number,
+            "payment_id": payment.payment_id,
+            "total": format(total, "f"),
+            "paid_amount": format(paid, "f"),
+            "overpaid_by": format(excess, "f"),
+            "currency": currency,
+        },
+        summary=(
+            f"Payment {payment.payment_id} took invoice {invoice.number} to {paid} {currency} paid against a "
+            f"total of {total}; refund or credit the {excess} {currency} overpaid."
+        )[:300],
+        cause_key=f"overpaid:{invoice.number}:{payment.payment_id}"[:200],
+        reference=invoice.number[:64],
+        order_value=excess,
+        currency=currency,
+        team=Group.objects.filter(name=FINANCE_GROUP).first(),
+        actor=actor,
+    )
+    logger.warning(
+        "Invoice overpaid", extra={"invoice": invoice.number, "payment_id": payment.payment_id, "excess": str(excess)}
+    )
+
+
 def _mark_paid_if_settled(order: Order, payment_id: str, actor) -> None:
     if order.status != OrderStatus.INVOICED:
         return
@@ -448,6 +496,25 @@ def _mark_paid_if_settled(order: Order, payment_id: str, actor) -> None:
     check_transition(order, "mark_paid", None)
     apply_transition(order, "mark_paid", actor=actor, reason=f"Paid by {payment_id}")
     outbox.record_event(order=order, event="order.paid", payload={})
+
+
+def _reject_future(moment: dt.datetime | dt.date | None, subject: str, field: str) -> None:
+    """Reject a date or time the ERP sent that lies beyond now plus IMPORT_SOURCE_TIME_MAX_AHEAD_SECONDS.
+
+    A date counts from its start in UTC, so a payment dated tomorrow in a time zone ahead of UTC passes.
+    """
+    if moment is None:
+        return
+    if isinstance(moment, dt.datetime):
+        aware = moment if timezone.is_aware(moment) else moment.replace(tzinfo=dt.UTC)
+    else:
+        aware = dt.datetime.combine(moment, dt.time.min, tzinfo=dt.UTC)
+    ahead = dt.timedelta(seconds=settings.IMPORT_SOURCE_TIME_MAX_AHEAD_SECONDS)
+    if aware > timezone.now() + ahead:
+        raise InvalidFulfilmentInput(
+            f"{subject}: {field} {moment.isoformat()} is in the future; send the date on which it happened.",
+            code="date_in_future",
+        )
 
 
 def _line_quantities(order: Order, lines, *, kind: str) -> list[tuple[OrderLine, Decimal]]:

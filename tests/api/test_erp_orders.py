@@ -1,9 +1,11 @@
 """The ERP's messages about orders: acknowledgement, pull feed, shipments, invoices and payments, each applied once."""
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
 from apps.api.models import Scope
 from apps.core.xml import parse_xml
@@ -43,7 +45,7 @@ INVOICE = {
     "total": "236.81",
     "due_date": "2027-01-31",
 }
-PAYMENT = {"payment_id": "PAY-1", "amount": "236.81", "paid_on": "2027-01-10"}
+PAYMENT = {"payment_id": "PAY-1", "amount": "236.81", "paid_on": "2026-12-01"}
 
 
 @pytest.fixture
@@ -286,6 +288,26 @@ def test_over_shipment_rejected(api, order, erp_key):
     corrected = api.call("POST", path(order, "shipments"), erp_key, SHIPMENT)
     assert corrected.status_code == 201
     assert corrected.json()["status"] == OrderStatus.PARTIALLY_SHIPPED
+
+
+def test_shipment_dated_in_future_rejected(api, order, erp_key):
+    # given
+    before = counts()
+    next_year = (timezone.now() + dt.timedelta(days=365)).replace(microsecond=0)
+
+    # when
+    response = api.call("POST", path(order, "shipments"), erp_key, {**SHIPMENT, "shipped_at": next_year.isoformat()})
+
+    # then
+    assert response.status_code == 400
+    assert response.json()["code"] == "date_in_future"
+    assert response.json()["detail"].startswith("Shipment SHP-1: shipped_at ")
+    assert "is in the future" in response.json()["detail"]
+    order.refresh_from_db()
+    assert order.status == OrderStatus.ALLOCATED
+    case = ExceptionCase.objects.get()
+    assert case.facts["code"] == "date_in_future"
+    assert counts() == {**before, "cases": before["cases"] + 1}
 
 
 def test_invoice_total_mismatch_rejected(api, order, erp_key):

@@ -4,6 +4,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from apps.exceptions.models import ExceptionCase
 from apps.orders.credit import exposure_of
@@ -175,7 +176,7 @@ def test_partial_payments_then_order_paid(shipped):
     invoice = invoice_record(order=order, number="INV-1", lines=[("1", "2")], tax="0", due_date=DUE)
 
     # when
-    payment_record(invoice=invoice, payment_id="P-1", amount="100.00", paid_on=dt.date(2027, 1, 10))
+    payment_record(invoice=invoice, payment_id="P-1", amount="100.00", paid_on=dt.date(2026, 12, 1))
 
     # then
     invoice.refresh_from_db()
@@ -211,6 +212,67 @@ def test_repeated_payment_report_counts_once(shipped):
     invoice.refresh_from_db()
     assert invoice.paid_amount == Decimal("100.00")
     assert invoice.history.count() == 2
+
+
+def test_overpayment_kept_and_opens_finance_case(shipped):
+    # given an invoice of 199.00 EUR, paid 150.00 EUR
+    (order,) = shipped("PO-A")
+    invoice = invoice_record(order=order, number="INV-1", lines=[("1", "2")], tax="0", due_date=DUE)
+    payment_record(invoice=invoice, payment_id="P-1", amount="150.00")
+    assert not ExceptionCase.objects.filter(reference="INV-1").exists()
+
+    # when the ERP reports a second payment of 100.00 EUR
+    payment_record(invoice="INV-1", payment_id="P-2", amount="100.00")
+
+    # then the payment counts, the order is paid, and finance gets a case naming the excess
+    invoice.refresh_from_db()
+    order.refresh_from_db()
+    assert invoice.paid_amount == Decimal("250.00")
+    assert invoice.open_amount == Decimal("0")
+    assert order.status == OrderStatus.PAID
+    [case] = ExceptionCase.objects.filter(reference="INV-1")
+    assert case.team.name == "finance"
+    assert case.concerning == invoice
+    assert case.facts["overpaid_by"] == "51.00"
+    assert case.facts["payment_id"] == "P-2"
+    assert case.summary == (
+        "Payment P-2 took invoice INV-1 to 250.00 EUR paid against a total of 199.00; "
+        "refund or credit the 51.00 EUR overpaid."
+    )
+
+    # when the same payment is reported again, no second case opens
+    payment_record(invoice="INV-1", payment_id="P-2", amount="100.00")
+    assert ExceptionCase.objects.filter(reference="INV-1").count() == 1
+
+
+def test_invoice_and_payment_dated_in_future_rejected(shipped):
+    (order,) = shipped("PO-A")
+    next_month = timezone.now() + dt.timedelta(days=30)
+
+    with pytest.raises(InvalidFulfilmentInput) as invoice_error:
+        invoice_record(order=order, number="INV-1", lines=[("1", "2")], tax="0", due_date=DUE, invoice_date=next_month)
+    invoice = invoice_record(order=order, number="INV-1", lines=[("1", "2")], tax="0", due_date=DUE)
+    with pytest.raises(InvalidFulfilmentInput) as payment_error:
+        payment_record(invoice=invoice, payment_id="P-1", amount="199.00", paid_on=next_month.date())
+
+    assert invoice_error.value.code == "date_in_future"
+    assert invoice_error.value.message.startswith("Invoice INV-1: invoice_date ")
+    assert payment_error.value.code == "date_in_future"
+    assert payment_error.value.message == (
+        f"Payment P-1: paid_on {next_month.date().isoformat()} is in the future; send the date on which it happened."
+    )
+    assert not Payment.objects.exists()
+
+
+def test_payment_dated_tomorrow_accepted(shipped):
+    (order,) = shipped("PO-A")
+    invoice = invoice_record(order=order, number="INV-1", lines=[("1", "2")], tax="0", due_date=DUE)
+
+    payment = payment_record(
+        invoice=invoice, payment_id="P-1", amount="199.00", paid_on=timezone.localdate() + dt.timedelta(days=1)
+    )
+
+    assert payment.paid_on == timezone.localdate() + dt.timedelta(days=1)
 
 
 def test_payment_id_with_other_amount_conflicts(shipped):
