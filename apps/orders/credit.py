@@ -7,12 +7,13 @@ scaled by the order's total to subtotal ratio, so its tax too), because the
 invoice counts the rest. Test orders never count.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
 
 from apps.contracts.models import Customer
 from apps.core.money import round_money
@@ -35,6 +36,52 @@ class Exposure:
         return self.open_orders + self.unpaid_invoices
 
 
+def reject_currency_change_with_exposure(batch: Sequence[tuple[object, dict]]) -> dict[int, list]:
+    """Reject customer rows that change the currency while open orders or unpaid invoices are in the old one.
+
+    Exposure is summed in the customer's currency because no exchange rates exist, so those amounts
+    would drop out of the credit check. A row older than the stored one is left to the stale check.
+    """
+    offered = {
+        record["account_number"]: (index, record)
+        for index, (_row, record) in enumerate(batch)
+        if record.get("account_number") and record.get("currency")
+    }
+    if not offered:
+        return {}
+    changing: dict[int, tuple[int, str, str, str]] = {}
+    stored_rows = Customer.objects.filter(account_number__in=offered).values_list(
+        "pk", "account_number", "currency", "source_updated_at"
+    )
+    for pk, account, currency, stored_at in stored_rows:
+        index, record = offered[account]
+        offered_at = record.get("source_updated_at")
+        if record["currency"] == currency or (stored_at and offered_at and offered_at <= stored_at):
+            continue
+        changing[pk] = (index, account, currency, record["currency"])
+    if not changing:
+        return {}
+
+    in_old_currency = {"customer_id__in": changing, "currency": F("customer__currency")}
+    open_orders = _count_by_customer(Order.objects.filter(status__in=OPEN_STATES, is_test=False, **in_old_currency))
+    unpaid = _count_by_customer(Invoice.objects.filter(paid_amount__lt=F("total"), **in_old_currency))
+    problems = {}
+    for pk, (index, account, old, new) in changing.items():
+        orders, invoices = open_orders.get(pk, 0), unpaid.get(pk, 0)
+        if not orders and not invoices:
+            continue
+        message = (
+            f"Customer {account} has {orders} open order(s) and {invoices} unpaid invoice(s) in {old}; its currency "
+            f"can change to {new} once they are paid or cancelled, because credit exposure has no exchange rates"
+        )
+        problems[index] = [("currency", new, message)]
+    return problems
+
+
+def _count_by_customer(rows: QuerySet) -> dict[int, int]:
+    return dict(rows.order_by().values("customer_id").annotate(count=Count("pk")).values_list("customer_id", "count"))
+
+
 def exposure_of(customer: Customer, *, excluding: Order | None = None) -> Decimal:
     """Return the customer's exposure in its currency, apart from the ``excluding`` order when given."""
     return exposure_detail(customer, excluding=excluding).total
@@ -48,6 +95,7 @@ def exposure_detail(customer: Customer, *, excluding: Order | None = None) -> Ex
     each order taken in.
 
     NOTE: orders and invoices in other currencies than the customer's are left out, because no exchange rates exist.
+    A customer import rejects a currency change while open orders or unpaid invoices are in the old currency.
     """
     excluded = excluding is not None and excluding.pk is not None
     placeholders = {"customer": _PLACEHOLDER_CUSTOMER_ID}

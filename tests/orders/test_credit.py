@@ -5,7 +5,11 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from apps.catalog.imports.service import import_rows
+from apps.catalog.models import ImportKind
+from apps.contracts.models import Customer
 from apps.exceptions.models import ExceptionCase
 from apps.orders.credit import exposure_detail, exposure_of
 from apps.orders.models import OrderStatus
@@ -65,6 +69,48 @@ def test_exposure_of_paid_up_customer_is_zero(history, customer):
     payment_record(invoice="INV-2", payment_id="P-3", amount="199.00")
 
     assert exposure_detail(customer).total == Decimal("0.00")
+
+
+def _currency_row(account, currency, updated_at):
+    return {"account": account, "name": "Renamed", "currency": currency, "updated_at": updated_at.isoformat()}
+
+
+def test_currency_change_with_exposure_rejected(history, customer):
+    later = timezone.now() + dt.timedelta(minutes=1)
+
+    job = import_rows(ImportKind.CUSTOMERS, [_currency_row(customer.account_number, "USD", later)])
+
+    customer.refresh_from_db()
+    assert (customer.currency, job.rejected_count, job.updated_count) == ("EUR", 1, 0)
+    [error] = job.row_errors.all()
+    assert (error.line, error.column, error.value) == (1, "currency", "USD")
+    assert error.message == (
+        f"Customer {customer.account_number} has 1 open order(s) and 1 unpaid invoice(s) in EUR; its currency "
+        "can change to USD once they are paid or cancelled, because credit exposure has no exchange rates"
+    )
+
+
+def test_currency_change_without_exposure_applies(history, customer):
+    other = CustomerFactory(currency="EUR")
+    later = timezone.now() + dt.timedelta(minutes=1)
+    rows = [_currency_row(other.account_number, "USD", later), _currency_row(customer.account_number, "EUR", later)]
+
+    job = import_rows(ImportKind.CUSTOMERS, rows)
+
+    other.refresh_from_db()
+    customer.refresh_from_db()
+    assert (job.rejected_count, job.updated_count) == (0, 2)
+    assert other.currency == "USD"
+    assert customer.name == "Renamed"
+
+
+def test_stale_currency_change_left_to_stale_check(history, customer):
+    Customer.objects.filter(pk=customer.pk).update(source_updated_at=timezone.now())
+    earlier = timezone.now() - dt.timedelta(days=1)
+
+    job = import_rows(ImportKind.CUSTOMERS, [_currency_row(customer.account_number, "USD", earlier)])
+
+    assert (job.rejected_count, job.stale_count) == (0, 1)
 
 
 def test_intake_credit_check_uses_exposure(history, customer, place):

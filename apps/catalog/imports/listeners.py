@@ -1,12 +1,14 @@
-"""Listeners that take part in the transaction of each written import batch, registered by the apps above catalog.
+"""Listeners and row checks of import batches, registered by the apps above catalog.
 
-The orders app registers one for stock, so that stock arriving from the ERP
-allocates the backorder queue in the batch's own transaction. Catalog cannot
-import orders, so the listener is registered from ``OrdersConfig.ready``.
+The orders app registers a listener for stock, so that stock arriving from
+the ERP allocates the backorder queue in the batch's own transaction. It
+also registers a row check for customers, so that a currency change cannot
+drop open orders out of the credit exposure. Catalog cannot import orders,
+so both are registered from ``OrdersConfig.ready``.
 """
 
-from collections.abc import Callable, Iterable
-from typing import Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 
 class BatchListener(Protocol):
@@ -46,3 +48,24 @@ def finish_batch(listeners: Iterable[BatchListener], records: Iterable[dict]) ->
     product_ids = {record["product_id"] for record in records if record.get("product_id") is not None}
     for listener in listeners:
         listener.written(product_ids)
+
+
+# A row check gets a batch's parsed (row, record) pairs and returns the rejected ones by index,
+# each with its (column, value, message) problems.
+RowCheck = Callable[[Sequence[tuple[Any, dict]]], dict[int, list[tuple[str, str, str]]]]
+_row_checks: dict[str, list[RowCheck]] = {}
+
+
+def register_row_check(kind: str, check: RowCheck) -> None:
+    """Run ``check`` on each batch of ``kind`` after its references are resolved, before it is written."""
+    if check not in _row_checks.setdefault(str(kind), []):
+        _row_checks[str(kind)].append(check)
+
+
+def check_rows(kind: str, batch: Sequence[tuple[Any, dict]]) -> dict[int, list[tuple[str, str, str]]]:
+    """Return the problems that the registered checks of ``kind`` find in the batch, by row index."""
+    problems: dict[int, list[tuple[str, str, str]]] = {}
+    for check in _row_checks.get(str(kind), []):
+        for index, row_problems in check(batch).items():
+            problems.setdefault(index, []).extend(row_problems)
+    return problems

@@ -541,6 +541,9 @@ class _Run:
             return []
         job = self.job
         problems = self.spec.resolve(batch.items, self.cache, job.dry_run)
+        for index, row_problems in listeners.check_rows(self.spec.kind, batch.items).items():
+            # A row that resolving rejected keeps only that reason, which may not name other customers.
+            problems.setdefault(index, row_problems)
         for index, row_problems in problems.items():
             job.rejected_count += 1
             batch.report.extend(self._report_lines(batch.items[index][0].line, row_problems))
