@@ -11,34 +11,47 @@ Rule, for the order's open lines (backordered and cancelled lines are left out):
 3. Else a split: each line takes what it can from the region's warehouses,
    then from the others by code.
 
-All stock rows of the order's products are locked with one
-``SELECT … FOR UPDATE`` ordered by primary key before the plan that is
-written is made, so two orders for the same products wait for each other in
-the same order and cannot deadlock. Intake plans a new order on the rows
-read without the lock, writes the order, then locks the rows and plans
-again (``lock_reservation``), so that the locks last only for the stock and
-allocation writes. Availability is ``on_hand - reserved``; an allocation adds
-to ``reserved``, which a shipment takes off again together with ``on_hand``.
+Stock rows are locked in primary-key order, so two orders for the same
+products wait for each other in the same order and cannot deadlock. Most
+callers lock every stock row of the order's products with one ``SELECT …
+FOR NO KEY UPDATE`` before they make the plan that is written. Intake plans
+a new order on the rows read without the lock and writes the order, its
+lines and its allocation rows first. Then one statement locks the planned
+rows and reserves the planned quantities where they are still available
+(``reserve_planned_stock``), so that the locks are held only from that
+statement to the commit. When a row no longer covers its quantity, it
+raises StockChanged and intake runs the order again with the locks taken
+first.
+
+Every stock row lock is FOR NO KEY UPDATE, the lock an UPDATE of these
+columns takes anyway. That lock does not wait for the FOR KEY SHARE lock
+that the foreign key of a new allocation row takes on its stock row. So
+allocation rows written before the stock lock cannot make another order
+wait out of primary-key order. Availability is ``on_hand - reserved``; an allocation
+adds to ``reserved``, which a shipment takes off again together with
+``on_hand``.
 """
 
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 
 from apps.catalog.models import StockLevel
 from apps.core.inserts import insert_rows
 from apps.core.prepared import PLACEHOLDER_ID, run_for_list
-from apps.orders.history import write_history
+from apps.orders.history import insert_history_select, write_history
 from apps.orders.models import LineAllocation, LineStatus, Order, OrderLine
 
 logger = logging.getLogger(__name__)
 
 _ZERO = Decimal(0)
+_RESERVED_REASON = "Reserved for an order"
 
 
 class StockChanged(Exception):
@@ -53,7 +66,7 @@ class Reservation:
     lists the products without enough stock, and then the plan is empty.
     ``remaining`` maps a line's position to the quantity the plan allocates
     to it. ``locked`` is False for a plan made on stock rows read without
-    their locks, which ``lock_reservation`` makes again under them.
+    their locks, which ``write_reservation`` locks only for its last write.
     """
 
     lines: list[OrderLine]
@@ -85,8 +98,8 @@ def plan_reservation(
 
     The lines may be unsaved: the plan refers to them by position. A caller
     that read the rows without their locks (``read_stock``) passes them as
-    ``unlocked_stock`` to plan on them, writes the order, and then locks them
-    with ``lock_reservation``.
+    ``unlocked_stock`` to plan on them. ``write_reservation`` then locks only
+    the planned rows, in its last statement.
     """
     if lines is None:
         lines = _open_lines(order)
@@ -97,26 +110,6 @@ def plan_reservation(
     remaining = {line.position: line.quantity - line.quantity_allocated for line in lines}
     plan, shortages = _plan(order, lines, stock, remaining)
     return Reservation(lines=lines, stock=stock, remaining=remaining, plan=plan, shortages=shortages, locked=locked)
-
-
-def lock_reservation(reservation: Reservation, *, order: Order) -> None:
-    """Lock the stock rows of a plan made without their locks, and plan again on the locked rows.
-
-    The new plan allocates the same quantity to each line but may take it
-    from other warehouses, so the order's warehouse is set again. Raises
-    StockChanged when the locked rows no longer cover the lines; the caller
-    then rolls back what it wrote on the strength of the plan.
-    """
-    if reservation.locked:
-        return
-    stock = _lock_and_refresh(reservation.lines, reservation.stock)
-    plan, shortages = _plan(order, reservation.lines, stock, reservation.remaining)
-    if shortages:
-        raise StockChanged(f"Stock for order {order.number} was taken after its plan; plan again under the lock.")
-    reservation.stock = stock
-    reservation.plan = plan
-    reservation.locked = True
-    order.warehouse_id = _single_warehouse(plan)
 
 
 def assign_reservation(reservation: Reservation, *, order: Order) -> None:
@@ -136,13 +129,22 @@ def _single_warehouse(plan: dict[int, dict[int, Decimal]]) -> int | None:
 def write_reservation(reservation: Reservation, *, actor, lines_written: bool = False) -> None:
     """Write an assigned plan: reserved stock, allocation rows and, unless ``lines_written``, the lines.
 
-    The lines must be saved by now, and the plan made under the stock rows'
-    locks. ``lines_written`` means that the caller inserted them with their
-    allocated quantities and their history.
+    The lines must be saved by now. ``lines_written`` means that the caller
+    inserted them with their allocated quantities and their history. A plan
+    made without the stock locks (``reservation.locked`` False) takes them
+    in the last statement and raises StockChanged, after writing part of the
+    plan, when the locked rows no longer cover it; the caller then rolls
+    back its savepoint.
     """
-    if not reservation.locked:
-        raise ValueError("The reservation was planned without the stock locks; call lock_reservation first.")
-    _reserve(reservation.plan, reservation.stock, reservation.lines, actor, write_lines=not lines_written)
+    _reserve(
+        reservation.plan,
+        reservation.stock,
+        reservation.lines,
+        actor,
+        write_lines=not lines_written,
+        locked=reservation.locked,
+    )
+    reservation.locked = True
 
 
 def release(*, order: Order, actor) -> None:
@@ -154,7 +156,7 @@ def release(*, order: Order, actor) -> None:
         return
     stock = {
         level.pk: level
-        for level in StockLevel.objects.select_for_update()
+        for level in StockLevel.objects.select_for_update(no_key=True)
         .filter(pk__in={allocation.stock_level_id for allocation in allocations})
         .order_by("pk")
     }
@@ -201,39 +203,14 @@ def _placeholder_id(index: int) -> int:
     return PLACEHOLDER_ID + index
 
 
-def _lock_and_refresh(lines: list[OrderLine], unlocked: dict[int, list[StockLevel]]) -> dict[int, list[StockLevel]]:
-    """Lock the lines' stock rows like ``_lock_stock`` and bring rows read earlier without the lock up to date.
-
-    Only the changing columns are read, so that a big order does not build
-    its stock rows and warehouses twice. A row that was not read before (a
-    new warehouse, say) makes it read them all again.
-    """
-    known = {row.pk: row for rows in unlocked.values() for row in rows}
-    fresh = _run_stock_query("lock-changing-columns", {line.product_id for line in lines})
-    if any(pk not in known for pk, *_ in fresh):
-        return _lock_stock(lines)
-    rows = []
-    for pk, on_hand, reserved, as_of, updated_at in fresh:
-        row = known[pk]
-        row.on_hand, row.reserved, row.as_of, row.updated_at = on_hand, reserved, as_of, updated_at
-        rows.append(row)
-    return _by_product(rows)
-
-
 def _stock_rows(product_ids: list[int]):
     return StockLevel.objects.select_related("warehouse").filter(product_id__in=product_ids, warehouse__is_active=True)
 
 
-# The stock row queries, by kind: rows with their warehouses, the same locked, and the changing columns locked.
+# The stock row queries, by kind: rows with their warehouses, and the same locked.
 _STOCK_QUERIES = {
     "read": lambda product_ids: _stock_rows(product_ids).order_by("pk"),
-    "lock": lambda product_ids: _stock_rows(product_ids).select_for_update(of=("self",)).order_by("pk"),
-    "lock-changing-columns": lambda product_ids: (
-        _stock_rows(product_ids)
-        .select_for_update(of=("self",))
-        .order_by("pk")
-        .values_list("pk", "on_hand", "reserved", "as_of", "updated_at")
-    ),
+    "lock": lambda product_ids: _stock_rows(product_ids).select_for_update(of=("self",), no_key=True).order_by("pk"),
 }
 
 
@@ -315,37 +292,124 @@ def _plan(order, lines, stock, remaining) -> tuple[dict[int, dict[int, Decimal]]
     return plan, []
 
 
-def _reserve(plan, stock, lines: list[OrderLine], actor, *, write_lines: bool = True) -> None:
+def _reserve(plan, stock, lines: list[OrderLine], actor, *, write_lines: bool = True, locked: bool = True) -> None:
     """Write the plan: reserved stock, allocation rows and the lines' allocated quantities, each in one statement.
 
-    The history rows are written in bulk too. The objects are whole rows
-    read under the lock, so no field is recorded as changed that did not change.
-    The lines already carry their allocated quantities (``assign_reservation``).
+    The history rows are written in bulk too. The lines already carry their
+    allocated quantities (``assign_reservation``). With ``locked`` the stock
+    rows are whole rows read under the lock, so no field is recorded as
+    changed that did not change. Without it the stock is reserved last, by
+    ``reserve_planned_stock``, which may raise StockChanged.
     """
     now = timezone.now()
     rows = {(row.product_id, row.warehouse_id): row for rows in stock.values() for row in rows}
     lines_by_position = {line.position: line for line in lines}
     changed: dict[int, StockLevel] = {}
+    reserve_by_row: dict[int, Decimal] = defaultdict(lambda: _ZERO)
     new_allocations = []
     for position, allocations in plan.items():
         line = lines_by_position[position]
         line.updated_at = now
         for warehouse_id, quantity in allocations.items():
             row = rows[(line.product_id, warehouse_id)]
-            row.reserved += quantity
-            row.updated_at = now
+            reserve_by_row[row.pk] += quantity
             changed[row.pk] = row
             new_allocations.append(
                 LineAllocation(line=line, warehouse_id=warehouse_id, stock_level=row, quantity=quantity)
             )
     ordered_rows = sorted(changed.values(), key=lambda row: row.pk)
     allocated_lines = [lines_by_position[position] for position in plan]
-    _bulk_set(StockLevel, ordered_rows, "reserved", now, actor, "Reserved for an order")
+    if locked:
+        for row in ordered_rows:
+            row.reserved += reserve_by_row[row.pk]
+            row.updated_at = now
+        _bulk_set(StockLevel, ordered_rows, "reserved", now, actor, _RESERVED_REASON)
     if write_lines:
         _bulk_set(OrderLine, allocated_lines, "quantity_allocated", now, actor, "Allocated")
     insert_rows(new_allocations)
     write_history(LineAllocation, [(row, "+", "") for row in new_allocations], actor=actor, date=now)
+    if not locked:
+        reserve_planned_stock(ordered_rows, [reserve_by_row[row.pk] for row in ordered_rows], now=now, actor=actor)
     logger.info("Stock reserved", extra={"lines": len(allocated_lines), "stock_rows": len(ordered_rows)})
+
+
+def reserve_planned_stock(rows: list[StockLevel], quantities: list[Decimal], *, now, actor) -> None:
+    """Lock the stock rows in primary-key order and add ``quantities`` to their ``reserved``, with history rows.
+
+    ``rows`` are sorted by primary key and were read without their locks;
+    their ``reserved`` and ``updated_at`` are set to the written values. A
+    row whose ``on_hand - reserved``, once locked, is below its quantity is
+    left as it is, and StockChanged is raised after the others are written.
+    On PostgreSQL this is one statement, so that the locks are taken just
+    before the transaction ends.
+    """
+    if connection.vendor != "postgresql":
+        written = _reserve_locked_rows(rows, quantities, now, actor)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _reserve_statement(DEFAULT_DB_ALIAS),
+                {
+                    "ids": [row.pk for row in rows],
+                    "quantities": quantities,
+                    "now": now,
+                    "history_date": now,
+                    "history_change_reason": _RESERVED_REASON,
+                    "history_type": "~",
+                    "history_user_id": actor.pk if actor is not None else None,
+                },
+            )
+            written = dict(cursor.fetchall())
+        for row in rows:
+            if row.pk in written:
+                row.reserved, row.updated_at = written[row.pk], now
+    if len(written) < len(rows):
+        raise StockChanged(f"Stock rows {sorted({row.pk for row in rows} - set(written))} no longer cover the plan.")
+
+
+@lru_cache(maxsize=4)
+def _reserve_statement(using: str) -> str:
+    """Return the statement of ``reserve_planned_stock`` on PostgreSQL, with named parameters.
+
+    The MATERIALIZED subquery locks the rows in primary-key order before the
+    UPDATE writes them, so the UPDATE's own plan cannot change the lock
+    order. The UPDATE adds to ``reserved`` only where the locked row still
+    has the quantity available, and its new rows become the history rows.
+    """
+    quote = connections[using].ops.quote_name
+    table = quote(StockLevel._meta.db_table)
+    names = ("id", "on_hand", "reserved", "updated_at")
+    column = {name: quote(StockLevel._meta.get_field(name).column) for name in names}
+    history_insert = insert_history_select(StockLevel, "updated", using)
+    return (
+        f"WITH locked AS MATERIALIZED (SELECT {column['id']} FROM {table} "  # noqa: S608 - names from _meta
+        f"WHERE {column['id']} = ANY(%(ids)s::bigint[]) ORDER BY {column['id']} FOR NO KEY UPDATE), "
+        f"updated AS (UPDATE {table} AS t SET {column['reserved']} = t.{column['reserved']} + v.quantity, "
+        f"{column['updated_at']} = %(now)s FROM locked "
+        f"JOIN unnest(%(ids)s::bigint[], %(quantities)s::numeric[]) AS v(id, quantity) ON v.id = locked.{column['id']} "
+        f"WHERE t.{column['id']} = locked.{column['id']} "
+        f"AND t.{column['on_hand']} - t.{column['reserved']} >= v.quantity RETURNING t.*) "
+        f"{history_insert} RETURNING {column['id']}, {column['reserved']}"
+    )
+
+
+def _reserve_locked_rows(rows: list[StockLevel], quantities: list[Decimal], now, actor) -> dict[int, Decimal]:
+    """Do what the PostgreSQL statement of ``reserve_planned_stock`` does with the ORM; return {id: reserved}."""
+    requested = dict(zip((row.pk for row in rows), quantities, strict=True))
+    locked = (
+        StockLevel.objects.select_for_update(no_key=True)
+        .filter(pk__in=requested)
+        .order_by("pk")
+        .values_list("pk", "on_hand", "reserved")
+    )
+    written = {pk: reserved + requested[pk] for pk, on_hand, reserved in locked if on_hand - reserved >= requested[pk]}
+    by_pk = {row.pk: row for row in rows}
+    covered = [by_pk[pk] for pk in written]
+    for row in covered:
+        row.reserved, row.updated_at = written[row.pk], now
+    StockLevel.objects.bulk_update(covered, ["reserved", "updated_at"])
+    write_history(StockLevel, [(row, "~", _RESERVED_REASON) for row in covered], actor=actor, date=now)
+    return written
 
 
 def _bulk_set(model, objects: list, field_name: str, now, actor, reason: str) -> None:

@@ -541,7 +541,7 @@ def _take_stock(line: OrderLine, quantity: Decimal, actor) -> None:
     allocations = list(LineAllocation.objects.filter(line=line).order_by("stock_level_id"))
     levels = {
         level.pk: level
-        for level in StockLevel.objects.select_for_update()
+        for level in StockLevel.objects.select_for_update(no_key=True)
         .filter(pk__in=[allocation.stock_level_id for allocation in allocations])
         .order_by("pk")
     }

@@ -104,6 +104,32 @@ def _insert_statement(history, row_count: int, using: str) -> str:
     return sql
 
 
+@lru_cache(maxsize=16)
+def insert_history_select(model, source: str, using: str) -> str:
+    """Return ``INSERT INTO <history table> (…) SELECT … FROM <source>``, one history row per row of ``source``.
+
+    ``source`` names a table or a WITH query that has the model's columns,
+    such as an UPDATE's ``RETURNING *``. The statement takes the history
+    columns as the named parameters ``history_date``,
+    ``history_change_reason``, ``history_type`` and ``history_user_id``, and
+    the caller may append a RETURNING clause.
+    """
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    history = history_model(model)
+    columns = _columns(history)
+    values = [
+        f"CAST(%({field.attname})s AS {field.db_type(connection)})"
+        if field.attname in _HISTORY_COLUMNS
+        else f"{source}.{quote(field.column)}"
+        for field in columns
+    ]
+    return (
+        f"INSERT INTO {quote(history._meta.db_table)} ({', '.join(quote(field.column) for field in columns)}) "  # noqa: S608 - names from _meta
+        f"SELECT {', '.join(values)} FROM {source}"
+    )
+
+
 def save_with_history(instance, *, actor, reason: str, update_fields=None) -> None:
     """Save ``instance`` and insert its history row with ``write_history`` instead of django-simple-history's signal.
 

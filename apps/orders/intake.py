@@ -176,9 +176,10 @@ def _dispatch_in_savepoint(request: OrderInput, document: InboundDocument, actor
     """Run the request in a savepoint; a new order whose stock was taken meanwhile runs again with the locks first.
 
     A new order is planned on stock rows read without their locks, and they
-    are locked only for the stock writes (``_write_reservation``). When the
-    locked rows no longer cover it, the savepoint rolls the attempt back and
-    the second run locks the rows before planning, as an update does. That
+    are locked only by its last write (``allocation.write_reservation``).
+    When the locked rows no longer cover the plan, the savepoint rolls the
+    attempt back and the second run locks the rows before planning, as an
+    update does. That
     second run inserts its order row before it locks the stock rows, as the
     first does, so it cannot deadlock with a document of the same PO number
     that has inserted its order and waits for the rows (``_claim_po_number``).
@@ -215,8 +216,8 @@ def _create(request: OrderInput, parsed: ParsedOrder, actor, *, plan_unlocked: b
     rows are written together. Cases the checks open wait until the order
     row exists; such an order then goes on as an update of the saved row.
     With ``plan_unlocked`` the allocation is planned on stock rows read
-    without their locks and planned again under them just before the stock
-    writes, which raises StockChanged when the stock no longer covers it.
+    without their locks, which the stock write at the end locks. That write
+    raises StockChanged when a planned row no longer covers its quantity.
     """
     order = Order(
         number=_new_number(),
@@ -260,7 +261,8 @@ def _create(request: OrderInput, parsed: ParsedOrder, actor, *, plan_unlocked: b
         if reservation is not None and reservation.shortages:
             backorders.enqueue(order=order, shortages=reservation.shortages, actor=actor)
         elif reservation is not None:
-            _write_reservation(order, reservation, steps, actor)
+            # Last, so that the stock rows stay locked only until the commit: may raise StockChanged.
+            allocation.write_reservation(reservation, actor=actor, lines_written=True)
     return order, 200, f"Order {order.number} received; status {order.get_status_display()}."
 
 
@@ -307,20 +309,6 @@ def _confirm_and_plan(order: Order, lines: list[OrderLine], steps, *, lock: bool
     order.status_reason = "Allocated"
     steps.record("Allocated")
     return reservation
-
-
-def _write_reservation(order: Order, reservation: "allocation.Reservation", steps, actor) -> None:
-    """Lock the stock rows, plan again on them, and write the reserved stock and the allocations.
-
-    The lines were inserted with their allocated quantities, which a new
-    plan keeps. When the new plan ships from another warehouse, the order
-    row and its history row as allocated are corrected.
-    """
-    planned_warehouse_id = order.warehouse_id
-    allocation.lock_reservation(reservation, order=order)
-    if order.warehouse_id != planned_warehouse_id:
-        steps.correct_last(warehouse_id=order.warehouse_id)
-    allocation.write_reservation(reservation, actor=actor, lines_written=True)
 
 
 def _insert_order(order: Order, steps) -> None:

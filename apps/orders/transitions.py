@@ -16,7 +16,7 @@ from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
 from apps.core.inserts import insert_rows
 from apps.orders import allocation, backorders, outbox
 from apps.orders.errors import OrderActionNotPermitted, OrderStateConflict
-from apps.orders.history import history_model, save_with_history, write_history
+from apps.orders.history import save_with_history, write_history
 from apps.orders.models import Order, OrderStatus
 
 logger = logging.getLogger(__name__)
@@ -206,7 +206,6 @@ class HistorySteps:
         self.order = order
         self.actor = actor
         self.snapshots: list[tuple[Order, str]] = []
-        self.history_rows: list = []
 
     def record(self, reason: str) -> None:
         snapshot = copy.copy(self.order)
@@ -230,14 +229,7 @@ class HistorySteps:
             snapshot.created_at = order.created_at
             snapshot.updated_at = order.updated_at
             rows.append((snapshot, "~" if index else "+", reason))
-        self.history_rows = write_history(Order, rows, actor=self.actor)
-
-    def correct_last(self, **values) -> None:
-        """Set fields of the saved order and of its last history row, in the database and on the order."""
-        for name, value in values.items():
-            setattr(self.order, name, value)
-        Order.objects.filter(pk=self.order.pk).update(**values)
-        history_model(Order).objects.filter(pk=self.history_rows[-1]).update(**values)
+        write_history(Order, rows, actor=self.actor)
 
 
 def _condition_message(order: Order, name: str) -> str:

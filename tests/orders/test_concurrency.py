@@ -5,7 +5,7 @@ import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.catalog.imports.service import import_rows
@@ -192,7 +192,7 @@ def take_stock_before_lock(monkeypatch, **reserved_by_warehouse_code) -> None:
     """
     from apps.orders import allocation
 
-    lock_reservation = allocation.lock_reservation
+    reserve_planned_stock = allocation.reserve_planned_stock
 
     def commit_elsewhere() -> None:
         try:
@@ -201,14 +201,14 @@ def take_stock_before_lock(monkeypatch, **reserved_by_warehouse_code) -> None:
         finally:
             connection.close()
 
-    def take_then_lock(reservation, *, order) -> None:
+    def take_then_lock(rows, quantities, **keywords) -> None:
         thread = threading.Thread(target=commit_elsewhere)
         thread.start()
         thread.join(timeout=30)
-        monkeypatch.setattr(allocation, "lock_reservation", lock_reservation)
-        lock_reservation(reservation, order=order)
+        monkeypatch.setattr(allocation, "reserve_planned_stock", reserve_planned_stock)
+        reserve_planned_stock(rows, quantities, **keywords)
 
-    monkeypatch.setattr(allocation, "lock_reservation", take_then_lock)
+    monkeypatch.setattr(allocation, "reserve_planned_stock", take_then_lock)
 
 
 @pytest.mark.postgres
@@ -236,7 +236,7 @@ def test_stock_taken_after_plan_holds_order(customer, contract, monkeypatch):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_stock_moved_after_plan_corrects_warehouse(customer, contract, monkeypatch):
+def test_stock_moved_after_plan_ships_from_other_warehouse(customer, contract, monkeypatch):
     # given: Frankfurt has the most stock, so the plan made without locks ships from there
     product = ProductFactory(sku="MOVED-1")
     rotterdam = WarehouseFactory(code="RTM", country="NL")
@@ -292,13 +292,13 @@ def test_retried_intake_and_same_po_do_not_deadlock(customer, contract, monkeypa
     product = ProductFactory(sku="RETRY-1")
     StockLevelFactory(product=product, warehouse=WarehouseFactory(code="RTM", country="NL"), on_hand=Decimal("5"))
     a_retrying, b_inserted, a_locked = threading.Event(), threading.Event(), threading.Event()
-    lock_reservation, dispatch = allocation.lock_reservation, intake._dispatch
+    reserve_planned_stock, dispatch = allocation.reserve_planned_stock, intake._dispatch
     plan_reservation, insert_order = allocation.plan_reservation, intake._insert_order
 
-    def take_stock_then_lock(reservation, *, order) -> None:
-        if order.payload_id == "doc-a" and not a_retrying.is_set():
+    def take_stock_then_lock(rows, quantities, **keywords) -> None:
+        if threading.current_thread().name == "doc-a" and not a_retrying.is_set():
             commit_reserved_elsewhere(product, "5")
-        lock_reservation(reservation, order=order)
+        reserve_planned_stock(rows, quantities, **keywords)
 
     def give_stock_back_then_retry(request, document, actor, *, plan_unlocked=True):
         if request.document_id == "doc-a" and not plan_unlocked:
@@ -319,7 +319,7 @@ def test_retried_intake_and_same_po_do_not_deadlock(customer, contract, monkeypa
             b_inserted.set()
             a_locked.wait(timeout=3)
 
-    monkeypatch.setattr(allocation, "lock_reservation", take_stock_then_lock)
+    monkeypatch.setattr(allocation, "reserve_planned_stock", take_stock_then_lock)
     monkeypatch.setattr(intake, "_dispatch", give_stock_back_then_retry)
     monkeypatch.setattr(allocation, "plan_reservation", plan_then_signal)
     monkeypatch.setattr(intake, "_insert_order", insert_then_wait)
@@ -338,8 +338,8 @@ def test_retried_intake_and_same_po_do_not_deadlock(customer, contract, monkeypa
             connection.close()
 
     threads = [
-        threading.Thread(target=send, args=("doc-a", None)),
-        threading.Thread(target=send, args=("doc-b", a_retrying)),
+        threading.Thread(target=send, args=("doc-a", None), name="doc-a"),
+        threading.Thread(target=send, args=("doc-b", a_retrying), name="doc-b"),
     ]
 
     # when
@@ -365,13 +365,13 @@ def test_retried_intake_with_stock_back_allocates(customer, contract, monkeypatc
     # given: the stock is taken between the plan and the lock, and back before the second run
     product = ProductFactory(sku="BACK-1")
     StockLevelFactory(product=product, warehouse=WarehouseFactory(code="RTM", country="NL"), on_hand=Decimal("5"))
-    lock_reservation, dispatch = allocation.lock_reservation, intake._dispatch
+    reserve_planned_stock, dispatch = allocation.reserve_planned_stock, intake._dispatch
     retried = []
 
-    def take_stock_then_lock(reservation, *, order) -> None:
+    def take_stock_then_lock(rows, quantities, **keywords) -> None:
         if not retried:
             commit_reserved_elsewhere(product, "5")
-        lock_reservation(reservation, order=order)
+        reserve_planned_stock(rows, quantities, **keywords)
 
     def give_stock_back_then_retry(request, document, actor, *, plan_unlocked=True):
         if not plan_unlocked:
@@ -379,7 +379,7 @@ def test_retried_intake_with_stock_back_allocates(customer, contract, monkeypatc
             commit_reserved_elsewhere(product, "0")
         return dispatch(request, document, actor, plan_unlocked=plan_unlocked)
 
-    monkeypatch.setattr(allocation, "lock_reservation", take_stock_then_lock)
+    monkeypatch.setattr(allocation, "reserve_planned_stock", take_stock_then_lock)
     monkeypatch.setattr(intake, "_dispatch", give_stock_back_then_retry)
 
     # when
@@ -398,3 +398,75 @@ def test_retried_intake_with_stock_back_allocates(customer, contract, monkeypatc
     ]
     assert order.lines.get().quantity_allocated == Decimal("2")
     assert StockLevel.objects.get(product=product).reserved == Decimal("2")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_racing_two_line_orders_never_oversell(customer, contract):
+    """Orders that plan on the same unlocked rows race for their late stock locks; the losers run again."""
+    # given: 6 units of each product, split over two warehouses, for 16 orders of one of each
+    rotterdam, frankfurt = WarehouseFactory(code="RTM", country="NL"), WarehouseFactory(code="FRA", country="DE")
+    for sku in ("PAIR-A", "PAIR-B"):
+        product = ProductFactory(sku=sku)
+        StockLevelFactory(product=product, warehouse=rotterdam, on_hand=Decimal("3"))
+        StockLevelFactory(product=product, warehouse=frankfurt, on_hand=Decimal("3"))
+
+    def place(index: int):
+        lines = [("PAIR-A", "1"), ("PAIR-B", "1")] if index % 2 else [("PAIR-B", "1"), ("PAIR-A", "1")]
+        return order_intake(request=request(customer, index, lines))
+
+    # when
+    outcomes = run_threads(16, place)
+
+    # then
+    assert [outcome for outcome in outcomes if isinstance(outcome, Exception)] == []
+    assert all(outcome.status == 200 for outcome in outcomes)
+    assert Order.objects.filter(status=OrderStatus.ALLOCATED).count() == 6
+    for level in StockLevel.objects.all():
+        allocated = sum(allocation.quantity for allocation in LineAllocation.objects.filter(stock_level=level))
+        assert level.reserved <= level.on_hand
+        assert level.reserved == allocated
+    assert sum(StockLevel.objects.values_list("reserved", flat=True)) == Decimal("12")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_stock_reservation_ignores_key_share_locks(customer, contract):
+    """Another transaction's new allocation row (a FOR KEY SHARE lock on its stock row) does not block intake."""
+    # given: another transaction holds the lock that its allocation row's foreign key takes
+    product = ProductFactory(sku="SHARED-1")
+    level = StockLevelFactory(
+        product=product, warehouse=WarehouseFactory(code="RTM", country="NL"), on_hand=Decimal("5")
+    )
+    locked, done = threading.Event(), threading.Event()
+
+    def hold_key_share() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT 1 FROM catalog_stocklevel WHERE id = %s FOR KEY SHARE", [level.pk])
+                locked.set()
+                done.wait(timeout=30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_key_share)
+    holder.start()
+    assert locked.wait(timeout=30)
+
+    # when: waiting for that lock would fail after 3 seconds instead of hanging
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '3s'")
+            result = order_intake(request=request(customer, 1, [("SHARED-1", "2")]))
+    finally:
+        done.set()
+        holder.join(timeout=30)
+
+    # then
+    assert result.status == 200
+    assert Order.objects.get().status == OrderStatus.ALLOCATED
+    level.refresh_from_db()
+    assert level.reserved == Decimal("2")
+    stock_history = level.history.order_by("history_date", "history_id").last()
+    assert (stock_history.history_type, stock_history.reserved) == ("~", Decimal("2"))
+    assert stock_history.history_change_reason == "Reserved for an order"

@@ -9,10 +9,10 @@ from apps.orders.models import OrderStatus
 
 # Savepoints included, because the test transaction turns BEGIN and COMMIT into a savepoint. The list:
 # document insert, savepoint, products (with unit and category), contract, contract prices, stock rows read
-# without locks, exposure, order, order history, lines, line history, outbox row, stock rows locked, stock
-# update, stock history, allocations, allocation history, savepoint release, document result, and the test's
-# savepoint pair.
-ONE_LINE_ORDER_QUERIES = 21
+# without locks, exposure, order, order history, lines, line history, outbox row, allocations, allocation
+# history, the stock rows locked and updated with their history (one statement), savepoint release, document
+# result, and the test's savepoint pair.
+ONE_LINE_ORDER_QUERIES = 19
 
 
 def line(sku="CHAIR-1", quantity="2", unit_price="99.50", number="1"):
