@@ -377,6 +377,45 @@ def test_catalog_cell_parser_any_column_order():
     assert catalog_cell_parser(HEADER.split(",")) is None
 
 
+def test_cell_parser_rechecks_late_source_times(settings):
+    from apps.catalog.imports.kinds import CATALOG_COLUMNS, catalog_cell_parser
+
+    settings.IMPORT_SOURCE_TIME_MAX_AHEAD_SECONDS = 3600
+    parse_cells = catalog_cell_parser(list(CATALOG_COLUMNS))
+    cells = dict(zip(CATALOG_COLUMNS, ALL_COLUMNS_ROWS.splitlines()[1].split(","), strict=True))
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3600 + 600)
+    cells["updated_at"] = later.isoformat()
+
+    # Past the limit the parser was made with, the row goes to the full checks.
+    assert parse_cells(list(cells.values())) is None
+    # The limit is read again for such a time, so a raised limit lets the same row through.
+    settings.IMPORT_SOURCE_TIME_MAX_AHEAD_SECONDS = 7200
+    record = parse_cells(list(cells.values()))
+    assert record is not None
+    assert record["source_updated_at"] == later
+
+
+def test_encoding_check_numbers_lines_across_blocks(tmp_path, units, monkeypatch):
+    from apps.catalog.imports import readers
+
+    # Blocks of a few lines, so that the file has ASCII blocks before and after the bad line.
+    monkeypatch.setattr(readers, "_CHECK_BLOCK_BYTES", 100)
+    lines = [f"A-{number},Pen {number},EA,1.50,EUR,2026-03-01" for number in range(1, 40)]
+    lines[29] = "A-30,Stück,EA,2.00,EUR,2026-03-01"
+    content = "\n".join([HEADER, *lines]) + "\n"
+
+    with pytest.raises(FileRejected) as latin1_read_as_utf8:
+        _import(tmp_path, content.encode("latin-1"))
+    job = _import(tmp_path, content.encode("latin-1"), encoding="latin-1")
+    with pytest.raises(FileRejected) as nul_byte:
+        _import(tmp_path, content.replace("Pen 35", "Pen\x0035").encode("latin-1"), encoding="latin-1")
+
+    assert latin1_read_as_utf8.value.message.startswith("Line 31 is not valid UTF-8 (byte 0xFC at character 8).")
+    assert job.created_count == 39
+    assert Product.objects.get(sku="A-30").name == "Stück"
+    assert nul_byte.value.message.startswith("Line 36 contains a NUL byte (0x00)")
+
+
 @pytest.mark.parametrize("header", [HEADER, ALL_COLUMNS], ids=["some columns", "all columns"])
 def test_import_rejects_updated_at_far_ahead(tmp_path, units, header, settings):
     settings.IMPORT_SOURCE_TIME_MAX_AHEAD_SECONDS = 3600

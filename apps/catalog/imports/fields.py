@@ -115,8 +115,12 @@ def timestamp(value: str, *, column: str) -> dt.datetime:
 
 def too_far_ahead(moment: dt.datetime) -> bool:
     """Tell whether an aware source time lies beyond now plus IMPORT_SOURCE_TIME_MAX_AHEAD_SECONDS."""
-    ahead = dt.timedelta(seconds=settings.IMPORT_SOURCE_TIME_MAX_AHEAD_SECONDS)
-    return moment > dt.datetime.now(dt.UTC) + ahead
+    return moment > latest_source_time()
+
+
+def latest_source_time() -> dt.datetime:
+    """Return the latest source time accepted now: now plus IMPORT_SOURCE_TIME_MAX_AHEAD_SECONDS, in UTC."""
+    return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=settings.IMPORT_SOURCE_TIME_MAX_AHEAD_SECONDS)
 
 
 def date(value: str, *, column: str) -> dt.date | None:

@@ -7,6 +7,7 @@ so that an update keeps the stored value and a new row gets the model's default.
 """
 
 import datetime as dt
+import functools
 import operator
 import re
 from collections.abc import Callable, Sequence
@@ -254,18 +255,24 @@ def catalog_cell_parser(names: list[str]) -> CellParser | None:
     """
     if sorted(names) != sorted(CATALOG_COLUMNS):
         return None
+    # The latest accepted source time (now plus the allowed lead) only grows while the file is read.
+    # A time before its value at the start passes without a clock reading per row, and a later one
+    # gets the full check.
+    # NOTE: if the system clock steps back during the import, a time beyond the limit by at most the step passes.
+    parse_cells = functools.partial(_parse_usual_catalog_row, accepted_before=parse.latest_source_time())
     if tuple(names) == CATALOG_COLUMNS:
-        return _parse_usual_catalog_row
+        return parse_cells
     in_catalog_order = operator.itemgetter(*(names.index(column) for column in CATALOG_COLUMNS))
-    return lambda cells: _parse_usual_catalog_row(in_catalog_order(cells))
+    return lambda cells: parse_cells(in_catalog_order(cells))
 
 
-def _parse_usual_catalog_row(cells: Sequence[str]) -> dict[str, Any] | None:
+def _parse_usual_catalog_row(cells: Sequence[str], accepted_before: dt.datetime | None = None) -> dict[str, Any] | None:
     """Return the record of a row's values in the order of CATALOG_COLUMNS, or None when any needs a closer look.
 
     It accepts only values that the checks of ``parse_catalog_row`` pass unchanged, and it builds
     the same record from them. A row it declines goes through those checks, which find and word
-    the problem. Decimal commas are never accepted here.
+    the problem. Decimal commas are never accepted here. A source time before ``accepted_before``
+    skips the check against the clock.
     """
     (
         sku,
@@ -322,7 +329,7 @@ def _parse_usual_catalog_row(cells: Sequence[str]) -> dict[str, Any] | None:
         return None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=dt.UTC)
-    if parse.too_far_ahead(stamp):
+    if (accepted_before is None or stamp >= accepted_before) and parse.too_far_ahead(stamp):
         return None
     return {
         "sku": sku,
@@ -382,21 +389,24 @@ def resolve_catalog(batch, cache: ResolveCache, dry_run: bool) -> dict[int, Prob
     # New categories are created together after the loop: code -> name, and the records waiting for them.
     new_categories: dict[str, str] = {}
     waiting: list[tuple[dict[str, Any], str]] = []
+    units = cache.units
+    categories = cache.categories
     for index, (_row, record) in enumerate(batch):
         raw_unit = record.pop("uom")
-        if raw_unit in cache.units:
-            record["unit_id"] = cache.units[raw_unit]
+        unit_id = units.get(raw_unit)
+        if unit_id is not None:
+            record["unit_id"] = unit_id
         else:
             problems.setdefault(index, []).append(("uom", raw_unit, cache.unit_errors[raw_unit]))
-        if "category_code" not in record:
+        code = record.pop("category_code", None)
+        if code is None:
             continue
-        code = record.pop("category_code")
         name = record.pop("category_name")
         if not code:
             record["category_id"] = None
-        elif code in cache.categories:
+        elif code in categories:
             # NOTE: a category is matched by code only; a different category_name does not rename it.
-            record["category_id"] = cache.categories[code]
+            record["category_id"] = categories[code]
         elif code in new_categories:
             waiting.append((record, code))
         elif not name:

@@ -78,12 +78,16 @@ class StagedBatch:
                 # One itemgetter call takes every field of a complete record. A record that lacks an
                 # optional field raises KeyError and takes the slower path, with NULL for the missing ones.
                 get_fields = operator.itemgetter(*fields) if len(fields) > 1 else lambda record: (record[fields[0]],)
+                # A single flag (the catalog's category) is tested directly, because a map per row costs more.
+                flag = flagged[0] if len(flagged) == 1 else None
                 for row, record in records:
                     try:
                         values = get_fields(record)
                     except KeyError:
                         values = map(record.get, fields)
-                    if flagged:
+                    if flag is not None:
+                        write_row((row.line, *values, flag in record))
+                    elif flagged:
                         write_row((row.line, *values, *map(record.__contains__, flagged)))
                     else:
                         write_row((row.line, *values))
