@@ -1,6 +1,7 @@
 """Request limits: per partner for keyed requests, per client address for the others, with 429 and Retry-After."""
 
 import os
+import socket
 
 import pytest
 from django.core.cache import caches
@@ -107,13 +108,13 @@ def test_schema_limited_per_address(api, settings):
 
 
 REDIS_URL = os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/15"
+REDIS_CACHE = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
 
 @pytest.mark.redis
 def test_partner_limit_counted_in_redis(api, catalog, acme_key, settings):
     """With the cache on Redis, the count lives in Redis, where every web process shares it."""
-    redis_cache = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-    with override_settings(CACHES=redis_cache, API_PARTNER_REQUESTS_PER_MINUTE=2):
+    with override_settings(CACHES=REDIS_CACHE, API_PARTNER_REQUESTS_PER_MINUTE=2):
         caches["default"].clear()
         try:
             statuses = [api.call("GET", PATH, acme_key).status_code for _ in range(3)]
@@ -124,3 +125,57 @@ def test_partner_limit_counted_in_redis(api, catalog, acme_key, settings):
 
     assert statuses == [200, 200, 429]
     assert len(counters) == 1
+
+
+@pytest.mark.redis
+def test_redis_counter_expires_after_window(api, catalog, acme_key):
+    """The counter is created with an expiry a little past its window, so an idle partner's counter goes away."""
+    with override_settings(CACHES=REDIS_CACHE, API_PARTNER_REQUESTS_PER_MINUTE=5):
+        caches["default"].clear()
+        try:
+            api.call("GET", PATH, acme_key)
+            api.call("GET", PATH, acme_key)
+            partner_id = ApiKey.objects.get(prefix=acme_key[:10]).partner_id
+            key = f"api-rate:partner:{partner_id}:{1_800_000_000}"
+            count = caches["default"].get(key)
+            client = caches["default"]._cache.get_client()
+            seconds_left = client.ttl(caches["default"].make_and_validate_key(key))
+        finally:
+            caches["default"].clear()
+
+    assert count == 2
+    assert 0 < seconds_left <= throttling.COUNTER_TIMEOUT_SECONDS
+
+
+@pytest.mark.redis
+def test_redis_counter_survives_missing_expiry(api, catalog, acme_key):
+    """A counter that exists already, even one written without expiry, is incremented and not reset."""
+    with override_settings(CACHES=REDIS_CACHE, API_PARTNER_REQUESTS_PER_MINUTE=3):
+        caches["default"].clear()
+        try:
+            partner_id = ApiKey.objects.get(prefix=acme_key[:10]).partner_id
+            caches["default"].set(f"api-rate:partner:{partner_id}:{1_800_000_000}", 2, timeout=None)
+            statuses = [api.call("GET", PATH, acme_key).status_code for _ in range(2)]
+        finally:
+            caches["default"].clear()
+
+    assert statuses == [200, 429]
+
+
+def test_unreachable_redis_returns_500(api, catalog, acme_key):
+    """Without its counters the API cannot enforce limits, so it fails the request rather than skip them."""
+    # A port on this machine that nothing listens on: bound once to learn a free number, then closed.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    unreachable = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+        }
+    }
+    with override_settings(CACHES=unreachable):
+        response = api.call("GET", PATH, acme_key)
+
+    assert response.status_code == 500
+    assert response.json()["code"] == "server_error"
