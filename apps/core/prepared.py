@@ -29,6 +29,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import QuerySet
 from django.db.models.query import ModelIterable, ValuesIterable, ValuesListIterable, get_related_populators
+from django.db.transaction import TransactionManagementError
 
 # Prepared queries live on the connection object, so that each thread's
 # connection has its own and converters get the connection they belong to.
@@ -64,6 +65,7 @@ class PreparedQuery:
         self.using = queryset.db
         compiler = query.get_compiler(self.using)
         self.sql, params = compiler.as_sql()
+        self.locks_rows = query.select_for_update
         self.placeholder_types = {name: type(value) for name, value in placeholders.items()}
 
         fields = [column[0] for column in compiler.select[0 : compiler.col_count]]
@@ -95,6 +97,9 @@ class PreparedQuery:
                 )
         params = [values[name] if name is not None else constant for name, constant in self.parameters]
         connection = connections[self.using]
+        if self.locks_rows and connection.get_autocommit():
+            # Django raises this when it compiles a select_for_update() queryset, but this SQL is compiled once.
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         with _server_binding_cursor(connection) as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()

@@ -10,10 +10,12 @@ import copy
 import logging
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
 
 from apps.core.inserts import insert_rows
+from apps.core.prepared import PLACEHOLDER_ID, prepared
 from apps.orders import allocation, backorders, outbox
 from apps.orders.errors import OrderActionNotPermitted, OrderStateConflict
 from apps.orders.history import save_with_history, write_history
@@ -47,7 +49,15 @@ def lock_order(order: Order | int) -> Order:
     messages about one customer's orders wait for each other, and deadlock with such inserts.
     """
     order_id = order.pk if isinstance(order, Order) else order
-    return Order.objects.select_for_update(of=("self",), no_key=True).select_related("customer").get(pk=order_id)
+    # Every order service and ERP message locks its order, so the SQL is compiled once per connection.
+    found = prepared("lock-order", _locked_orders, {"order_id": PLACEHOLDER_ID}).run({"order_id": order_id})
+    if not found:
+        raise Order.DoesNotExist(f"Order with id {order_id} not found.")
+    return found[0]
+
+
+def _locked_orders(order_id: int) -> QuerySet[Order]:
+    return Order.objects.select_for_update(of=("self",), no_key=True).select_related("customer").filter(pk=order_id)
 
 
 def check_transition(order: Order, name: str, actor) -> None:

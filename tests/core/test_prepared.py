@@ -4,6 +4,8 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.db.transaction import TransactionManagementError
 
 from apps.catalog.models import Product
 from apps.core.prepared import PreparedQuery, prepared
@@ -103,3 +105,16 @@ def test_prepared_runs_with_values_on_every_database(products):
     query = prepared(("test", "after"), _after, {"sku": PLACEHOLDER_SKU})
 
     assert query.run({"sku": "PR-2"}) == list(_after("PR-2"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_locking_query_outside_transaction_raises(products):
+    """A select_for_update() query compiled once still raises outside a transaction, where it would lock nothing."""
+    locking = Product.objects.select_for_update().filter(sku=PLACEHOLDER_SKU).values_list("sku")
+    with transaction.atomic():
+        query = PreparedQuery(locking, {"sku": PLACEHOLDER_SKU})
+        inside = query.run({"sku": "PR-1"})
+
+    with pytest.raises(TransactionManagementError, match="outside of a transaction"):
+        query.run({"sku": "PR-1"})
+    assert inside == [("PR-1",)]
