@@ -38,7 +38,7 @@ from apps.orders.errors import (
 )
 from apps.orders.fulfilment import invoice_record, payment_record, shipment_record
 from apps.orders.history import save_with_history
-from apps.orders.inputs import InvalidNumber, parse_money
+from apps.orders.inputs import InvalidNumber, parse_money, parse_quantity
 from apps.orders.models import (
     ErpMessage,
     ErpMessageKind,
@@ -264,7 +264,13 @@ def erp_shipment_report(
         # The shipment's order is the instance that shipment_record locked and moved on, or for a
         # shipment recorded before, the order as read now under this transaction's lock.
         locked = shipment.order
-        shipped = [(row.order_line.line_number, row.quantity) for row in shipment.lines.select_related("order_line")]
+        if known:
+            shipped = [
+                (row.order_line.line_number, row.quantity) for row in shipment.lines.select_related("order_line")
+            ]
+        else:
+            # shipment_record created the shipment from these lines after checking each, so they need no second read.
+            shipped = [(str(line_number), parse_quantity(quantity)) for line_number, quantity in lines]
         report = _report_for(locked)
         if not known:
             # A shipment recorded before by another entry point is not counted a second time.
@@ -320,9 +326,9 @@ def erp_invoice_report(
             invoice_date=invoice_date,
             actor=actor,
         )
-        # invoice_record holds the order's lock in this transaction; this reads the state it left.
-        locked = Order.objects.select_related("customer").get(pk=order.pk)
-        report = _report_for(locked)
+        # invoice_record holds the order's lock in this transaction, so this reads the status it left.
+        status = prepared("erp-order-status", _order_statuses, {"order_id": PLACEHOLDER_ID}).run({"order_id": order.pk})
+        report = _report_for(order)
         if not known:
             report.invoices[invoice.number] = {
                 "total": decimal_text(invoice.total),
@@ -332,8 +338,8 @@ def erp_invoice_report(
         _save_report(report, ErpMessageKind.INVOICE, invoice.number, actor)
         return {
             "invoice_number": invoice.number,
-            "order": locked.number,
-            "status": locked.status,
+            "order": order.number,
+            "status": status[0][0],
             "currency": invoice.currency,
             "subtotal": _money(invoice.subtotal, invoice.currency),
             "tax": _money(invoice.tax, invoice.currency),
@@ -378,7 +384,8 @@ def erp_payment_report(
         payment = payment_record(invoice=invoice, payment_id=payment_id, amount=amount, paid_on=paid_on, actor=actor)
         # The invoice that payment_record locked and updated, or read with a payment recorded before.
         invoice = payment.invoice
-        orders = list(invoice.orders.select_related("customer").order_by("pk"))
+        # Only the number and the status that payment_record left go into the report and the response.
+        orders = list(invoice.orders.only("number", "status").order_by("pk"))
         for order in orders:
             report = _report_for(order)
             if not known:
@@ -531,6 +538,10 @@ def _unacknowledged_cases(object_id: str) -> QuerySet[ExceptionCase]:
         cause_key=UNACKNOWLEDGED_CAUSE,
         state__in=ACTIVE_STATES,
     ).order_by("pk")
+
+
+def _order_statuses(order_id: int) -> QuerySet[Order]:
+    return Order.objects.filter(pk=order_id).order_by().values_list("status")
 
 
 def _messages(kind: str, message_key: str) -> QuerySet[ErpMessage]:
