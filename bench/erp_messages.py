@@ -21,11 +21,23 @@ was applied exactly once. That means one shipment, invoice and payment per
 order, every order paid, and every replay marked as a replay. The buyer
 server must have one confirmation, ship notice, invoice and status update
 per order.
+
+Besides the web processes' CPU time over the send, the script reads the
+CPU time of the PostgreSQL backends of its database and of the Celery
+worker's process group from /proc, from the start of the send until the
+worker has finished the outbox, and reports each per message.
+
+``--floor N`` measures the baseline instead, with no orders: N requests to
+``/bench/erp-floor/`` (the partner API's stack and one inserted row) and N to
+``/bench/plain/`` (a plain Django view), from the same clients. The stack must
+then run with ``PRODLIKE_SETTINGS_MODULE=bench.erp_settings``, whose URLs
+add those views (see ``bench.erp_urls``); the ERP messages run on it too.
 """
 
 import argparse
 import concurrent.futures
 import datetime as dt
+import functools
 import http.client
 import json
 import os
@@ -35,7 +47,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from bench.database import create_database_if_missing
 
@@ -45,6 +57,8 @@ SKU = "BENCH-ERP-1"
 UNIT_PRICE = Decimal("10.00")
 # Seconds to wait for the worker to send the last documents once the messages are in.
 DRAIN_TIMEOUT_SECONDS = 600
+# Seconds between two readings of the PostgreSQL backends' CPU time.
+BACKEND_SAMPLE_SECONDS = 0.25
 
 
 @dataclass
@@ -75,32 +89,162 @@ def main() -> None:
     django.setup()
     from tests.orders.buyer_server import BuyerServer
 
+    meter = CpuMeter(options.web_pid_file, options.worker_pid_file, os.environ.get("DATABASE_URL", ""))
+    if options.floor:
+        _measure_floor(options, meter)
+        return
     with BuyerServer() as buyer:
         orders, key, restore, prefix = _prepare(options.orders, buyer.url)
         try:
             print(f"{len(orders)} orders allocated; sending {len(orders) * 8} messages from {options.clients} clients")
             tally = Tally()
             load_before = os.getloadavg()[0]
-            cpu_before = _group_cpu_seconds(options.web_pid_file)
-            client_cpu_before = time.process_time()
+            before = meter.read()
             started = time.perf_counter()
             with concurrent.futures.ThreadPoolExecutor(options.clients) as pool:
                 chunks = [orders[index :: options.clients] for index in range(options.clients)]
                 list(pool.map(lambda chunk: _send_chunk(options.base_url, key, chunk, tally), chunks))
             seconds = time.perf_counter() - started
-            web_cpu = _group_cpu_seconds(options.web_pid_file) - cpu_before
-            client_cpu = time.process_time() - client_cpu_before
+            sent_cpu = meter.read()
             _report(tally, seconds)
             sent = max(len(tally.latencies_ms), 1)
             print(
-                f"web processes' CPU {web_cpu:.1f} s, {web_cpu * 1000 / sent:.1f} ms per message; this script's "
-                f"CPU {client_cpu:.1f} s, {client_cpu * 1000 / sent:.1f} ms per message; load average "
-                f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+                f"web processes' CPU {sent_cpu.web - before.web:.1f} s, "
+                f"{(sent_cpu.web - before.web) * 1000 / sent:.1f} ms per message; this script's CPU "
+                f"{sent_cpu.client - before.client:.1f} s, {(sent_cpu.client - before.client) * 1000 / sent:.1f} ms "
+                f"per message; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
             )
             drained = _wait_for_outbox(orders)
+            _report_cpu(meter.read().minus(before), sent, "message", until="the worker finished the outbox")
             _check(orders, tally, buyer, drained, prefix)
         finally:
             restore()
+
+
+@dataclass(frozen=True)
+class CpuReading:
+    """CPU seconds, user and system, used so far by each part of the stack."""
+
+    web: float
+    database: float
+    worker: float
+    client: float
+
+    def minus(self, earlier: "CpuReading") -> "CpuReading":
+        return CpuReading(
+            web=self.web - earlier.web,
+            database=self.database - earlier.database,
+            worker=self.worker - earlier.worker,
+            client=self.client - earlier.client,
+        )
+
+
+class CpuMeter:
+    """Read the CPU time of the web processes, the PostgreSQL backends, the Celery worker and this script.
+
+    The stack closes a database connection once it is older than
+    DATABASE_CONN_MAX_AGE (60 s by default), and its backend exits with its
+    CPU time. So a thread reads the backends every ``BACKEND_SAMPLE_SECONDS``
+    and keeps the last figure of each, and a backend that exits loses at most
+    that interval's CPU time: the database figure is a lower bound.
+    """
+
+    def __init__(self, web_pid_file: str, worker_pid_file: str, database_url: str) -> None:
+        self.web_pid_file = web_pid_file
+        self.worker_pid_file = worker_pid_file
+        self.database = unquote(urlsplit(database_url).path.lstrip("/"))
+        # CPU ticks of each backend, under (PID, start time) so that a reused PID is another backend.
+        self.backend_ticks: dict[tuple[int, int], int] = {}
+        self.lock = threading.Lock()
+        sampler = threading.Thread(target=self._sample_backends, name="backend-sampler", daemon=True)
+        sampler.start()
+
+    def read(self) -> CpuReading:
+        return CpuReading(
+            web=_group_cpu_seconds(self.web_pid_file),
+            database=self._database_seconds(),
+            worker=_group_cpu_seconds(self.worker_pid_file),
+            client=time.process_time(),
+        )
+
+    def _database_seconds(self) -> float:
+        backends = _database_backend_ticks(self.database)
+        with self.lock:
+            self.backend_ticks.update(backends)
+            return sum(self.backend_ticks.values()) / os.sysconf("SC_CLK_TCK")
+
+    def _sample_backends(self) -> None:
+        while True:
+            self._database_seconds()
+            time.sleep(BACKEND_SAMPLE_SECONDS)
+
+
+def _report_cpu(used: CpuReading, count: int, unit: str, *, until: str) -> None:
+    """Print the CPU time per request of each part, and their sum, from the start of the send until ``until``."""
+    per = {name: getattr(used, name) * 1000 / max(count, 1) for name in ("web", "database", "worker", "client")}
+    print(
+        f"CPU per {unit}, from the start of the send until {until}: web {per['web']:.2f} ms, PostgreSQL backends "
+        f"{per['database']:.2f} ms, Celery worker {per['worker']:.2f} ms, this script {per['client']:.2f} ms; "
+        f"together {sum(per.values()):.2f} ms"
+    )
+
+
+def _measure_floor(options, meter: CpuMeter) -> None:
+    """Send ``--floor`` requests to each baseline view of bench.erp_urls and print rate and CPU per request."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    key = _floor_key()
+    for path in ("/bench/erp-floor/", "/bench/plain/"):
+        tally = Tally()
+        load_before = os.getloadavg()[0]
+        before = meter.read()
+        started = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(options.clients) as pool:
+            counts = [len(range(index, options.floor, options.clients)) for index in range(options.clients)]
+            send = functools.partial(_send_floor, options.base_url, key, path, tally=tally)
+            list(pool.map(send, counts))
+        seconds = time.perf_counter() - started
+        used = meter.read().minus(before)
+        print(f"{path}:")
+        _report(tally, seconds, unit="requests")
+        _report_cpu(used, len(tally.latencies_ms), "request", until="its end")
+        print(f"  load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
+        if tally.statuses != {201: options.floor}:
+            raise SystemExit(f"{path}: expected {options.floor} responses 201, got {tally.statuses}.")
+
+
+def _floor_key() -> str:
+    from apps.api.keys import api_key_create
+    from apps.api.models import Partner, Scope
+
+    partner, _ = Partner.objects.get_or_create(
+        name="ERP benchmark", defaults={"all_customers": True, "requests_per_minute": 10_000_000}
+    )
+    _, key = api_key_create(partner=partner, name=f"bench floor {time.time_ns()}", scopes=[Scope.ERP_WRITE])
+    return key
+
+
+def _send_floor(base_url: str, key: str, path: str, count: int, *, tally: Tally) -> None:
+    """Send ``count`` POSTs of a small ERP-like JSON body to ``path`` over one kept-alive connection."""
+    parts = urlsplit(base_url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=60)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    payload = json.dumps({"shipment_id": "S-1", "lines": [{"line_number": "1", "quantity": "1"}], "carrier": "DHL"})
+    for _ in range(count):
+        started = time.perf_counter()
+        try:
+            connection.request("POST", path, body=payload.encode(), headers=headers)
+            response = connection.getresponse()
+            text = response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException) as error:
+            connection.close()
+            status, text = 0, str(error).encode()
+        latency = (time.perf_counter() - started) * 1000
+        tally.add(status, latency, False, "" if status == 201 else f"{path}: {status} {text[:200]!r}")
+    connection.close()
 
 
 def _parse_arguments():
@@ -112,6 +256,19 @@ def _parse_arguments():
         "--web-pid-file",
         default="var/prodlike/web.pid",
         help="PID file of the web process, whose process group's CPU time is reported (default var/prodlike/web.pid)",
+    )
+    parser.add_argument(
+        "--worker-pid-file",
+        default="var/prodlike/worker.pid",
+        help="PID file of the Celery worker, whose process group's CPU time is reported "
+        "(default var/prodlike/worker.pid)",
+    )
+    parser.add_argument(
+        "--floor",
+        type=int,
+        default=0,
+        metavar="N",
+        help="send N requests to each baseline view of bench.erp_urls instead of the ERP messages (default 0: off)",
     )
     return parser.parse_args()
 
@@ -274,11 +431,42 @@ def _group_cpu_seconds(pid_file: str) -> float:
     return total / ticks
 
 
-def _report(tally: Tally, seconds: float) -> None:
+def _database_backend_ticks(database: str) -> dict[tuple[int, int], int]:
+    """Return the user and system CPU ticks of each PostgreSQL backend connected to ``database`` now.
+
+    The keys are (PID, start time in ticks after boot). A backend's command line reads
+    ``postgres: [cluster:] user database client state``. Returns nothing without /proc.
+    """
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return {}
+    backends = {}
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                words = handle.read().replace(b"\0", b" ").decode(errors="replace").split()
+            if not words or words[0] != "postgres:":
+                continue
+            names = [word for word in words[1:] if not word.endswith(":")]
+            if len(names) < 2 or names[1] != database:
+                continue
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command name: utime is field 14, stime 15 and starttime 22 of stat(5).
+        backends[(int(entry), int(fields[19]))] = int(fields[11]) + int(fields[12])
+    return backends
+
+
+def _report(tally: Tally, seconds: float, unit: str = "messages") -> None:
     sent = len(tally.latencies_ms)
     ordered = sorted(tally.latencies_ms)
     print(
-        f"{sent} messages in {seconds:.1f} s: {sent / seconds:.0f} messages/s; latency median "
+        f"{sent} {unit} in {seconds:.1f} s: {sent / seconds:.0f} {unit}/s; latency median "
         f"{statistics.median(ordered):.1f} ms, p95 {ordered[int(0.95 * (sent - 1))]:.1f} ms, "
         f"max {ordered[-1]:.1f} ms; statuses {tally.statuses}; replays marked {tally.replays_marked}"
     )
