@@ -57,8 +57,8 @@ SKU = "BENCH-ERP-1"
 UNIT_PRICE = Decimal("10.00")
 # Seconds to wait for the worker to send the last documents once the messages are in.
 DRAIN_TIMEOUT_SECONDS = 600
-# Seconds between two readings of the PostgreSQL backends' CPU time.
-BACKEND_SAMPLE_SECONDS = 0.25
+# Seconds between two readings of the stack's processes' CPU time.
+PROCESS_SAMPLE_SECONDS = 0.25
 
 
 @dataclass
@@ -142,41 +142,45 @@ class CpuReading:
 class CpuMeter:
     """Read the CPU time of the web processes, the PostgreSQL backends, the Celery worker and this script.
 
-    The stack closes a database connection once it is older than
-    DATABASE_CONN_MAX_AGE (60 s by default), and its backend exits with its
-    CPU time. So a thread reads the backends every ``BACKEND_SAMPLE_SECONDS``
-    and keeps the last figure of each, and a backend that exits loses at most
-    that interval's CPU time: the database figure is a lower bound.
+    Processes end during a run: gunicorn replaces a worker after
+    GUNICORN_MAX_REQUESTS requests, and the stack closes a database
+    connection once it is older than DATABASE_CONN_MAX_AGE, so its backend
+    exits. Their CPU time would drop out of a sum over the living
+    processes. So a thread reads every process every
+    ``PROCESS_SAMPLE_SECONDS`` and keeps the last figure of each, and a
+    process that exits loses at most that interval's CPU time: each figure
+    is a lower bound.
     """
 
     def __init__(self, web_pid_file: str, worker_pid_file: str, database_url: str) -> None:
         self.web_pid_file = web_pid_file
         self.worker_pid_file = worker_pid_file
         self.database = unquote(urlsplit(database_url).path.lstrip("/"))
-        # CPU ticks of each backend, under (PID, start time) so that a reused PID is another backend.
-        self.backend_ticks: dict[tuple[int, int], int] = {}
+        # CPU ticks of each process per part, under (PID, start time) so that a reused PID is another process.
+        self.ticks: dict[str, dict[tuple[int, int], int]] = {"web": {}, "database": {}, "worker": {}}
         self.lock = threading.Lock()
-        sampler = threading.Thread(target=self._sample_backends, name="backend-sampler", daemon=True)
+        sampler = threading.Thread(target=self._sample_forever, name="cpu-sampler", daemon=True)
         sampler.start()
 
     def read(self) -> CpuReading:
+        totals = self._sample()
         return CpuReading(
-            web=_group_cpu_seconds(self.web_pid_file),
-            database=self._database_seconds(),
-            worker=_group_cpu_seconds(self.worker_pid_file),
-            client=time.process_time(),
+            web=totals["web"], database=totals["database"], worker=totals["worker"], client=time.process_time()
         )
 
-    def _database_seconds(self) -> float:
-        backends = _database_backend_ticks(self.database)
+    def _sample(self) -> dict[str, float]:
+        """Read every process of the stack now; return the CPU seconds of each part, exited processes included."""
+        found = _stack_process_ticks(_group_of(self.web_pid_file), _group_of(self.worker_pid_file), self.database)
+        per_second = os.sysconf("SC_CLK_TCK")
         with self.lock:
-            self.backend_ticks.update(backends)
-            return sum(self.backend_ticks.values()) / os.sysconf("SC_CLK_TCK")
+            for part, processes in found.items():
+                self.ticks[part].update(processes)
+            return {part: sum(processes.values()) / per_second for part, processes in self.ticks.items()}
 
-    def _sample_backends(self) -> None:
+    def _sample_forever(self) -> None:
         while True:
-            self._database_seconds()
-            time.sleep(BACKEND_SAMPLE_SECONDS)
+            self._sample()
+            time.sleep(PROCESS_SAMPLE_SECONDS)
 
 
 def _report_cpu(used: CpuReading, count: int, unit: str, *, until: str) -> None:
@@ -404,62 +408,54 @@ def _send_chunk(base_url: str, key: str, orders: list, tally: Tally) -> None:
     connection.close()
 
 
-def _group_cpu_seconds(pid_file: str) -> float:
-    """Return the user and system CPU seconds of the processes in the process group of the PID in ``pid_file``.
+def _group_of(pid_file: str) -> int | None:
+    """Return the process group that the PID in ``pid_file`` leads, or None when the file is missing.
 
-    bin/prodlike starts gunicorn in its own process group, so the group is gunicorn and its workers. Returns
-    0 when the file or /proc is missing, and the figure is then left out of the comparison.
+    bin/prodlike starts gunicorn and the Celery worker each in a process group of its own, so the group is
+    the process and its children.
     """
     try:
-        group = int(Path(pid_file).read_text().strip())
-        entries = os.listdir("/proc")
+        return int(Path(pid_file).read_text().strip())
     except (OSError, ValueError):
-        return 0.0
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # After the command name: state, ppid, pgrp, ... utime is field 14 and stime 15 of stat(5).
-        if int(fields[2]) == group:
-            total += int(fields[11]) + int(fields[12])
-    return total / ticks
+        return None
 
 
-def _database_backend_ticks(database: str) -> dict[tuple[int, int], int]:
-    """Return the user and system CPU ticks of each PostgreSQL backend connected to ``database`` now.
+def _stack_process_ticks(
+    web_group: int | None, worker_group: int | None, database: str
+) -> dict[str, dict[tuple[int, int], int]]:
+    """Return the user and system CPU ticks of each process of the web and worker groups and of the database's backends.
 
-    The keys are (PID, start time in ticks after boot). A backend's command line reads
+    The keys are (PID, start time in ticks after boot). A PostgreSQL backend's command line reads
     ``postgres: [cluster:] user database client state``. Returns nothing without /proc.
     """
+    found: dict[str, dict[tuple[int, int], int]] = {"web": {}, "database": {}, "worker": {}}
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return {}
-    backends = {}
+        return found
     for entry in entries:
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                words = handle.read().replace(b"\0", b" ").decode(errors="replace").split()
-            if not words or words[0] != "postgres:":
-                continue
-            names = [word for word in words[1:] if not word.endswith(":")]
-            if len(names) < 2 or names[1] != database:
-                continue
             with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
+                stat = handle.read()
+            # After the command name: pgrp is field 5, utime 14, stime 15 and starttime 22 of stat(5).
+            fields = stat.rsplit(")", 1)[1].split()
+            key, ticks, group = (int(entry), int(fields[19])), int(fields[11]) + int(fields[12]), int(fields[2])
+            if group in (web_group, worker_group):
+                found["web" if group == web_group else "worker"][key] = ticks
+            elif stat.split(" (", 1)[1].startswith("postgres)") and _is_backend_of(entry, database):
+                found["database"][key] = ticks
+        except (OSError, IndexError, ValueError):
             continue
-        # After the command name: utime is field 14, stime 15 and starttime 22 of stat(5).
-        backends[(int(entry), int(fields[19]))] = int(fields[11]) + int(fields[12])
-    return backends
+    return found
+
+
+def _is_backend_of(pid: str, database: str) -> bool:
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        words = handle.read().replace(b"\0", b" ").decode(errors="replace").split()
+    names = [word for word in words[1:] if not word.endswith(":")]
+    return bool(words) and words[0] == "postgres:" and len(names) >= 2 and names[1] == database
 
 
 def _report(tally: Tally, seconds: float, unit: str = "messages") -> None:
