@@ -23,6 +23,11 @@ REQUIRED_XML_OPTIONS = {
 AXES_BACKENDS = ("axes.backends.AxesStandaloneBackend", "axes.backends.AxesBackend")
 CLIENT_ADDRESS_CALLABLE = "apps.core.clients.staff_login_address"
 ALLOW_ANY = "rest_framework.permissions.AllowAny"
+# Cache backends that keep entries inside one process; the partner API's request counters need a shared cache.
+PROCESS_LOCAL_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
 
 
 @register(Tags.security, deploy=True)
@@ -59,6 +64,21 @@ def check_proxy_count_set(app_configs, **kwargs) -> list[Error]:
             hint="Set the environment variable TRUSTED_PROXY_COUNT to the number of reverse proxies that "
             "append to X-Forwarded-For (0 when clients connect directly).",
             id="core.E002",
+        )
+    ]
+
+
+@register(Tags.security, deploy=True)
+def check_cache_shared(app_configs, **kwargs) -> list[Error]:
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    if settings.DEBUG or backend not in PROCESS_LOCAL_CACHES:
+        return []
+    return [
+        Error(
+            f"The default cache is {backend}, so each web process counts partner API requests on its own "
+            "and a partner gets its rate limit once per process.",
+            hint="Set the environment variable CACHE_URL to a Redis URL that every web process shares.",
+            id="core.E007",
         )
     ]
 

@@ -19,6 +19,9 @@ def production(settings):
     # What the deployment guide sets; every test below weakens one thing.
     settings.DEBUG = False
     settings.TRUSTED_PROXY_COUNT = 1
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/0"}
+    }
     return settings
 
 
@@ -54,6 +57,12 @@ def test_api_default_permission_missing(production):
 def test_proxy_count_required_in_production(production):
     production.TRUSTED_PROXY_COUNT = None
     assert _deploy_error_ids() == ["core.E002"]
+
+
+@pytest.mark.parametrize("backend", checks.PROCESS_LOCAL_CACHES)
+def test_cache_local_to_process_rejected(production, backend):
+    production.CACHES = {"default": {"BACKEND": backend}}
+    assert _deploy_error_ids() == ["core.E007"]
 
 
 def test_proxy_count_zero_is_accepted(production):
