@@ -24,9 +24,11 @@ from importlib import import_module
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from apps.core.inserts import insert_rows
+from apps.core.inserts import insert_rows, update_row
+from apps.core.prepared import PLACEHOLDER_ID, prepared
 from apps.exceptions.models import CaseKind, Severity
 from apps.exceptions.services import case_open
 from apps.integrations.models import Channel, Direction
@@ -289,7 +291,7 @@ def _prepare(event_id: int) -> str | None:
             _fail(event, "The document was handed to a worker too often without an answer.")
             return OutboxStatus.FAILED
         event.next_attempt_at = timezone.now() + dt.timedelta(seconds=retry_delay(event.attempts) + _relay_grace())
-        event.save(update_fields=["document_id", "document", "attempts", "next_attempt_at", "updated_at"])
+        update_row(event, ("document_id", "document", "attempts", "next_attempt_at", "updated_at"))
     return None
 
 
@@ -314,13 +316,13 @@ def _apply(event: OutboxEvent, result: DeliveryResult) -> str:
         if event.attempts >= _max_attempts():
             _fail(event, f"Sending failed {event.attempts} times; last: {result.code} {result.message}")
             return OutboxStatus.FAILED
-        event.save(update_fields=["response_code", "sent_at", "last_error", "updated_at"])
+        update_row(event, ("response_code", "sent_at", "last_error", "updated_at"))
         logger.warning(
             "Outbox send will be retried",
             extra={"event_id": event.pk, "attempts": event.attempts, "code": result.code},
         )
         return Outcome.RETRY
-    event.save(update_fields=["status", "response_code", "sent_at", "finished_at", "last_error", "updated_at"])
+    update_row(event, ("status", "response_code", "sent_at", "finished_at", "last_error", "updated_at"))
     logger.info("Outbox event finished", extra={"event_id": event.pk, "status": event.status})
     return result.outcome
 
@@ -406,11 +408,18 @@ def _send(event: OutboxEvent, sender) -> DeliveryResult:
 
 
 def _lock(event_id: int) -> OutboxEvent | None:
+    """Return the event with its order and customer, locked, or None when another worker holds it or it is gone."""
+    # Each delivery locks its row twice, so the SQL is compiled once per connection.
+    query = prepared("outbox-lock", _lockable_events, {"event_id": PLACEHOLDER_ID})
+    found = query.run({"event_id": int(event_id)})
+    return found[0] if found else None
+
+
+def _lockable_events(event_id: int) -> QuerySet[OutboxEvent]:
     return (
         OutboxEvent.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("order", "order__customer")
         .filter(pk=event_id)
-        .first()
     )
 
 

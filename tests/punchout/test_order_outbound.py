@@ -1,14 +1,18 @@
 """Outbound order documents: built per event, valid against their DTD, delivered once per payloadID."""
 
 import datetime as dt
+import threading
 
 import pytest
+from django.db import connections as db_connections
+from django.db import transaction
 from django.test import override_settings
 
 from apps.core.xml import parse_xml
 from apps.exceptions.models import ExceptionCase
+from apps.orders import tasks
 from apps.orders.models import OrderStatus, OutboundEndpoint, OutboxEvent, OutboxStatus
-from apps.orders.outbox import relay_pending
+from apps.orders.outbox import deliver, relay_pending
 from apps.orders.services import invoice_record, payment_record, shipment_record
 from apps.orders.tasks import send_outbox_event
 from apps.punchout.cxml.validation import validate_document
@@ -288,3 +292,92 @@ def test_no_endpoint_skips_event(connection, django_capture_on_commit_callbacks,
 
     # then
     assert OutboxEvent.objects.get().status == OutboxStatus.SKIPPED
+
+
+@override_settings(ORDER_OUTBOX_SENDERS=SENDERS)
+def test_ship_notice_send_query_count(connection, django_capture_on_commit_callbacks, django_assert_num_queries):
+    # given a shipped order whose ship notice waits in the outbox
+    with BuyerServer() as buyer:
+        endpoint(connection, buyer.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            order = place_order(connection).order
+        shipment_record(order=order, shipment_id="S-1", lines=[("1", "2")], carrier="DHL", tracking_number="JD 01")
+        event = OutboxEvent.objects.get(event="order.shipped")
+
+        # when the worker's task sends it. The first transaction locks the row, reads the connection, the
+        # endpoint, the shipment and its lines, and stores the document. The second locks the row, reads
+        # the endpoint and the connection, logs the exchange in a savepoint and stores the outcome. The
+        # test's own transaction turns each of the two transactions into a savepoint as well.
+        with django_assert_num_queries(17):
+            send_outbox_event.apply(args=[event.pk])
+
+    # then
+    assert buyer.payload_names() == ["ConfirmationRequest", "ShipNoticeRequest"]
+    event.refresh_from_db()
+    assert event.status == OutboxStatus.DELIVERED
+
+
+@override_settings(ORDER_OUTBOX_SENDERS=SENDERS)
+def test_endpoint_change_reaches_next_document(connection, django_capture_on_commit_callbacks):
+    # given a first document sent, so the endpoint's query is compiled on this connection
+    with BuyerServer() as first, BuyerServer() as second:
+        target = endpoint(connection, first.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            order = place_order(connection).order
+
+        # when the endpoint moves, and then is turned off
+        target.url = second.url
+        target.save()
+        with django_capture_on_commit_callbacks(execute=True):
+            shipment_record(order=order, shipment_id="S-1", lines=[("1", "1")])
+        target.is_active = False
+        target.save()
+        with django_capture_on_commit_callbacks(execute=True):
+            shipment_record(order=order, shipment_id="S-2", lines=[("1", "1")])
+
+    # then each document went where the endpoint pointed at that moment
+    assert first.payload_names() == ["ConfirmationRequest"]
+    assert second.payload_names() == ["ShipNoticeRequest"]
+    statuses = dict(OutboxEvent.objects.filter(event="order.shipped").values_list("payload__shipment_id", "status"))
+    assert len(statuses) == 2
+    assert sorted(statuses.values()) == [OutboxStatus.DELIVERED, OutboxStatus.SKIPPED]
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(ORDER_OUTBOX_SENDERS=SENDERS)
+def test_row_locked_elsewhere_is_left_alone(monkeypatch):
+    # given a pending confirmation, whose task is never enqueued, and whose row another transaction holds locked
+    monkeypatch.setattr(tasks, "enqueue_on_commit", lambda event_id: None)
+    connection = create_order_connection()
+    with BuyerServer() as buyer:
+        endpoint(connection, buyer.url)
+        place_order(connection)
+        event = OutboxEvent.objects.get()
+        locked, release = threading.Event(), threading.Event()
+
+        def hold_lock():
+            try:
+                with transaction.atomic():
+                    OutboxEvent.objects.select_for_update().get(pk=event.pk)
+                    locked.set()
+                    release.wait(timeout=30)
+            finally:
+                db_connections.close_all()
+
+        holder = threading.Thread(target=hold_lock)
+        holder.start()
+        assert locked.wait(timeout=30)
+
+        # when the worker's task runs while the lock is held, and again after it is released
+        busy = deliver(event_id=event.pk)
+        release.set()
+        holder.join(timeout=30)
+        delivered = deliver(event_id=event.pk)
+
+    # then the first run sends nothing and the second sends the document once
+    assert busy == "busy"
+    assert delivered == "delivered"
+    assert buyer.payload_names() == ["ConfirmationRequest"]
+    event.refresh_from_db()
+    assert event.attempts == 1
+    assert event.status == OutboxStatus.DELIVERED
