@@ -283,50 +283,13 @@ def _prepare(count: int, buyer_url: str):
     Returns the orders, the key, a step that removes the buyer endpoint again, and the orders' PO number prefix.
     """
     from django.conf import settings
-    from django.utils import timezone
 
     from apps.api.keys import api_key_create
     from apps.api.models import Partner, Scope
-    from apps.catalog.models import Category, Product, StockLevel, UnitOfMeasure, Warehouse
-    from apps.contracts.models import Customer
-    from apps.orders.inputs import LineInput, OrderInput
-    from apps.orders.models import OrderStatus, OutboundEndpoint
-    from apps.orders.services import order_intake
-    from apps.punchout.models import BuyerConnection
-    from apps.punchout.order_request import connection_source
 
-    customer, _ = Customer.objects.get_or_create(
-        account_number=ACCOUNT,
-        defaults={"name": "ERP benchmark buyer", "currency": "EUR", "credit_limit": Decimal("1000000000")},
+    customer, source, endpoint = create_cxml_buyer(
+        account=ACCOUNT, sku=SKU, label="ERP benchmark", stock=count, buyer_url=buyer_url
     )
-    category, _ = Category.objects.get_or_create(code="BENCH-ERP", defaults={"name": "ERP benchmark"})
-    unit, _ = UnitOfMeasure.objects.get_or_create(code="EA", defaults={"name": "each"})
-    warehouse, _ = Warehouse.objects.get_or_create(code="BENCH-ERP", defaults={"name": "ERP bench", "country": "NL"})
-    product, _ = Product.objects.get_or_create(
-        sku=SKU,
-        defaults={"name": SKU, "category": category, "unit": unit, "list_price": UNIT_PRICE, "currency": "EUR"},
-    )
-    level, _ = StockLevel.objects.get_or_create(
-        product=product, warehouse=warehouse, defaults={"on_hand": 0, "as_of": timezone.now()}
-    )
-    level.on_hand += count
-    level.save(update_fields=["on_hand", "updated_at"])
-    connection = BuyerConnection.objects.filter(sender_identity=ACCOUNT).first()
-    if connection is None:
-        connection = BuyerConnection(
-            name="ERP benchmark",
-            customer=customer,
-            from_domain="NetworkID",
-            from_identity=ACCOUNT,
-            sender_domain="NetworkID",
-            sender_identity=ACCOUNT,
-            to_domain="DUNS",
-            to_identity="987654321",
-        )
-        connection.set_shared_secret(f"bench-{time.time_ns()}")
-        connection.save()
-    source = connection_source(connection)
-    endpoint, _ = OutboundEndpoint.objects.update_or_create(source=source, defaults={"url": buyer_url})
 
     partner, _ = Partner.objects.get_or_create(
         name="ERP benchmark", defaults={"all_customers": True, "requests_per_minute": 10_000_000}
@@ -336,9 +299,75 @@ def _prepare(count: int, buyer_url: str):
     if settings.CELERY_TASK_ALWAYS_EAGER:
         raise SystemExit("Set CELERY_BROKER_URL to the stack's broker, so that the worker sends the documents.")
     run = time.strftime("%Y%m%d%H%M%S")
+    orders = take_in_orders(customer=customer, source=source, sku=SKU, count=count, prefix=f"ERP-{run}-")
+
+    def restore() -> None:
+        endpoint.delete()
+
+    return orders, key, restore, f"ERP-{run}-"
+
+
+def create_cxml_buyer(*, account: str, sku: str, label: str, stock: int, buyer_url: str):
+    """Create or reuse a cXML buyer with a customer, product and warehouse of its own, sending to ``buyer_url``.
+
+    ``stock`` units of the product are added to the warehouse. Returns the
+    customer, the connection's order source and its outbound endpoint.
+    """
+    from django.utils import timezone
+
+    from apps.catalog.models import Category, Product, StockLevel, UnitOfMeasure, Warehouse
+    from apps.contracts.models import Customer
+    from apps.orders.models import OutboundEndpoint
+    from apps.punchout.models import BuyerConnection
+    from apps.punchout.order_request import connection_source
+
+    customer, _ = Customer.objects.get_or_create(
+        account_number=account,
+        defaults={"name": f"{label} buyer", "currency": "EUR", "credit_limit": Decimal("1000000000")},
+    )
+    category, _ = Category.objects.get_or_create(code=account, defaults={"name": label})
+    unit, _ = UnitOfMeasure.objects.get_or_create(code="EA", defaults={"name": "each"})
+    warehouse, _ = Warehouse.objects.get_or_create(code=account, defaults={"name": label, "country": "NL"})
+    product, _ = Product.objects.get_or_create(
+        sku=sku,
+        defaults={"name": sku, "category": category, "unit": unit, "list_price": UNIT_PRICE, "currency": "EUR"},
+    )
+    level, _ = StockLevel.objects.get_or_create(
+        product=product, warehouse=warehouse, defaults={"on_hand": 0, "as_of": timezone.now()}
+    )
+    level.on_hand += stock
+    level.save(update_fields=["on_hand", "updated_at"])
+    connection = BuyerConnection.objects.filter(sender_identity=account).first()
+    if connection is None:
+        connection = BuyerConnection(
+            name=label,
+            customer=customer,
+            from_domain="NetworkID",
+            from_identity=account,
+            sender_domain="NetworkID",
+            sender_identity=account,
+            to_domain="DUNS",
+            to_identity="987654321",
+        )
+        connection.set_shared_secret(f"bench-{time.time_ns()}")
+        connection.save()
+    source = connection_source(connection)
+    endpoint, _ = OutboundEndpoint.objects.update_or_create(source=source, defaults={"url": buyer_url})
+    return customer, source, endpoint
+
+
+def take_in_orders(*, customer, source: str, sku: str, count: int, prefix: str) -> list:
+    """Take in ``count`` one-line cXML orders of one unit of ``sku``, numbered from ``prefix``; return them.
+
+    Stops the script with ``SystemExit`` when an order is not allocated.
+    """
+    from apps.orders.inputs import LineInput, OrderInput
+    from apps.orders.models import OrderStatus
+    from apps.orders.services import order_intake
+
     orders = []
     for index in range(count):
-        po_number = f"ERP-{run}-{index:05d}"
+        po_number = f"{prefix}{index:05d}"
         result = order_intake(
             request=OrderInput(
                 channel="cxml",
@@ -348,17 +377,13 @@ def _prepare(count: int, buyer_url: str):
                 operation="new",
                 po_number=po_number,
                 currency="EUR",
-                lines=(LineInput(line_number="1", sku=SKU, quantity="1", unit="EA"),),
+                lines=(LineInput(line_number="1", sku=sku, quantity="1", unit="EA"),),
             )
         )
         if result.order is None or result.order.status != OrderStatus.ALLOCATED:
             raise SystemExit(f"Order {po_number} was not allocated: {result.code} {result.message}")
         orders.append(result.order)
-
-    def restore() -> None:
-        endpoint.delete()
-
-    return orders, key, restore, f"ERP-{run}-"
+    return orders
 
 
 def _messages(order) -> list[tuple[str, dict]]:
