@@ -5,12 +5,13 @@ Run from the repository root:
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/backoffice_bench_orders DJANGO_DEBUG=1 \\
         .venv/bin/python -m bench.orders_intake            # --lines 500 --orders 1000 --clients 16
 
-Each request goes the way the cXML endpoint takes it after the HTTP layer:
+By default each request goes the way the cXML endpoint takes it after the HTTP layer:
 ``parse_xml``, ``read_header``, ``authenticate_cxml_sender`` and
 ``handle_order_request``, which takes the order in, checks it, confirms it
 and allocates its stock in one transaction. The timing is from the bytes of
-the document to the committed, allocated order; Django's request handling
-(about 0.3 ms on this kind of machine) is not in it. Outbox delivery is off
+the document to the committed, allocated order. Django's request handling
+and the document log row of the cXML view are not in it: through Django's
+test client the same one-line order costs about 3 to 4 ms more CPU time. Outbox delivery is off
 (the script empties ``ORDER_OUTBOX_SENDERS``), so the outbox rows are written
 as skipped and no document is built or sent, as a worker would do it after
 the commit.
@@ -23,16 +24,33 @@ untimed warm-up order first. The part reports the CPU time per order of
 the clients and their PostgreSQL backends, then checks that no stock row
 has more reserved than on hand and that the reserved units equal the
 allocated orders.
+
+With ``--base-url`` the concurrent part sends its orders over HTTP to
+``/punchout/cxml/`` of a running server on the same database, such as the
+production-like stack (``bin/prodlike``), so that each latency runs from
+the client's request to the server's response and includes Django's
+request handling and the wait for a free server worker. The client
+processes then do no intake work of their own, and the CPU per order is
+not reported. The big order and the serial part still run in this
+process. The server must hash credentials with the same
+``CREDENTIAL_HASH_KEY`` as this script, which stores the buyer
+connection's shared secret.
+
+``--server-slots N`` lets at most N client processes take an order in at
+once; the others wait inside their timed request, as requests wait for a
+free worker of a server with N workers.
 """
 
 import argparse
 import concurrent.futures
+import http.client
 import multiprocessing
 import os
 import random
 import statistics
 import time
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from bench.database import create_database_if_missing
 
@@ -41,6 +59,10 @@ DATABASE_URL_EXAMPLE = "postgres://postgres@127.0.0.1:5432/backoffice_bench_orde
 SECRET = "bench-shared-secret"  # noqa: S105 - a benchmark's own connection secret, in its own database
 HOT_PRODUCTS = 10
 UNITS_PER_PRODUCT = 80
+# The server that a client process sends its orders to over HTTP, or None to take them in itself.
+_server: http.client.HTTPConnection | None = None
+# With --server-slots, the semaphore that lets only that many client processes take an order in at once.
+_server_slots = None
 
 
 def main() -> None:
@@ -67,7 +89,7 @@ def main() -> None:
     _big_order(data, options.lines, run_id, options.runs)
     _serial_orders(data, options.serial, run_id)
     if options.orders > 0:
-        _concurrent_orders(data, options.orders, options.clients, run_id)
+        _concurrent_orders(data, options.orders, options.clients, run_id, options.base_url, options.server_slots)
 
 
 def _parse_arguments():
@@ -78,6 +100,18 @@ def _parse_arguments():
         "--orders", type=int, default=1000, help="one-line orders from concurrent clients, 0 for none (default 1000)"
     )
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
+    parser.add_argument(
+        "--server-slots",
+        type=int,
+        default=0,
+        help="let at most this many client processes take an order in at once, as a server with that many "
+        "workers would; the others wait for a slot inside their timed request (default 0: no limit)",
+    )
+    parser.add_argument(
+        "--base-url",
+        help="send the concurrent orders over HTTP to this running server, on the same database "
+        "(for example http://127.0.0.1:8100); by default each client process takes its orders in itself",
+    )
     parser.add_argument(
         "--serial", type=int, default=300, help="one-line orders from one client, for CPU per order (default 300)"
     )
@@ -172,6 +206,8 @@ def _document(payload_id: str, po_number: str, lines: list[tuple[str, int]]) -> 
 
 
 def _post(document: bytes) -> str:
+    if _server is not None:
+        return _post_http(document)
     from apps.core.xml import parse_xml
     from apps.punchout.cxml.reader import read_header
     from apps.punchout.order_handlers import handle_order_request
@@ -182,6 +218,18 @@ def _post(document: bytes) -> str:
     connection = authenticate_cxml_sender(header=header, client_address="127.0.0.1")
     answer = parse_xml(handle_order_request(root=root, header=header, connection=connection))
     return answer.find("Response/Status").get("code")
+
+
+def _post_http(document: bytes) -> str:
+    """Send a document to the server's cXML endpoint on this process's connection; return the cXML status code."""
+    from apps.core.xml import parse_xml
+
+    _server.request("POST", "/punchout/cxml/", body=document, headers={"Content-Type": "text/xml; charset=utf-8"})
+    response = _server.getresponse()
+    body = response.read()
+    if response.status != 200:
+        return f"HTTP {response.status}"
+    return parse_xml(body).find("Response/Status").get("code")
 
 
 def _big_order(data: dict, line_count: int, run_id: str, runs: int) -> None:
@@ -270,18 +318,23 @@ def _backend_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _init_client(warm_up_sku: str, run_id: str, ready) -> None:
+def _init_client(warm_up_sku: str, run_id: str, ready, base_url: str | None) -> None:
     """Set up Django in a client process and send one warm-up order, then wait at ``ready`` for the other clients.
 
     The warm-up order opens the process's database connection, imports what
     intake imports on first use and compiles the queries that are kept per
     connection, as the serial part's warm-up does. It is for one unit of a
     product that has no stock in this part, so it goes on hold and leaves
-    the contended stock alone.
+    the contended stock alone. With ``base_url`` the process opens its
+    connection to the server, which the warm-up order then warms up too.
     """
+    global _server
     import django
 
     django.setup()
+    if base_url:
+        parts = urlsplit(base_url)
+        _server = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=60)
     try:
         _post(_document(f"bench-warm-{run_id}-{os.getpid()}", f"WARM-{run_id}-{os.getpid()}", [(warm_up_sku, 1)]))
     finally:  # a failed warm-up breaks the pool, and the main process must not wait for this client
@@ -291,7 +344,11 @@ def _init_client(warm_up_sku: str, run_id: str, ready) -> None:
 def _timed_post(document: bytes) -> tuple[float, str]:
     started = time.perf_counter()
     try:
-        code = _post(document)
+        if _server_slots is None:
+            code = _post(document)
+        else:
+            with _server_slots:
+                code = _post(document)
     except Exception as error:  # a failed request is counted and reported, not hidden
         code = repr(error)
     return time.perf_counter() - started, code
@@ -304,13 +361,18 @@ def _client_post(document: bytes) -> tuple[float, str, float, float]:
     outside the timed call as in the serial part (10 ms ticks for the
     backend, so only the sum over many orders counts).
     """
+    if _server is not None:
+        elapsed, code = _timed_post(document)
+        return elapsed, code, 0.0, 0.0
     backend = _backend_pid()
     cpu_started, backend_started = time.process_time(), _backend_cpu_seconds(backend)
     elapsed, code = _timed_post(document)
     return elapsed, code, time.process_time() - cpu_started, _backend_cpu_seconds(backend) - backend_started
 
 
-def _concurrent_orders(data: dict, order_count: int, clients: int, run_id: str) -> None:
+def _concurrent_orders(
+    data: dict, order_count: int, clients: int, run_id: str, base_url: str | None, server_slots: int
+) -> None:
     from django.db import connections
 
     from apps.catalog.models import StockLevel
@@ -330,11 +392,15 @@ def _concurrent_orders(data: dict, order_count: int, clients: int, run_id: str) 
     # the clock runs.
     context = multiprocessing.get_context("fork")
     ready = context.Barrier(clients + 1)
+    global _server_slots
+    # NOTE: a multiprocessing semaphore wakes its waiters in no fixed order, unlike a server's FIFO queue,
+    # so the slowest latencies under --server-slots may be higher than a server's.
+    _server_slots = context.BoundedSemaphore(server_slots) if server_slots > 0 else None
     with concurrent.futures.ProcessPoolExecutor(
         max_workers=clients,
         mp_context=context,
         initializer=_init_client,
-        initargs=(data["skus"][0], run_id, ready),
+        initargs=(data["skus"][0], run_id, ready, base_url),
     ) as pool:
         started_clients = pool.map(_noop, range(clients))
         ready.wait(timeout=600)
@@ -355,15 +421,19 @@ def _concurrent_orders(data: dict, order_count: int, clients: int, run_id: str) 
     oversold = [level.pk for level in levels if level.reserved > level.on_hand]
     reserved = sum(level.reserved for level in levels)
     p99 = latencies[max(int(len(latencies) * 0.99) - 1, 0)]
+    sent_to = f"over HTTP to {base_url}" if base_url else "taken in by the clients themselves"
+    if server_slots > 0:
+        sent_to += f", at most {server_slots} at once"
     print(
-        f"{order_count} one-line orders from {clients} client processes in {wall:.1f} s "
+        f"{order_count} one-line orders from {clients} client processes, {sent_to}, in {wall:.1f} s "
         f"({order_count / wall:.0f} orders/s): p50 {statistics.median(latencies) * 1000:.0f} ms, "
         f"p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms; load average {os.getloadavg()[0]:.1f} at the end"
     )
-    print(
-        f"CPU per order in the clients: Python {python_cpu / order_count * 1000:.1f} ms, "
-        f"PostgreSQL {backend_cpu / order_count * 1000:.1f} ms"
-    )
+    if not base_url:
+        print(
+            f"CPU per order in the clients: Python {python_cpu / order_count * 1000:.1f} ms, "
+            f"PostgreSQL {backend_cpu / order_count * 1000:.1f} ms"
+        )
     print(
         f"allocated {allocated}, on hold {on_hold}, waiting for stock {backordered}, "
         f"reserved {reserved} of {HOT_PRODUCTS * UNITS_PER_PRODUCT}, oversold rows {len(oversold)}, "
