@@ -82,11 +82,13 @@ class DeliveryResult:
 def record_event(*, order: Order, event: str, payload: dict) -> OutboxEvent:
     """Write an outbox row in the caller's transaction and enqueue its delivery for after the commit.
 
-    Without a sender for the order's channel the row is written as skipped and nothing is enqueued.
-    The modules in ORDER_EVENT_LISTENERS are notified of the row either way.
+    Without a sender for the order's channel, or when the sender's ``has_destination(order, event)``
+    returns False, the row is written as skipped and nothing is enqueued. The modules in
+    ORDER_EVENT_LISTENERS are notified of the row either way.
     """
     now = timezone.now()
-    has_sender = bool((getattr(settings, "ORDER_OUTBOX_SENDERS", {}) or {}).get(order.channel))
+    sender = _sender_for(order)
+    has_sender = sender is not None and _sender_has_destination(sender, order, event)
     row = OutboxEvent(
         order=order,
         event=event,
@@ -432,6 +434,11 @@ def _tell_listeners(row: OutboxEvent) -> None:
     """
     for path in getattr(settings, "ORDER_EVENT_LISTENERS", ()) or ():
         import_module(path).on_order_event(row)
+
+
+def _sender_has_destination(sender, order: Order, event: str) -> bool:
+    check = getattr(sender, "has_destination", None)
+    return True if check is None else bool(check(order, event))
 
 
 def _sender_for(order: Order):

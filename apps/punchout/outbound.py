@@ -61,6 +61,15 @@ _REQUEST_NAME = re.compile(r"<Request\b[^>]*>\s*<([A-Za-z]+)")
 _PLACEHOLDER_SOURCE = placeholder_text("source")
 
 
+def has_destination(order, event: str) -> bool:
+    """Tell whether the order's buyer has an active cXML endpoint and the event has a document to send there.
+
+    The outbox calls this when it records the event, so that an event without a destination is written as
+    skipped instead of costing the worker a task.
+    """
+    return event in _BUILDERS and _connection(order.source) is not None and _endpoint(order.source) is not None
+
+
 def build_document(event: OutboxEvent) -> tuple[str, bytes]:
     """Return the payloadID and bytes of the event's document; ("", b"") when nothing is to be sent."""
     order = event.order

@@ -282,16 +282,54 @@ def test_relay_sends_rows_whose_task_was_lost(connection, django_capture_on_comm
     assert len(buyer.received) == 1
 
 
-def test_no_endpoint_skips_event(connection, django_capture_on_commit_callbacks, settings):
-    # given
+def test_no_endpoint_skips_event(connection, django_capture_on_commit_callbacks, settings, monkeypatch):
+    # given a buyer connection without an endpoint for order documents
     settings.ORDER_OUTBOX_SENDERS = SENDERS
+    enqueued = []
+    monkeypatch.setattr(tasks, "enqueue_on_commit", enqueued.append)
 
     # when
     with django_capture_on_commit_callbacks(execute=True):
         place_order(connection)
 
+    # then the event is skipped when it is recorded, and no task is enqueued for it
+    event = OutboxEvent.objects.get()
+    assert event.status == OutboxStatus.SKIPPED
+    assert event.finished_at is not None
+    assert enqueued == []
+
+
+def test_inactive_endpoint_skips_event_without_task(connection, django_capture_on_commit_callbacks, monkeypatch):
+    # given an endpoint that is turned off
+    target = endpoint(connection, "http://127.0.0.1:9/cxml")
+    target.is_active = False
+    target.save()
+    enqueued = []
+    monkeypatch.setattr(tasks, "enqueue_on_commit", enqueued.append)
+
+    # when
+    with override_settings(ORDER_OUTBOX_SENDERS=SENDERS), django_capture_on_commit_callbacks(execute=True):
+        place_order(connection)
+
     # then
     assert OutboxEvent.objects.get().status == OutboxStatus.SKIPPED
+    assert enqueued == []
+
+
+def test_active_endpoint_enqueues_event(connection, django_capture_on_commit_callbacks, monkeypatch):
+    # given an active endpoint, and the task kept from running
+    endpoint(connection, "http://127.0.0.1:9/cxml")
+    enqueued = []
+    monkeypatch.setattr(tasks, "enqueue_on_commit", enqueued.append)
+
+    # when
+    with override_settings(ORDER_OUTBOX_SENDERS=SENDERS), django_capture_on_commit_callbacks(execute=True):
+        place_order(connection)
+
+    # then the event waits for its task
+    event = OutboxEvent.objects.get()
+    assert event.status == OutboxStatus.PENDING
+    assert enqueued == [event.pk]
 
 
 @override_settings(ORDER_OUTBOX_SENDERS=SENDERS)
