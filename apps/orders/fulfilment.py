@@ -16,12 +16,12 @@ import logging
 from collections.abc import Sequence
 from decimal import Decimal
 
-from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from apps.catalog.imports.fields import too_far_ahead
 from apps.catalog.models import StockLevel
 from apps.core.admin import FINANCE_GROUP
 from apps.core.money import round_money
@@ -509,8 +509,7 @@ def _reject_future(moment: dt.datetime | dt.date | None, subject: str, field: st
         aware = moment if timezone.is_aware(moment) else moment.replace(tzinfo=dt.UTC)
     else:
         aware = dt.datetime.combine(moment, dt.time.min, tzinfo=dt.UTC)
-    ahead = dt.timedelta(seconds=settings.IMPORT_SOURCE_TIME_MAX_AHEAD_SECONDS)
-    if aware > timezone.now() + ahead:
+    if too_far_ahead(aware):
         raise InvalidFulfilmentInput(
             f"{subject}: {field} {moment.isoformat()} is in the future; send the date on which it happened.",
             code="date_in_future",

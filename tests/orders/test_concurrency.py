@@ -15,6 +15,7 @@ from apps.exceptions.selectors import open_cases_for
 from apps.orders.inputs import LineInput, OrderInput
 from apps.orders.models import BackorderEntry, BackorderStatus, InboundDocument, LineAllocation, Order, OrderStatus
 from apps.orders.services import order_intake
+from tests.db_locks import lock_held_elsewhere
 from tests.factories import (
     ContractFactory,
     CustomerFactory,
@@ -438,29 +439,15 @@ def test_stock_reservation_ignores_key_share_locks(customer, contract):
     level = StockLevelFactory(
         product=product, warehouse=WarehouseFactory(code="RTM", country="NL"), on_hand=Decimal("5")
     )
-    locked, done = threading.Event(), threading.Event()
 
     def hold_key_share() -> None:
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SELECT 1 FROM catalog_stocklevel WHERE id = %s FOR KEY SHARE", [level.pk])
-                locked.set()
-                done.wait(timeout=30)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold_key_share)
-    holder.start()
-    assert locked.wait(timeout=30)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM catalog_stocklevel WHERE id = %s FOR KEY SHARE", [level.pk])
 
     # when: waiting for that lock would fail after 3 seconds instead of hanging
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL lock_timeout = '3s'")
-            result = order_intake(request=request(customer, 1, [("SHARED-1", "2")]))
-    finally:
-        done.set()
-        holder.join(timeout=30)
+    with lock_held_elsewhere(hold_key_share), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL lock_timeout = '3s'")
+        result = order_intake(request=request(customer, 1, [("SHARED-1", "2")]))
 
     # then
     assert result.status == 200

@@ -1,11 +1,8 @@
 """Outbound order documents: built per event, valid against their DTD, delivered once per payloadID."""
 
 import datetime as dt
-import threading
 
 import pytest
-from django.db import connections as db_connections
-from django.db import transaction
 from django.test import override_settings
 
 from apps.core.xml import parse_xml
@@ -18,6 +15,7 @@ from apps.orders.tasks import send_outbox_event
 from apps.punchout.cxml.validation import validate_document
 from apps.punchout.order_handlers import handle_status_update_request
 from apps.punchout.order_request import connection_source
+from tests.db_locks import lock_held_elsewhere
 from tests.orders.buyer_server import BuyerServer
 from tests.punchout.support import create_order_connection, place_order
 
@@ -391,25 +389,10 @@ def test_row_locked_elsewhere_is_left_alone(monkeypatch):
         endpoint(connection, buyer.url)
         place_order(connection)
         event = OutboxEvent.objects.get()
-        locked, release = threading.Event(), threading.Event()
-
-        def hold_lock():
-            try:
-                with transaction.atomic():
-                    OutboxEvent.objects.select_for_update().get(pk=event.pk)
-                    locked.set()
-                    release.wait(timeout=30)
-            finally:
-                db_connections.close_all()
-
-        holder = threading.Thread(target=hold_lock)
-        holder.start()
-        assert locked.wait(timeout=30)
 
         # when the worker's task runs while the lock is held, and again after it is released
-        busy = deliver(event_id=event.pk)
-        release.set()
-        holder.join(timeout=30)
+        with lock_held_elsewhere(lambda: OutboxEvent.objects.select_for_update().get(pk=event.pk)):
+            busy = deliver(event_id=event.pk)
         delivered = deliver(event_id=event.pk)
 
     # then the first run sends nothing and the second sends the document once
