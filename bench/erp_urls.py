@@ -1,9 +1,9 @@
 """URLs of the ERP message benchmark: the project's, plus two baseline views that it measures the messages against.
 
 - ``POST /bench/erp-floor/`` goes through the partner API's stack as an ERP
-  message does (key authentication, the rate limit, the scope check, the
-  JSON parser and the document log row that ``PartnerView`` writes), then
-  inserts one ``ErpMessage`` row with the body and returns 201. That is
+  message does: key authentication, the rate limit, the scope check, the
+  JSON parser and the document log row that ``PartnerView`` writes. Then
+  it inserts one ``ErpMessage`` row with the body and returns 201. That is
   about the least work a synchronous API that keeps each message can do.
 - ``POST /bench/plain/`` is a plain Django view that returns 201 without
   reading the database: the cost of gunicorn, the middleware and the URL

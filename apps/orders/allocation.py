@@ -19,9 +19,9 @@ a new order on the rows read without the lock and writes the order, its
 lines and its allocation rows first. Then one statement locks the planned
 rows and reserves the planned quantities where they are still available
 (``reserve_planned_stock``), so that the locks are held only from that
-statement to the commit. When a row no longer covers its quantity, it
-raises StockChanged and intake runs the order again with the locks taken
-first.
+statement to the commit. When a row no longer covers its quantity,
+``reserve_planned_stock`` raises StockChanged, and intake runs the order
+again with the locks taken first.
 
 Every stock row lock is FOR NO KEY UPDATE, the lock an UPDATE of these
 columns takes anyway. That lock does not wait for the FOR KEY SHARE lock
