@@ -7,7 +7,7 @@ took more CPU time than running the statements. ``insert_rows`` and
 values, with the same ``pre_save`` and ``get_db_prep_save`` steps Django
 uses. Like ``bulk_create`` and ``QuerySet.update``, they send no signals,
 so django-simple-history writes no row: callers write their history
-themselves (``apps.orders.history``).
+themselves (``apps.core.history``).
 
 On other databases than PostgreSQL, and for more than ``MAX_PLAIN_ROWS``
 rows, they call ``bulk_create`` and ``save(update_fields=…)``.

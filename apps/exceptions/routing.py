@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db.models import Count, Q
 
+from apps.core.prepared import placeholder_text, prepared
 from apps.exceptions.models import ACTIVE_STATES, AssignmentMode, RoutingRule, Severity
 
 logger = logging.getLogger(__name__)
@@ -65,17 +66,22 @@ def match_rule(
     region: str | None,
 ) -> RoutingRule | None:
     """Return the first active rule of the kind whose conditions hold, or None."""
-    rules = (
-        RoutingRule.objects.filter(kind=kind, is_active=True)
-        .select_related("team", "escalation_group")
-        .order_by("priority", "id")
-    )
+    query = prepared("exceptions.active_rules", _active_rules, {"kind": placeholder_text("kind")})
+    rules = query.run({"kind": str(kind)})
     if region is None and customer is not None:
         region = customer.region
     for rule in rules:
         if _rule_matches(rule, customer=customer, order_value=order_value, currency=currency, region=region):
             return rule
     return None
+
+
+def _active_rules(kind: str):
+    return (
+        RoutingRule.objects.filter(kind=kind, is_active=True)
+        .select_related("team", "escalation_group")
+        .order_by("priority", "id")
+    )
 
 
 def _rule_matches(rule: RoutingRule, *, customer, order_value, currency, region) -> bool:

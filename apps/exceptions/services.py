@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
 
+from apps.core.history import save_with_history
 from apps.core.money import InvalidCurrency, validate_currency
 from apps.exceptions import notifications
 from apps.exceptions.errors import (
@@ -65,6 +66,7 @@ def case_open(
     region: str | None = None,
     team=None,
     actor=None,
+    concerning_created: bool = False,
 ) -> ExceptionCase:
     """Open a case, or return the active case of the same kind and cause on the object, or reopen a closed one.
 
@@ -74,6 +76,9 @@ def case_open(
     ``team`` (a Group) sends the case to that team whatever the rule names,
     for callers that know who must act, such as the group a quote approval
     needs; the matching rule still sets the due time, severity and escalation.
+    ``concerning_created`` says that the caller inserted ``concerning`` in its
+    open transaction, so no case of it can exist yet: the case is inserted
+    without first locking a case of the same cause.
     """
     _validate_open_input(
         kind=kind,
@@ -97,8 +102,11 @@ def case_open(
         "po_number": po_number.strip(),
         "sku": sku.strip(),
     }
-    with transaction.atomic():
-        existing = _lock_same_cause(kind, content_type, object_id, cause_key)
+    # A case of a new object needs no savepoint: its insert cannot conflict, and any error fails the caller's
+    # transaction, which is the one that created the object.
+    fresh = concerning_created and concerning is not None
+    with transaction.atomic(savepoint=not fresh):
+        existing = None if fresh else _lock_same_cause(kind, content_type, object_id, cause_key)
         if existing is not None and existing.is_active:
             return existing
 
@@ -118,12 +126,12 @@ def case_open(
             _apply_details(case, details)
             _apply_route(case, route)
             case.assignee = assignee
-            case._history_user = actor
-            case._change_reason = "Opened"
             try:
-                with transaction.atomic():
-                    case.save()
+                with transaction.atomic(savepoint=not fresh):
+                    save_with_history(case, actor=actor, reason="Opened")
             except IntegrityError:
+                if fresh:
+                    raise
                 # Another transaction opened the same cause first; use its case.
                 existing = _lock_same_cause(kind, content_type, object_id, cause_key)
                 if existing is None:

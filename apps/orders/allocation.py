@@ -43,9 +43,9 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 
 from apps.catalog.models import StockLevel
+from apps.core.history import insert_history_select, write_history
 from apps.core.inserts import insert_rows
 from apps.core.prepared import PLACEHOLDER_ID, run_for_list
-from apps.orders.history import insert_history_select, write_history
 from apps.orders.models import LineAllocation, LineStatus, Order, OrderLine
 
 logger = logging.getLogger(__name__)

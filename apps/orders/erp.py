@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.core.history import save_with_history
 from apps.core.money import round_money
 from apps.core.prepared import PLACEHOLDER_ID, placeholder_text, prepared
 from apps.exceptions.models import ACTIVE_STATES, CaseKind, ExceptionCase, Severity
@@ -37,7 +38,6 @@ from apps.orders.errors import (
     UnknownInvoice,
 )
 from apps.orders.fulfilment import invoice_record, payment_record, shipment_record
-from apps.orders.history import save_with_history
 from apps.orders.inputs import InvalidNumber, parse_money, parse_quantity
 from apps.orders.models import (
     ErpMessage,

@@ -24,12 +24,12 @@ from django.utils import timezone
 from apps.catalog.imports.fields import too_far_ahead
 from apps.catalog.models import StockLevel
 from apps.core.admin import FINANCE_GROUP
+from apps.core.history import save_with_history
 from apps.core.money import round_money
 from apps.exceptions.models import CaseKind
 from apps.exceptions.services import case_open
 from apps.orders import outbox
 from apps.orders.errors import InvalidFulfilmentInput, OrderStateConflict, PaymentConflict, UnknownInvoice
-from apps.orders.history import save_with_history
 from apps.orders.inputs import InvalidNumber, parse_money, parse_quantity
 from apps.orders.models import (
     INVOICEABLE_STATES,

@@ -31,6 +31,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from apps.catalog.models import Product
+from apps.core.history import write_history
 from apps.core.inserts import insert_rows, update_row
 from apps.core.prepared import placeholder_text, run_for_list
 from apps.exceptions.models import CaseKind
@@ -45,7 +46,6 @@ from apps.orders.errors import (
     OrderStateConflict,
     UnknownOrderDocument,
 )
-from apps.orders.history import write_history
 from apps.orders.inputs import OrderInput, ParsedLine, ParsedOrder, parse_order
 from apps.orders.models import (
     CHANGEABLE_STATES,
@@ -254,8 +254,9 @@ def _create(request: OrderInput, parsed: ParsedOrder, actor, *, plan_unlocked: b
     quoted.order_taken_in(order=order, lines=lines)
 
     if validation.has_pending_cases(order):
-        validation.open_pending_cases(order)
-        _continue(order, actor, lines)
+        cases = validation.open_pending_cases(order)
+        # Only the cases just opened can hold an order that this transaction inserted.
+        _continue(order, actor, lines, blocked=any(case.blocking and case.is_active for case in cases))
     elif order.status in (OrderStatus.CONFIRMED, OrderStatus.ALLOCATED):
         outbox.record_event(order=order, event="order.confirmed", payload=outbox.confirmation_payload(order, lines))
         if reservation is not None and reservation.shortages:
@@ -475,12 +476,15 @@ def _stale_check_reason(check: str, cart_checked: bool) -> str:
     return ""
 
 
-def _continue(order: Order, actor, lines: list[OrderLine] | None = None) -> None:
+def _continue(order: Order, actor, lines: list[OrderLine] | None = None, *, blocked: bool | None = None) -> None:
     """Hold the order while a blocking case is open, else confirm and allocate it.
 
-    ``lines`` are the order's lines as just written, so that they need not be read again.
+    ``lines`` are the order's lines as just written, so that they need not be read again. ``blocked``
+    says whether a blocking case is open, when the caller knows; by default the cases are read.
     """
-    if has_blocking_open_cases(order):
+    if blocked is None:
+        blocked = has_blocking_open_cases(order)
+    if blocked:
         transitions.check_transition(order, "hold", None)
         transitions.apply_transition(order, "hold", actor=actor, reason="Held by failed checks")
         outbox.record_event(order=order, event="order.on_hold", payload={"reason": order.status_reason})

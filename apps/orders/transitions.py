@@ -14,11 +14,11 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
 
+from apps.core.history import save_with_history, write_history
 from apps.core.inserts import insert_rows
 from apps.core.prepared import PLACEHOLDER_ID, prepared
 from apps.orders import allocation, backorders, outbox
 from apps.orders.errors import OrderActionNotPermitted, OrderStateConflict
-from apps.orders.history import save_with_history, write_history
 from apps.orders.models import Order, OrderStatus
 
 logger = logging.getLogger(__name__)

@@ -480,10 +480,14 @@ def _check_tax(order: Order) -> list:
 
 
 def open_pending_cases(order: Order) -> list:
-    """Open the cases that checks of the order found before it was saved; return them."""
+    """Open the cases that checks of the order found before it was saved; return them.
+
+    The order must have been inserted by the current transaction, which is
+    why no case of it can exist yet (``case_open``'s ``concerning_created``).
+    """
     pending = getattr(order, "pending_cases", None) or []
     order.pending_cases = []
-    return [_open_now(order, open_case) for open_case in pending]
+    return [_open_now(order, partial(open_case, concerning_created=True)) for open_case in pending]
 
 
 def has_pending_cases(order: Order) -> bool:
@@ -523,7 +527,9 @@ def _open_now(order: Order, open_case):
     return case
 
 
-def _open_case(order: Order, *, kind: str, facts: dict, summary: str, cause_key: str, sku: str):
+def _open_case(
+    order: Order, *, kind: str, facts: dict, summary: str, cause_key: str, sku: str, concerning_created: bool = False
+):
     return case_open(
         kind=kind,
         concerning=order,
@@ -537,6 +543,7 @@ def _open_case(order: Order, *, kind: str, facts: dict, summary: str, cause_key:
         order_value=order.total,
         currency=order.currency,
         region=order.customer.region or None,
+        concerning_created=concerning_created,
     )
 
 

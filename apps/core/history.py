@@ -1,4 +1,4 @@
-"""History rows written in bulk, for the order services' hot paths.
+"""History rows written in bulk, for hot paths such as order intake and the cases it opens.
 
 ``Model.history`` builds a new manager class on every access
 (django-simple-history 3.13), so the historical model is looked up once.
