@@ -15,9 +15,17 @@ nothing changed, a rerun with 10% of the prices changed, and the stock file for 
 come a bare ``COPY`` of the catalog file into an unindexed table of text columns, and
 django-import-export (``use_bulk``) on the same rows into emptied tables. ``--skip-import-export``
 leaves the last one out, because it takes minutes, and ``--skip-stock`` the stock file.
+
+Each phase runs a PostgreSQL ``CHECKPOINT`` and waits for it before its clock starts, so that a
+checkpoint started by an earlier phase's WAL or by ``checkpoint_timeout`` does not fall inside the
+measurement. The phase then reports the checkpoints that ``pg_stat_bgwriter`` counted while it ran,
+by cause, and the WAL written meanwhile (from ``pg_current_wal_lsn()``). Both figures are for the
+whole server, so they include other sessions' work. The connection's role must be a superuser or a
+member of ``pg_checkpoint``.
 """
 
 import argparse
+import datetime as dt
 import json
 import os
 import resource
@@ -26,6 +34,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from bench.database import create_database_if_missing
 
@@ -33,6 +42,9 @@ DATABASE_URL_EXAMPLE = "postgres://postgres@127.0.0.1:5432/backoffice_bench_impo
 
 PHASES = ("first", "unchanged", "changed", "stock", "copy", "import_export")
 BENCH_DIR = Path(__file__).resolve().parent.parent / "var" / "bench"
+# How long to wait for the checkpointer to count the checkpoint that CHECKPOINT has just finished.
+# It reports its counts to the statistics after it wakes the waiting backend, within milliseconds.
+CHECKPOINT_COUNT_WAIT_SECONDS = 2.0
 
 
 def main() -> None:
@@ -100,6 +112,8 @@ def _run_phase(options: argparse.Namespace) -> None:
     backends.watch_new_connections()
     connection.ensure_connection()
     baseline_kb = _peak_resident_kb()
+    server_before = _checkpoint()
+    started_at = dt.datetime.now(dt.UTC)
     load_before = os.getloadavg()[0]
     backends.start()
     python_before = _own_cpu_seconds()
@@ -108,6 +122,7 @@ def _run_phase(options: argparse.Namespace) -> None:
     seconds = time.perf_counter() - started
     python_cpu = _own_cpu_seconds() - python_before
     postgresql_cpu = backends.stop()
+    server_after = _server_counts()
     peak_kb = _peak_resident_kb()
     print(
         json.dumps(
@@ -118,10 +133,56 @@ def _run_phase(options: argparse.Namespace) -> None:
                 "load": [round(load_before, 1), round(os.getloadavg()[0], 1)],
                 "peak_mb": round(peak_kb / 1024, 1),
                 "baseline_mb": round(baseline_kb / 1024, 1),
+                "started_at": started_at.isoformat(timespec="milliseconds"),
+                "checkpoints_timed": server_after.checkpoints_timed - server_before.checkpoints_timed,
+                "checkpoints_requested": server_after.checkpoints_requested - server_before.checkpoints_requested,
+                "wal_mb": round((server_after.wal_bytes - server_before.wal_bytes) / 1e6, 1),
                 **counts,
             }
         )
     )
+
+
+class ServerCounts(NamedTuple):
+    """Counters of the whole PostgreSQL server: checkpoints started, by cause, and the WAL position in bytes."""
+
+    checkpoints_timed: int
+    checkpoints_requested: int
+    wal_bytes: int
+
+
+def _server_counts() -> ServerCounts:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        # Drop the statistics snapshot this session may hold, so that the counts are current.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT checkpoints_timed, checkpoints_req, pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint "
+            "FROM pg_stat_bgwriter"
+        )
+        return ServerCounts(*cursor.fetchone())
+
+
+def _checkpoint() -> ServerCounts:
+    """Run ``CHECKPOINT``, which returns when the checkpoint is complete, and return the counts after it.
+
+    The checkpointer counts the checkpoint in ``pg_stat_bgwriter`` only after it has woken this
+    backend, so the counts are read until they include it. Otherwise it would show up as a
+    checkpoint requested during the phase. After ``CHECKPOINT_COUNT_WAIT_SECONDS`` the counts are
+    returned as they are, and the phase may then count this checkpoint.
+    """
+    from django.db import connection
+
+    before = _server_counts()
+    with connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT")
+    deadline = time.monotonic() + CHECKPOINT_COUNT_WAIT_SECONDS
+    while True:
+        after = _server_counts()
+        if after.checkpoints_requested > before.checkpoints_requested or time.monotonic() > deadline:
+            return after
+        time.sleep(0.01)
 
 
 def _peak_resident_kb() -> int:
@@ -322,11 +383,14 @@ def _empty_catalog(*, with_categories: bool) -> None:
 
 
 def _print_summary(results: dict) -> None:
+    print("each phase ran a CHECKPOINT and waited for it before its clock started")
     for phase, result in results.items():
         if "python_cpu" in result:
             print(
                 f"{phase}: {result['seconds']:.2f} s, CPU {result['python_cpu']:.2f} s Python + "
-                f"{result['postgresql_cpu']:.2f} s PostgreSQL, load {result['load'][0]} to {result['load'][1]}"
+                f"{result['postgresql_cpu']:.2f} s PostgreSQL, load {result['load'][0]} to {result['load'][1]}, "
+                f"WAL {result['wal_mb']} MB, checkpoints counted during it: "
+                f"{result['checkpoints_timed']} timed, {result['checkpoints_requested']} requested"
             )
     copy_seconds = results["copy"]["copy_seconds"]
     first = results["first"]["seconds"]
