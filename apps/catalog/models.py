@@ -8,6 +8,7 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from apps.core.historical_records import HistoricalRecordsWithPartialUserIndex
 from apps.core.models import TimeStampedModel
 from apps.integrations.ownership import System
 
@@ -127,6 +128,7 @@ class Product(TimeStampedModel):
     lead_time_days = models.PositiveIntegerField(default=0)
     is_active = models.BooleanField("active", default=True)
     is_configurable = models.BooleanField("configurable", default=False)
+    # Indexed by product_tax_class_idx, only where it is set (see Meta.indexes).
     tax_class = models.ForeignKey(
         "tax.TaxClass",
         null=True,
@@ -134,20 +136,28 @@ class Product(TimeStampedModel):
         on_delete=models.PROTECT,
         related_name="products",
         help_text="Empty: the default tax class.",
+        db_index=False,
     )
     attributes = models.JSONField(default=dict, blank=True)
     # The ERP's own change time of the last applied update; an older update is ignored.
     source_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    # The history is read by product (id) and date; no query looks it up by SKU, category or unit,
-    # and each index there is written for every changed row of a catalog import.
-    history = HistoricalRecords(no_db_index=["sku", "category", "unit"])
+    # The history is read by product (id) and date. No query looks it up by SKU, category, unit or
+    # tax class, and a catalog import would write each of those indexes for every changed row.
+    # The user is indexed only where a row names one, because imports from the ERP's feed name none.
+    history = HistoricalRecordsWithPartialUserIndex(no_db_index=["sku", "category", "unit", "tax_class"])
 
     class Meta:
         ordering = ["sku"]
         indexes = [
             models.Index(fields=["category", "is_active"], name="product_cat_active_idx"),
             models.Index(fields=["updated_at"], name="product_updated_at_idx"),
+            # Most products have no tax class, and a catalog import creates them without one. Every
+            # lookup by tax class (the admin's filter, the checks when a tax class is deleted)
+            # compares it with a value, which implies that it is set, so this index serves them all.
+            models.Index(
+                fields=["tax_class"], condition=models.Q(tax_class__isnull=False), name="product_tax_class_idx"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["sku"], name="product_sku_uniq"),

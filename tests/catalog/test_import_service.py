@@ -515,6 +515,36 @@ def test_product_sku_has_one_index(each):
     assert names == ["product_sku_uniq"]
 
 
+def _plan_without_sequential_scans(queryset) -> str:
+    """Return the plan PostgreSQL chooses for ``queryset`` when it avoids sequential scans where it can."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The test tables are tiny, so the planner would otherwise scan them whether an index fits or not.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        return queryset.explain()
+
+
+@pytest.mark.postgres
+def test_product_lookup_by_tax_class_uses_partial_index(each):
+    from apps.tax.models import TaxClass
+
+    reduced = TaxClass.objects.create(code="REDUCED", name="Reduced")
+
+    plan = _plan_without_sequential_scans(Product.objects.filter(tax_class=reduced))
+
+    assert "product_tax_class_idx" in plan
+
+
+@pytest.mark.postgres
+def test_history_lookup_by_user_uses_partial_index(each):
+    user = UserFactory()
+
+    plan = _plan_without_sequential_scans(Product.history.filter(history_user=user))
+
+    assert "product_hist_user_idx" in plan
+
+
 @pytest.mark.postgres
 def test_batch_referencing_missing_category_rolled_back(each, monkeypatch):
     import dataclasses
