@@ -6,6 +6,7 @@ PUBLIC_BASE_URL; the README lists every variable.
 """
 
 import datetime as dt
+import os
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -288,6 +289,10 @@ PUNCHOUT_TRUSTED_PROXY_COUNT = env_int("PUNCHOUT_TRUSTED_PROXY_COUNT", TRUSTED_P
 ORDER_PRICE_TOLERANCE_PERCENT = env_decimal("ORDER_PRICE_TOLERANCE_PERCENT", "0")
 ORDER_TAX_TOLERANCE_MINOR_UNITS = env_int("ORDER_TAX_TOLERANCE_MINOR_UNITS", 1, minimum=0)
 ORDER_REGION_WAREHOUSES = env_json("ORDER_REGION_WAREHOUSES", {})
+# Order intakes that run at once on PostgreSQL, across all web processes; the others wait in arrival
+# order (apps/orders/intake_slots.py). The default is the host's cores; 0 lets every request take its
+# order in at once.
+ORDER_INTAKE_MAX_CONCURRENT = env_int("ORDER_INTAKE_MAX_CONCURRENT", os.cpu_count() or 1, minimum=0)
 # Quotes: days a new quote stays open for acceptance when the sales person sets no date.
 QUOTE_VALIDITY_DAYS = env_int("QUOTE_VALIDITY_DAYS", 30)
 # Outbound order documents: the module that sends each channel's events,

@@ -47,6 +47,7 @@ from apps.orders.errors import (
     UnknownOrderDocument,
 )
 from apps.orders.inputs import OrderInput, ParsedLine, ParsedOrder, parse_order
+from apps.orders.intake_slots import wait_for_intake_slot
 from apps.orders.models import (
     CHANGEABLE_STATES,
     Channel,
@@ -98,6 +99,7 @@ def order_intake(*, request: OrderInput, actor=None) -> IntakeResult:
         )
 
     with transaction.atomic():
+        wait_for_intake_slot()
         document, created = _claim_document(request)
         if not created:
             return _replay(document, request)
