@@ -19,13 +19,14 @@ def _int(name: str, default: int) -> int:
 
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-# WEB_CONCURRENCY processes of GUNICORN_THREADS threads each (gunicorn's gthread worker when threads > 1).
-# A request spends much of its time waiting on PostgreSQL and Redis, and a sync worker's CPU share sits idle
-# meanwhile. With threads, another request of the same process runs in that time. The GIL lets each process
-# use one core at most, so WEB_CONCURRENCY should match the cores given to the web tier. GUNICORN_THREADS=1
-# gives sync workers, one request at a time per process. Each thread keeps its own database connection.
-workers = _int("WEB_CONCURRENCY", 3)
-threads = _int("GUNICORN_THREADS", 4)
+# WEB_CONCURRENCY processes of GUNICORN_THREADS threads each: sync workers by default, gthread when threads > 1.
+# Sync workers serve one request at a time and take the next from the listen queue in arrival order, so under
+# load every request waits about as long as the others. Threads of one process take turns on its GIL, which
+# made order intake slower and its latencies spread wider (docs/benchmarks.md). Requests that mostly wait on
+# PostgreSQL commits, such as ERP messages, go faster with threads. Two processes per core keep a core busy
+# while a request waits on PostgreSQL or Redis. Each process and thread keeps its own database connection.
+workers = _int("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1))
+threads = _int("GUNICORN_THREADS", 1)
 # Seconds a worker may spend on one request before it is restarted; the slowest requests are admin uploads.
 timeout = _int("GUNICORN_TIMEOUT", 60)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
