@@ -38,7 +38,9 @@ connection's shared secret.
 
 ``--server-slots N`` lets at most N client processes take an order in at
 once; the others wait inside their timed request, as requests wait for a
-free worker of a server with N workers.
+free worker of a server with N workers. Intake's own slots
+(``ORDER_INTAKE_MAX_CONCURRENT``, default the host's cores) bound the
+client processes as they bound a server's workers.
 """
 
 import argparse
