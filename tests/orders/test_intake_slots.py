@@ -105,22 +105,36 @@ def test_waiting_intakes_run_in_arrival_order(settings, customer, lamp):
     assert taken_in == ["PO-0", "PO-1", "PO-2", "PO-3"]
 
 
-def test_two_slots_let_two_intakes_run(settings, customer, lamp):
+def test_intake_takes_a_free_slot(settings, customer, lamp):
     # given
     settings.ORDER_INTAKE_MAX_CONCURRENT = 2
 
-    # when: slot 0 is taken, so the first ticket to draw it waits, and the next one draws slot 1
+    # when: slot 0 is taken elsewhere, and slot 1 is free
     with lock_held_elsewhere(lambda: hold_slot(0)):
-        intakes = [IntakeThread(customer, index, "LAMP-1") for index in range(2)]
-        finished_one = wait_until(lambda: any(intake.result is not None for intake in intakes))
+        result = order_intake(request=request(customer, 1, [("LAMP-1", "1")]))
         waiting = backends_waiting_for_slots()
-    for intake in intakes:
-        intake.join(timeout=30)
 
     # then
-    assert finished_one, "Neither intake ran while only one of the two slots was taken."
-    assert waiting == 1
-    assert Order.objects.filter(status=OrderStatus.ALLOCATED).count() == 2
+    assert result.status == 200
+    assert waiting == 0
+    assert Order.objects.get().status == OrderStatus.ALLOCATED
+
+
+def test_intake_waits_when_every_slot_is_taken(settings, customer, lamp):
+    # given
+    settings.ORDER_INTAKE_MAX_CONCURRENT = 2
+
+    # when
+    with lock_held_elsewhere(lambda: (hold_slot(0), hold_slot(1))):
+        intake = IntakeThread(customer, 1, "LAMP-1")
+        waited = wait_until(lambda: backends_waiting_for_slots() == 1)
+        orders_while_held = Order.objects.count()
+    intake.join(timeout=30)
+
+    # then
+    assert waited, "The intake did not wait although both slots were taken."
+    assert orders_while_held == 0
+    assert intake.result.status == 200
 
 
 def test_intake_in_callers_transaction_takes_no_slot(settings, customer, lamp):

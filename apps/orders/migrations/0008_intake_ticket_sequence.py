@@ -5,7 +5,7 @@ PostgreSQL only: the slots are advisory locks, which SQLite does not have.
 
 from django.db import migrations
 
-# The name apps.orders.intake_slots.TICKET_SEQUENCE uses; a migration keeps the value it was written with.
+# apps/orders/intake_slots.py draws its tickets from this sequence.
 TICKET_SEQUENCE = "orders_intake_ticket"
 
 
