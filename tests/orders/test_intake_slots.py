@@ -67,19 +67,24 @@ def lamp(contract, warehouses):
     return product
 
 
-def test_intake_waits_for_a_free_slot(settings, customer, lamp):
+@pytest.mark.parametrize("limit", [1, 2])
+def test_intake_waits_while_every_slot_is_taken(settings, customer, lamp, limit):
     # given
-    settings.ORDER_INTAKE_MAX_CONCURRENT = 1
+    settings.ORDER_INTAKE_MAX_CONCURRENT = limit
+
+    def hold_every_slot() -> None:
+        for slot in range(limit):
+            hold_slot(slot)
 
     # when
-    with lock_held_elsewhere(lambda: hold_slot(0)):
+    with lock_held_elsewhere(hold_every_slot):
         intake = IntakeThread(customer, 1, "LAMP-1")
         waited = wait_until(lambda: backends_waiting_for_slots() == 1)
         orders_while_held = Order.objects.count()
     intake.join(timeout=30)
 
     # then
-    assert waited, "The intake did not wait for the slot that another connection held."
+    assert waited, "The intake did not wait although another connection held every slot."
     assert orders_while_held == 0
     assert not isinstance(intake.result, Exception), intake.result
     assert intake.result.status == 200
@@ -118,23 +123,6 @@ def test_intake_takes_a_free_slot(settings, customer, lamp):
     assert result.status == 200
     assert waiting == 0
     assert Order.objects.get().status == OrderStatus.ALLOCATED
-
-
-def test_intake_waits_when_every_slot_is_taken(settings, customer, lamp):
-    # given
-    settings.ORDER_INTAKE_MAX_CONCURRENT = 2
-
-    # when
-    with lock_held_elsewhere(lambda: (hold_slot(0), hold_slot(1))):
-        intake = IntakeThread(customer, 1, "LAMP-1")
-        waited = wait_until(lambda: backends_waiting_for_slots() == 1)
-        orders_while_held = Order.objects.count()
-    intake.join(timeout=30)
-
-    # then
-    assert waited, "The intake did not wait although both slots were taken."
-    assert orders_while_held == 0
-    assert intake.result.status == 200
 
 
 def test_intake_in_callers_transaction_takes_no_slot(settings, customer, lamp):
