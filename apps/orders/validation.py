@@ -482,12 +482,20 @@ def _check_tax(order: Order) -> list:
 def open_pending_cases(order: Order) -> list:
     """Open the cases that checks of the order found before it was saved; return them.
 
-    The order must have been inserted by the current transaction, which is
-    why no case of it can exist yet (``case_open``'s ``concerning_created``).
+    The order must have been inserted by the current transaction, so no case
+    of it exists yet (``case_open``'s ``concerning_created``), except one that
+    an earlier pending case of the same kind and cause opened: ``case_open``
+    returns that one again, as it would for any order.
     """
     pending = getattr(order, "pending_cases", None) or []
     order.pending_cases = []
-    return [_open_now(order, partial(open_case, concerning_created=True)) for open_case in pending]
+    cases = []
+    opened = set()
+    for open_case in pending:
+        key = (open_case.keywords["kind"], open_case.keywords["cause_key"])
+        cases.append(_open_now(order, partial(open_case, concerning_created=key not in opened)))
+        opened.add(key)
+    return cases
 
 
 def has_pending_cases(order: Order) -> bool:

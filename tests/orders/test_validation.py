@@ -4,8 +4,9 @@ import pytest
 from django.test import override_settings
 
 from apps.catalog.models import StockLevel
-from apps.exceptions.models import CaseState, ExceptionCase
+from apps.exceptions.models import CaseKind, CaseState, ExceptionCase
 from apps.exceptions.services import case_dismiss, case_resolve
+from apps.orders import validation
 from apps.orders.models import LineStatus, OrderStatus
 from tests.factories import CustomerFactory, OrderFactory, UnitOfMeasureFactory, UserFactory
 
@@ -215,3 +216,19 @@ def test_other_customer_may_use_same_po(place, chair, contract):
 
     # then
     assert result.status == 200
+
+
+def test_pending_cases_of_same_cause_open_once(customer):
+    # given: checks of an unsaved order that found the same cause twice
+    order = OrderFactory.build(customer=customer, po_number="PO-PENDING-1")
+    for summary in ("first finding", "second finding"):
+        validation._open(order, CaseKind.TAX_MISMATCH, check="tax", summary=summary, facts={})
+    order.save()
+
+    # when
+    cases = validation.open_pending_cases(order)
+
+    # then
+    assert len(cases) == 2
+    assert cases[0].pk == cases[1].pk
+    assert ExceptionCase.objects.filter(object_id=str(order.pk)).count() == 1
