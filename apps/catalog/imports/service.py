@@ -13,7 +13,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -325,10 +325,10 @@ class _Run:
     position: Callable[[], int] | None
     progress: ProgressCallback | None
     cache: ResolveCache = field(default_factory=ResolveCache)
-    first_lines: dict[tuple, int] = field(default_factory=dict)
+    first_lines: dict[Hashable, int] = field(default_factory=dict)
     seen_skus: set[str] = field(default_factory=set)
     batch: list[tuple[SourceRow, dict[str, Any]] | None] = field(default_factory=list)
-    batch_positions: dict[tuple, int] = field(default_factory=dict)
+    batch_positions: dict[Hashable, int] = field(default_factory=dict)
     report: list[ImportRowError] = field(default_factory=list)
     rows_read: int = 0
     rejected: int = 0
@@ -419,10 +419,11 @@ class _Run:
             return 'Tick "Last wins" on the upload form to use the last one instead.'
         return "Send each key once per request; an API push always keeps the first row."
 
-    def _is_rejected_duplicate(self, row: SourceRow, key: tuple) -> bool:
+    def _is_rejected_duplicate(self, row: SourceRow, key: Hashable) -> bool:
         """Report a row whose key an earlier row had; return True when it is rejected, False when it wins."""
         first_line = self.first_lines[key]
-        shown = "/".join(str(part) for part in key if part is not None)
+        parts = key if isinstance(key, tuple) else (key,)
+        shown = "/".join(str(part) for part in parts if part is not None)
         if not self.options.last_wins:
             message = f"Duplicate of line {first_line} ({shown}); the first row is used. {self._duplicate_hint()}"
             self._reject(row.line, [(self.spec.columns[0], shown, message)])
