@@ -200,3 +200,32 @@ def test_last_wins_import_uses_one_writer(each, tmp_path, writer_threads):
     assert writer_threads == ["catalog-import-writer"]
     assert (job.created_count, job.rows_read) == (12, 13)
     assert Product.objects.get(sku="G-01").list_price == Decimal("11.0000")
+
+
+def test_writer_queue_depth_per_thread():
+    # given two writer threads that hold their first batch until released
+    release = threading.Event()
+    batches_taken = []
+
+    def write(batches):
+        for batch in batches:
+            batches_taken.append(batch)
+            release.wait(10)
+
+    writer = pipeline.BatchWriter(write, threads=2)
+
+    # when four batches are submitted: two are being written and two wait in the queue
+    first_four = threading.Thread(target=lambda: [writer.submit(number) for number in range(1, 5)])
+    first_four.start()
+    first_four.join(5)
+    fifth = threading.Thread(target=writer.submit, args=(5,))
+    fifth.start()
+    fifth.join(0.5)
+
+    # then only the fifth waits for a free place
+    assert not first_four.is_alive()
+    assert fifth.is_alive()
+    release.set()
+    fifth.join(5)
+    writer.close()
+    assert sorted(batches_taken) == [1, 2, 3, 4, 5]

@@ -4,8 +4,8 @@ Parsing rows is Python work and writing them is mostly PostgreSQL work, so on tw
 two can overlap. The importing thread parses the next batch while ``BatchWriter`` threads, each on its
 own connection, write earlier ones. Each batch is still one transaction. With several writer
 threads, ``CommitOrder`` makes the batches commit in the order they were read, so the committed
-batches are always the first ones of the file. At most one batch waits in the queue, so memory
-contains one batch per writer thread, the one waiting and the one being parsed.
+batches are always the first ones of the file. At most one batch per writer thread waits in the
+queue, so memory contains two batches per writer thread and the one being parsed.
 """
 
 import queue
@@ -31,7 +31,9 @@ class BatchWriter:
 
     def __init__(self, write: Callable[[Iterator[Any]], None], *, threads: int = 1) -> None:
         self._write = write
-        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        # One waiting batch per thread: when every thread waits for PostgreSQL at once, the reading
+        # thread can still hand over the batch it has parsed and go on parsing the next one.
+        self._queue: queue.Queue = queue.Queue(maxsize=threads)
         self._error: BaseException | None = None
         self._error_lock = threading.Lock()
         self._threads = [
