@@ -10,33 +10,26 @@ others wait for one without using CPU.
 
 A slot is a transaction-level advisory lock. It is released at the commit
 or rollback however the intake ends, and every web process and host on the
-database shares it. An intake takes the first free slot. When none is
-free, it draws a ticket from a sequence and waits for slot
-``ticket % limit``. PostgreSQL grants the waiters of one lock in the order
-they asked, and a slot with waiters passes straight to the next one, so no
-newcomer overtakes an intake that waits for the same slot. That keeps the
-slowest latencies close to the median, though an intake may wait behind a
-slow one in its slot while another slot serves newcomers. PostgreSQL's deadlock
-detector includes these waits like any other lock wait.
+database shares it. Each intake draws a ticket from a sequence and waits
+for slot ``ticket % limit``. PostgreSQL grants the waiters of one lock in
+the order they asked, so waiting intakes are served in turn, which keeps
+the slowest latencies close to the median. PostgreSQL's deadlock detector
+includes these waits like any other lock wait.
+
+A variant that first took any free slot without waiting served newcomers
+ahead of intakes queued for a busy slot, and its p99 with 16 clients rose
+from 171 and 172 ms to 193 and 254 ms (docs/benchmarks.md).
+NOTE: an intake that waits long for a row lock also stalls the intakes
+queued for its slot, while the other slots go on.
 """
 
 from django.conf import settings
 from django.db import connection
 
+TICKET_SEQUENCE = "orders_intake_ticket"
 # Slot keys are one-argument (bigint) advisory lock keys, which PostgreSQL keeps apart from the
 # two-argument keys of the catalog import. The base is "ORDER" in ASCII in the high bytes.
 SLOT_KEY_BASE = 0x4F52_4445_5200_0000
-
-# The first free slot, else a ticket from the sequence of migration orders.0008 and a wait for its slot.
-# PostgreSQL runs the second subquery only when the first finds no free slot, and the LIMIT stops the first
-# at the slot it took.
-_TAKE_SLOT = (
-    "SELECT COALESCE("
-    "(SELECT slot FROM generate_series(0, %(last)s) AS slot "
-    "WHERE pg_try_advisory_xact_lock(%(base)s + slot) LIMIT 1), "
-    "(SELECT -1 FROM (SELECT pg_advisory_xact_lock(%(base)s + nextval('orders_intake_ticket') %% %(limit)s)) "
-    "AS waited))"
-)
 
 
 def wait_for_intake_slot() -> None:
@@ -51,7 +44,8 @@ def wait_for_intake_slot() -> None:
     if limit <= 0 or connection.vendor != "postgresql" or _caller_transaction_open():
         return
     with connection.cursor() as cursor:
-        cursor.execute(_TAKE_SLOT, {"base": SLOT_KEY_BASE, "last": limit - 1, "limit": limit})
+        # Both numbers are integers from this module and the settings, so the SQL text is the same on every call.
+        cursor.execute(f"SELECT pg_advisory_xact_lock({SLOT_KEY_BASE:d} + nextval('{TICKET_SEQUENCE}') % {limit:d})")
 
 
 def _caller_transaction_open() -> bool:

@@ -110,19 +110,22 @@ def test_waiting_intakes_run_in_arrival_order(settings, customer, lamp):
     assert taken_in == ["PO-0", "PO-1", "PO-2", "PO-3"]
 
 
-def test_intake_takes_a_free_slot(settings, customer, lamp):
+def test_two_slots_let_two_intakes_run(settings, customer, lamp):
     # given
     settings.ORDER_INTAKE_MAX_CONCURRENT = 2
 
-    # when: slot 0 is taken elsewhere, and slot 1 is free
+    # when: slot 0 is taken, so the first ticket to draw it waits, and the next one draws slot 1
     with lock_held_elsewhere(lambda: hold_slot(0)):
-        result = order_intake(request=request(customer, 1, [("LAMP-1", "1")]))
+        intakes = [IntakeThread(customer, index, "LAMP-1") for index in range(2)]
+        finished_one = wait_until(lambda: any(intake.result is not None for intake in intakes))
         waiting = backends_waiting_for_slots()
+    for intake in intakes:
+        intake.join(timeout=30)
 
     # then
-    assert result.status == 200
-    assert waiting == 0
-    assert Order.objects.get().status == OrderStatus.ALLOCATED
+    assert finished_one, "Neither intake ran while only one of the two slots was taken."
+    assert waiting == 1
+    assert Order.objects.filter(status=OrderStatus.ALLOCATED).count() == 2
 
 
 def test_intake_in_callers_transaction_takes_no_slot(settings, customer, lamp):
