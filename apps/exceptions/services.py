@@ -77,8 +77,8 @@ def case_open(
     for callers that know who must act, such as the group a quote approval
     needs; the matching rule still sets the due time, severity and escalation.
     ``concerning_created`` says that the caller inserted ``concerning`` in its
-    open transaction, so no case of it can exist yet: the case is inserted
-    without first locking a case of the same cause.
+    open transaction, so no case of it can exist yet, and the case is
+    inserted without first locking a case of the same cause.
     """
     _validate_open_input(
         kind=kind,
@@ -102,8 +102,8 @@ def case_open(
         "po_number": po_number.strip(),
         "sku": sku.strip(),
     }
-    # A case of a new object needs no savepoint: its insert cannot conflict, and any error fails the caller's
-    # transaction, which is the one that created the object.
+    # A case of a new object needs no savepoint, because its insert cannot conflict. Any error fails the
+    # caller's transaction, which is the one that created the object.
     fresh = concerning_created and concerning is not None
     with transaction.atomic(savepoint=not fresh):
         existing = None if fresh else _lock_same_cause(kind, content_type, object_id, cause_key)

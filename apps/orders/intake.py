@@ -482,7 +482,7 @@ def _continue(order: Order, actor, lines: list[OrderLine] | None = None, *, bloc
     """Hold the order while a blocking case is open, else confirm and allocate it.
 
     ``lines`` are the order's lines as just written, so that they need not be read again. ``blocked``
-    says whether a blocking case is open, when the caller knows; by default the cases are read.
+    is True when a blocking case is open, for callers that know it; by default the cases are read.
     """
     if blocked is None:
         blocked = has_blocking_open_cases(order)

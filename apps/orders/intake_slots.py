@@ -33,7 +33,7 @@ SLOT_KEY_BASE = 0x4F52_4445_5200_0000
 
 
 def wait_for_intake_slot() -> None:
-    """Wait for an intake slot, which the current transaction holds until it ends.
+    """Wait for an intake slot, which the current transaction keeps until it ends.
 
     No slot is taken when ``ORDER_INTAKE_MAX_CONCURRENT`` is 0, on databases
     other than PostgreSQL, or when the caller's transaction was open before

@@ -483,9 +483,9 @@ def open_pending_cases(order: Order) -> list:
     """Open the cases that checks of the order found before it was saved; return them.
 
     The order must have been inserted by the current transaction, so no case
-    of it exists yet (``case_open``'s ``concerning_created``), except one that
-    an earlier pending case of the same kind and cause opened: ``case_open``
-    returns that one again, as it would for any order.
+    of it exists yet (``case_open``'s ``concerning_created``). The exception
+    is a case that an earlier pending case of the same kind and cause opened,
+    and ``case_open`` returns that one again, as it would for any order.
     """
     pending = getattr(order, "pending_cases", None) or []
     order.pending_cases = []

@@ -43,7 +43,7 @@ def wait_until(condition, timeout: float = 10.0) -> bool:
 
 
 class IntakeThread(threading.Thread):
-    """An order intake on its own connection, started now; ``result`` holds the outcome once it ends."""
+    """An order intake on its own connection, started now; ``result`` is its outcome once it ends."""
 
     def __init__(self, customer, index: int, sku: str) -> None:
         super().__init__()
@@ -114,7 +114,7 @@ def test_two_slots_let_two_intakes_run(settings, customer, lamp):
     # given
     settings.ORDER_INTAKE_MAX_CONCURRENT = 2
 
-    # when: slot 0 is taken, so the first ticket to draw it waits, and the next one draws slot 1
+    # when: slot 0 is taken, so of the two consecutive tickets the one for slot 0 waits and the other runs
     with lock_held_elsewhere(lambda: hold_slot(0)):
         intakes = [IntakeThread(customer, index, "LAMP-1") for index in range(2)]
         finished_one = wait_until(lambda: any(intake.result is not None for intake in intakes))
