@@ -7,6 +7,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from django.conf import settings
 from django.urls import reverse
+from lxml import etree
 
 from apps.contracts.models import Contract
 from apps.core.xml import parse_xml
@@ -228,6 +229,42 @@ def test_return_url_with_other_scheme_answers_400(client, connection):
     response = client.post(CXML_URL, data=document, content_type="text/xml")
 
     assert status_of(response)[0] == 400
+    assert PunchOutSession.objects.count() == 0
+
+
+def _with_long_user_email(root):
+    for extrinsic in root.iter("Extrinsic"):
+        if extrinsic.get("name") == "UserEmail":
+            extrinsic.text = "a" * 250 + "@example.com"
+            return
+    raise AssertionError("the sample has no UserEmail extrinsic")
+
+
+def _with_long_payload_id(root):
+    root.set("payloadID", "p" * 251)
+
+
+def _with_long_selected_part(root):
+    root.find("Request/PunchOutSetupRequest/SelectedItem/ItemID/SupplierPartID").text = "S" * 256
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (_with_long_user_email, "The user's email address (UserEmail or Contact/Email) is 262 characters long"),
+        (_with_long_payload_id, "The payloadID is 251 characters long"),
+        (_with_long_selected_part, "SelectedItem's SupplierPartID is 256 characters long"),
+    ],
+)
+def test_setup_request_with_overlong_value_answers_400(client, connection, change, named):
+    root = parse_xml(setup_document(connection))
+    change(root)
+
+    response = client.post(CXML_URL, data=etree.tostring(root), content_type="text/xml")
+
+    code, message = status_of(response)
+    assert code == 400
+    assert named in message
     assert PunchOutSession.objects.count() == 0
 
 

@@ -20,6 +20,11 @@ from apps.punchout.cxml.validation import CXMLInvalid, validate_document
 
 PUNCHOUT_OPERATIONS = ("create", "edit", "inspect", "source")
 DEPLOYMENT_MODES = ("production", "test")
+# The longest values that the back office stores: payloadIDs in the document log and on orders, an
+# email address (RFC 5321 allows 254 characters), and a selected item's SupplierPartID.
+MAX_PAYLOAD_ID_LENGTH = 250
+MAX_EMAIL_LENGTH = 254
+MAX_SELECTED_PART_LENGTH = 255
 
 # The version directory in a cXML DOCTYPE system URL, e.g. .../schemas/cXML/1.2.050/cXML.dtd.
 _DOCTYPE_VERSION = re.compile(r"/(\d+\.\d+\.\d+)/[^/]*\.dtd$", re.IGNORECASE)
@@ -140,6 +145,7 @@ def read_header(root: etree._Element) -> Header:
     payload_id = (root.get("payloadID") or "").strip()
     if not payload_id:
         raise CXMLBadRequest("The cXML element has no payloadID attribute; every cXML document needs a unique one.")
+    _check_length(payload_id, MAX_PAYLOAD_ID_LENGTH, "The payloadID")
 
     return Header(
         from_credentials=from_credentials,
@@ -175,8 +181,11 @@ def read_punchout_setup_request(root: etree._Element) -> PunchOutSetupRequest:
 
     extrinsics = _extrinsics(request)
     user_email = _user_email(request, extrinsics)
+    if user_email:
+        _check_length(user_email, MAX_EMAIL_LENGTH, "The user's email address (UserEmail or Contact/Email)")
 
     selected_part = element_text(request.find("SelectedItem/ItemID/SupplierPartID")).strip()
+    _check_length(selected_part, MAX_SELECTED_PART_LENGTH, "SelectedItem's SupplierPartID")
 
     return PunchOutSetupRequest(
         header=header,
@@ -192,6 +201,15 @@ def read_punchout_setup_request(root: etree._Element) -> PunchOutSetupRequest:
             _item_out(element, position) for position, element in enumerate(request.findall("ItemOut"), start=1)
         ),
     )
+
+
+def _check_length(value: str, limit: int, label: str) -> None:
+    """Raise CXMLBadRequest when ``value`` is longer than the ``limit`` characters that the back office stores."""
+    if len(value) > limit:
+        raise CXMLBadRequest(
+            f"{label} is {len(value)} characters long, more than the {limit} accepted; "
+            f"it starts with {value[:40]!r}. Send a shorter value."
+        )
 
 
 def _check_root(root: etree._Element) -> None:
