@@ -141,11 +141,18 @@ class Product(TimeStampedModel):
     attributes = models.JSONField(default=dict, blank=True)
     # The ERP's own change time of the last applied update; an older update is ignored.
     source_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A digest of the catalog file row that the product's values came from, so that the next import
+    # skips that row unparsed when its text is the same (apps/catalog/imports/fingerprints.py).
+    # On PostgreSQL a trigger clears it on every update that does not set it, whatever makes the change.
+    import_fingerprint = models.BinaryField(null=True, editable=False)
 
     # The history is read by product (id) and date. No query looks it up by SKU, category, unit or
     # tax class, and a catalog import would write each of those indexes for every changed row.
     # The user is indexed only where a row names one, because imports from the ERP's feed name none.
-    history = HistoricalRecordsWithPartialUserIndex(no_db_index=["sku", "category", "unit", "tax_class"])
+    # The fingerprint is bookkeeping of imports, not product data.
+    history = HistoricalRecordsWithPartialUserIndex(
+        no_db_index=["sku", "category", "unit", "tax_class"], excluded_fields=["import_fingerprint"]
+    )
 
     class Meta:
         ordering = ["sku"]
@@ -170,6 +177,24 @@ class Product(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.sku} {self.name}"
+
+
+class CatalogReferenceVersion(models.Model):
+    """A counter of changes to the reference data that reading a catalog row depends on; one row.
+
+    PostgreSQL triggers (migration 0011) add one to it in the transaction of every change to a unit
+    alias, to a unit's code or status, and to a category's code. Each of those can make the same
+    row text resolve to another unit or category. Catalog row fingerprints include the number, so
+    that rows read before such a change are parsed again by the next import.
+    """
+
+    number = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "catalog reference data version"
+
+    def __str__(self) -> str:
+        return f"catalog reference data version {self.number}"
 
 
 class Warehouse(TimeStampedModel):

@@ -24,9 +24,10 @@ class System(models.TextChoices):
     BACK_OFFICE = "back_office", "this back office"
 
 
-# Fields every model keeps for itself: the row's id and its own change times. The sender's change time
-# (source_updated_at) belongs to the system that owns the row.
-BOOKKEEPING_FIELDS = ("id", "created_at", "updated_at")
+# Fields every model keeps for itself: the row's id and its own change times, and the fingerprint of
+# the catalog file row that a product was last read from, which only imports set. The sender's change
+# time (source_updated_at) belongs to the system that owns the row.
+BOOKKEEPING_FIELDS = ("id", "created_at", "updated_at", "import_fingerprint")
 
 
 @dataclass(frozen=True)

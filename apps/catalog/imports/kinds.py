@@ -19,6 +19,7 @@ from django.db import connection, models, transaction
 from simple_history.utils import bulk_create_with_history
 
 from apps.catalog.imports import fields as parse
+from apps.catalog.imports.fingerprints import RowFingerprints
 from apps.catalog.imports.readers import SourceRow
 from apps.catalog.models import Category, ImportKind, Product, StockLevel, Warehouse
 from apps.catalog.units import match_units
@@ -84,6 +85,9 @@ class KindSpec:
     # record's values, or None when that header does not suit one. The parser returns the record of
     # a usual row, and None for a row that ``parse`` must check.
     cell_parser: Callable[[list[str]], CellParser | None] | None = None
+    # The model field that keeps a digest of the file row that its values came from, so that an import
+    # skips rows whose text it has stored (apps/catalog/imports/fingerprints.py). Needs ``cell_parser``.
+    fingerprint_field: str | None = None
     # Record fields that the file calls by another name, mapped to (file column, attribute of the related
     # row that the column holds, or None for a plain value). Reports name the column and show that value.
     file_columns: dict[str, tuple[str, str | None]] = field(default_factory=dict)
@@ -249,15 +253,44 @@ _CATALOG_WIDTH = len(CATALOG_COLUMNS)
 _catalog_cells = operator.itemgetter(*CATALOG_COLUMNS)
 
 
-def catalog_cell_parser(names: list[str]) -> CellParser | None:
+class UnchangedRecord(dict):
+    """The record of a row whose fingerprint is stored: only its key, since the product already contains the rest."""
+
+    __slots__ = ()
+
+
+def catalog_cell_parser(names: list[str], fingerprints: RowFingerprints | None = None) -> CellParser | None:
     """Return a parser of CSV records with these header names, or None unless they are the catalog columns.
 
     The header may list the columns in any order. Records of a header in the order of
     CATALOG_COLUMNS go to ``_parse_usual_catalog_row`` as they are, and others are put in that
-    order first.
+    order first. With ``fingerprints``, a record whose fingerprint is stored comes back as an
+    ``UnchangedRecord`` unparsed, and a parsed record carries its fingerprint in
+    ``import_fingerprint``.
     """
     if sorted(names) != sorted(CATALOG_COLUMNS):
         return None
+    parse_cells = _catalog_cells_parser(names)
+    if fingerprints is None or not fingerprints.start(names):
+        return parse_cells
+    fingerprint_of = fingerprints.of
+    known = fingerprints.known
+    sku_at = names.index("sku")
+
+    def parse_or_skip(cells: Sequence[str]) -> dict[str, Any] | None:
+        fingerprint = fingerprint_of(cells)
+        if fingerprint in known:
+            # The stored product came from this very text, so its SKU passed the checks then.
+            return UnchangedRecord(sku=cells[sku_at].strip())
+        record = parse_cells(cells)
+        if record is not None:
+            record["import_fingerprint"] = fingerprint
+        return record
+
+    return parse_or_skip
+
+
+def _catalog_cells_parser(names: list[str]) -> CellParser:
     # The latest accepted source time (now plus the allowed lead) only grows while the file is read.
     # A time before its value at the start passes without a clock reading per row, and a later one
     # gets the full check.
@@ -454,6 +487,7 @@ CATALOG = KindSpec(
     key_array_types=("text[]",),
     cell_parser=catalog_cell_parser,
     parallel_batches=True,
+    fingerprint_field="import_fingerprint",
     file_columns={
         "category_id": ("category_code", "code"),
         "unit_id": ("uom", "code"),

@@ -65,6 +65,10 @@ def register_row_check(kind: str, check: RowCheck) -> None:
         _row_checks[str(kind)].append(check)
 
 
+def has_row_checks(kind: str) -> bool:
+    return bool(_row_checks.get(str(kind)))
+
+
 def check_rows(kind: str, batch: Sequence[tuple[Any, dict]]) -> dict[int, list[tuple[str, str, str]]]:
     """Return the problems that the registered checks of ``kind`` find in the batch, by row index."""
     problems: dict[int, list[tuple[str, str, str]]] = {}

@@ -12,8 +12,10 @@ The constraints stay in the schema and apply to every other write.
 This path is used only where it is safe and allowed. The role must be allowed to set
 ``session_replication_role`` (a superuser, or ``GRANT SET ON PARAMETER`` from PostgreSQL 15 on).
 The written tables may have no triggers other than foreign-key ones, because replica mode would
-skip those too. Every constrained foreign key that the statement writes must be one this module
-checks. Otherwise the batch is written with the per-row checks as before.
+skip those too, except the trigger that clears a product's import fingerprint: the import's
+statements set the fingerprint of every row they write themselves. Every constrained foreign key
+that the statement writes must be one this module checks. Otherwise the batch is written with
+the per-row checks as before.
 """
 
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ from contextlib import contextmanager
 
 from django.db import IntegrityError, connection, models
 
+from apps.catalog.imports.fingerprints import FORGET_TRIGGER
 from apps.catalog.imports.kinds import KindSpec
 
 
@@ -43,6 +46,8 @@ class BatchReferences:
         self.actor: tuple[str, str] | None = None
         self.supported = True
         self.allowed = False
+        # Triggers whose work the batch's statements do themselves, so that replica mode may skip them.
+        self.redundant_triggers = [FORGET_TRIGGER] if spec.fingerprint_field else []
 
         for model_field in self.model._meta.concrete_fields:
             if not _constrained_foreign_key(model_field):
@@ -124,8 +129,9 @@ class BatchReferences:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = ANY(%s::regclass[]) "
-                "AND tgconstraint NOT IN (SELECT oid FROM pg_constraint WHERE contype = 'f'))",
-                [tables],
+                "AND tgconstraint NOT IN (SELECT oid FROM pg_constraint WHERE contype = 'f') "
+                "AND tgname <> ALL(%s::name[]))",
+                [tables, self.redundant_triggers],
             )
             return cursor.fetchone()[0]
 

@@ -9,6 +9,7 @@ marks the job failed, so the catalog keeps every earlier batch and a rerun finis
 
 import copy
 import datetime as dt
+import functools
 import gc
 import logging
 import threading
@@ -26,7 +27,8 @@ from django.utils import timezone
 
 from apps.catalog.imports import anomalies, listeners
 from apps.catalog.imports.errors import CatalogImportError, InvalidImportOptions
-from apps.catalog.imports.kinds import DEFAULTS, SPECS, KindSpec, ResolveCache
+from apps.catalog.imports.fingerprints import RowFingerprints
+from apps.catalog.imports.kinds import DEFAULTS, SPECS, KindSpec, ResolveCache, UnchangedRecord
 from apps.catalog.imports.ownership import (
     foreign_fields,
     in_file_terms,
@@ -149,6 +151,11 @@ def import_file(
     stream.seek(0, 2)
     job.progress_total = stream.tell() - start
     stream.seek(start)
+    # The cell parsers accept decimal points only.
+    cell_parser = None if options.decimal_comma else spec.cell_parser
+    fingerprints = RowFingerprints() if cell_parser is not None and spec.fingerprint_field else None
+    if fingerprints is not None:
+        cell_parser = functools.partial(cell_parser, fingerprints=fingerprints)
 
     def rows() -> Iterator[SourceRow]:
         encoding = normalise_encoding(options.encoding)
@@ -162,8 +169,7 @@ def import_file(
             columns=spec.columns,
             required=spec.required,
             file_name=file_name,
-            # The cell parsers accept decimal points only.
-            cell_parser=None if options.decimal_comma else spec.cell_parser,
+            cell_parser=cell_parser,
         )
 
     return run_import_job(
@@ -174,6 +180,7 @@ def import_file(
         position=lambda: stream.tell() - start,
         progress=progress,
         customer_scope=customer_scope,
+        fingerprints=fingerprints,
     )
 
 
@@ -217,13 +224,23 @@ def run_import_job(
     position: Callable[[], int] | None = None,
     progress: ProgressCallback | None = None,
     customer_scope: frozenset[int] | None = None,
+    fingerprints: RowFingerprints | None = None,
 ) -> ImportJob:
     """Run an import job over ``rows``, batch by batch; return the job, succeeded or failed.
 
-    Expected errors (a rejected file, bad options) mark the job failed and are raised again, and so
-    is any other error, after the job records it.
+    ``fingerprints`` are those that the rows' reader uses; the run declines them where it cannot
+    store them (see ``_Run.fingerprints_usable``). Expected errors (a rejected file, bad options)
+    mark the job failed and are raised again, and so is any other error, after the job records it.
     """
-    run = _Run(job=job, spec=_spec(job.kind), options=options, actor=actor, position=position, progress=progress)
+    run = _Run(
+        job=job,
+        spec=_spec(job.kind),
+        options=options,
+        actor=actor,
+        position=position,
+        progress=progress,
+        fingerprints=fingerprints,
+    )
     run.cache.customer_scope = customer_scope
     job.status = ImportJob.Status.RUNNING
     job.started_at = job.heartbeat_at = timezone.now()
@@ -261,6 +278,10 @@ def run_import_job(
 # Rows read between two checks of the heartbeat clock. A thousand rows take a few milliseconds to
 # parse, and a check per row of a 100,000-row file adds up.
 _ROWS_PER_HEARTBEAT_CHECK = 1000
+# Rows that a fingerprint skips are not part of a batch. A batch is also handed over once this many
+# batch sizes of rows have been read since the last (checked with the heartbeat), so that the
+# counts and the progress move on through a long stretch of unchanged rows.
+_BATCH_SIZES_READ_PER_BATCH = 10
 
 # The threshold of the youngest garbage-collector generation while imports run, and how many run.
 IMPORT_GC_THRESHOLD = 50_000
@@ -301,6 +322,8 @@ class _Batch:
     rows_read: int
     rejected: int
     position: int
+    # Rows skipped unparsed because their fingerprint is stored.
+    unchanged: int = 0
     # The batch's place in the import, counted from 0.
     number: int = 0
 
@@ -324,6 +347,7 @@ class _Run:
     actor: Any
     position: Callable[[], int] | None
     progress: ProgressCallback | None
+    fingerprints: RowFingerprints | None = None
     cache: ResolveCache = field(default_factory=ResolveCache)
     first_lines: dict[Hashable, int] = field(default_factory=dict)
     seen_skus: set[str] = field(default_factory=set)
@@ -332,6 +356,7 @@ class _Run:
     report: list[ImportRowError] = field(default_factory=list)
     rows_read: int = 0
     rejected: int = 0
+    unchanged: int = 0
     threshold: Any = None
     writer: BatchWriter | None = None
     stage: StagedBatch | None = None
@@ -357,6 +382,31 @@ class _Run:
     def __post_init__(self) -> None:
         self.sender = System(self.job.sender or row_owner(self.spec.model._meta.label))
         self.foreign = foreign_fields(self.spec, self.sender)
+        if self.fingerprints is not None and not self.fingerprints_usable():
+            self.fingerprints.decline()
+
+    def fingerprints_usable(self) -> bool:
+        """Return whether this import may skip rows by fingerprint and store the fingerprints of the rows it reads.
+
+        Only the PostgreSQL path stores them. A skipped row is counted unchanged, which is right only
+        when every row that reaches the product is written as read. Three cases break that: a later
+        duplicate can win (last-wins), the sender does not own every field (its values are replaced
+        with the stored ones, and the conflicts are reported at each import), or listeners and row
+        checks of other apps expect to see each row.
+        """
+        kind = self.spec.kind
+        return (
+            connection.vendor == "postgresql"
+            and self.spec.staged
+            and not self.options.last_wins
+            and not self.foreign
+            and not listeners.has_listeners(kind)
+            and not listeners.has_row_checks(kind)
+        )
+
+    def _new_stage(self) -> StagedBatch:
+        fingerprinted = self.fingerprints is not None and self.fingerprints.active
+        return StagedBatch(self.spec, DEFAULTS[self.spec.kind], fingerprinted=fingerprinted)
 
     def consume(self, rows: Iterator[SourceRow]) -> None:
         self.threshold = anomalies.price_change_threshold()
@@ -368,15 +418,19 @@ class _Run:
         # Rows of a batch are found again by key only to replace them with a later duplicate.
         track_positions = self.options.last_wins
         batch, positions, first_lines = self.batch, self.batch_positions, self.first_lines
+        rows_per_batch_read = batch_size * _BATCH_SIZES_READ_PER_BATCH
         rows_to_next_beat_check = _ROWS_PER_HEARTBEAT_CHECK
         finished = False
         try:
             for row in rows:
-                self.rows_read += 1
                 rows_to_next_beat_check -= 1
                 if not rows_to_next_beat_check:
                     rows_to_next_beat_check = _ROWS_PER_HEARTBEAT_CHECK
                     self.beat_if_due()
+                    if self.rows_read >= rows_per_batch_read:
+                        self.flush(more=True)
+                        batch, positions = self.batch, self.batch_positions
+                self.rows_read += 1
                 record = row.record
                 if track_skus:
                     self.seen_skus.add(record["sku"] if record is not None else row.values.get("sku", "").strip())
@@ -396,6 +450,9 @@ class _Run:
                     first_lines[key] = row.line
                     if track_positions:
                         positions[key] = len(batch)
+                if record.__class__ is UnchangedRecord:
+                    self.unchanged += 1
+                    continue
                 batch.append((row, record))
                 if len(batch) >= batch_size:
                     self.flush(more=True)
@@ -450,10 +507,11 @@ class _Run:
             rejected=self.rejected,
             position=self.position() if self.position is not None else -1,
             number=self.batches_read,
+            unchanged=self.unchanged,
         )
         self.batches_read += 1
         self.report = []
-        self.rows_read = self.rejected = 0
+        self.rows_read = self.rejected = self.unchanged = 0
         if self.writer is None and more and self.spec.staged and BatchWriter.usable():
             threads = self._writer_threads()
             if threads > 1:
@@ -463,7 +521,7 @@ class _Run:
             self.writer.submit(batch)
         else:
             if items and self.stage is None and self.spec.staged and connection.vendor == "postgresql":
-                self.stage = StagedBatch(self.spec, DEFAULTS[self.spec.kind])
+                self.stage = self._new_stage()
                 self.stage.prepare()
             self.write_batch(batch, self.stage)
 
@@ -485,7 +543,7 @@ class _Run:
             writer.job = copy.copy(self.job)
         number = None
         try:
-            stage = StagedBatch(self.spec, DEFAULTS[self.spec.kind])
+            stage = self._new_stage()
             stage.prepare()
             for batch in batches:
                 number = batch.number
@@ -513,6 +571,7 @@ class _Run:
                 order.begin(batch.number)
             job.rows_read += batch.rows_read
             job.rejected_count += batch.rejected
+            job.unchanged_count += batch.unchanged
             written_before = job.created_count + job.updated_count
             # Listeners take their locks before the batch's own (see apps/catalog/imports/listeners.py).
             started = listeners.start_batch(self.spec.kind) if not job.dry_run and batch.items else []

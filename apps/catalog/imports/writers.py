@@ -29,13 +29,19 @@ class StagedBatch:
     after it is parsed. Columns a row does not give are NULL in the staging table and keep their
     stored value (or take the default for a new row); a nullable optional column has a
     ``<name>_given`` flag, so that an empty category can clear the stored one.
+
+    ``fingerprinted``: the records carry their row's fingerprint in the kind's ``fingerprint_field``
+    (NULL where one lacks it), and each written or unchanged row stores it (see ``write``).
     """
 
-    def __init__(self, spec: KindSpec, defaults: dict[str, Any]) -> None:
+    def __init__(self, spec: KindSpec, defaults: dict[str, Any], *, fingerprinted: bool = False) -> None:
         self.spec = spec
         self.defaults = defaults
         self.table = f"catalog_import_stage_{spec.kind}"
         self.fields = _data_fields(spec)
+        self.fingerprint = spec.fingerprint_field if fingerprinted else None
+        # The fields copied into the staging table: the data fields and the fingerprint.
+        self.copied = [*self.fields, self.fingerprint] if self.fingerprint else self.fields
         self.flagged = [name for name, value in defaults.items() if value is None]
         # PostgreSQL type OIDs of the staging table's columns, for the binary COPY.
         self.types: list[int] = []
@@ -46,7 +52,7 @@ class StagedBatch:
         meta = self.spec.model._meta
         quote = connection.ops.quote_name
         selected = ["0::integer AS line"]
-        selected += [quote(meta.get_field(name).column) for name in self.fields]
+        selected += [quote(meta.get_field(name).column) for name in self.copied]
         selected += [f"false AS {quote(name + '_given')}" for name in self.flagged]
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{self.table}")
@@ -64,7 +70,7 @@ class StagedBatch:
 
     def load(self, records: list[tuple[Any, dict[str, Any]]]) -> None:
         """Copy ``(source row, record)`` pairs into the emptied staging table; a missing field is copied as NULL."""
-        fields = self.fields
+        fields = self.copied
         flagged = self.flagged
         with connection.cursor() as cursor:
             if len(connection.atomic_blocks) > 1:
@@ -122,6 +128,12 @@ class StagedBatch:
     ) -> "StagedCounts":
         """Upsert the new and changed staged rows with their history rows, and count every staged row.
 
+        With fingerprints, a new or changed row is written with its fingerprint, and an unchanged
+        row whose stored fingerprint differs gets it without any other change: no history row, no
+        new ``updated_at``. That happens once for each product that an import finds unchanged after
+        its fingerprint was cleared (a product created or edited elsewhere, a changed unit alias),
+        so that later imports skip its row.
+
         ``held_back`` is an SQL condition over the staged row ``st`` and the stored row ``p`` (with
         ``params``). The rows that are new or changed and match it are not written. Their lines are
         returned instead, for the caller to decide on and to write with ``only``, which limits the
@@ -149,7 +161,13 @@ class StagedBatch:
 
     def _write_classified(self, classified, arguments, target, now, actor_id, reason, *, insert_new: bool) -> tuple:
         upsert, upsert_params = _upsert_sql(
-            self.spec, target, now=now, actor_id=actor_id, reason=reason, insert_new=insert_new
+            self.spec,
+            target,
+            now=now,
+            actor_id=actor_id,
+            reason=reason,
+            insert_new=insert_new,
+            fingerprint=self.fingerprint,
         )
         sql = f"""
             WITH s AS MATERIALIZED ({classified}), {upsert}
@@ -219,6 +237,12 @@ class StagedBatch:
         state += f"WHEN ROW({compared_new}) IS NOT DISTINCT FROM ROW({compared_old}) THEN 2 ELSE 0 END"
         if held_back:
             state = f"CASE WHEN ({state}) = 0 AND ({held_back}) THEN 3 ELSE {state} END"
+        selected = f"st.line, p.{pk} AS old_pk, {state} AS state"
+        if self.fingerprint:
+            column = quote(meta.get_field(self.fingerprint).column)
+            merged[self.fingerprint] = f"st.{column}"
+            # Whether the row has a fingerprint to store if it is unchanged (see ``write``).
+            selected += f", (st.{column} IS NOT NULL AND st.{column} IS DISTINCT FROM p.{column}) AS new_fingerprint"
         values = ", ".join(
             f"{expression} AS {quote(meta.get_field(name).column)}" for name, expression in merged.items()
         )
@@ -227,7 +251,7 @@ class StagedBatch:
             params["only"] = only
             where += " AND st.line = ANY(%(only)s::integer[])"
         sql = (
-            f"SELECT st.line, p.{pk} AS old_pk, {state} AS state, {values} "  # noqa: S608 - names from meta.
+            f"SELECT {selected}, {values} "  # noqa: S608 - names from meta.
             f"FROM {self.table} st {self._stored_join()} WHERE {where}"
         )
         return sql, params
@@ -302,9 +326,21 @@ def _data_fields(spec: KindSpec) -> list[str]:
 
 
 def _upsert_sql(
-    spec: KindSpec, target: str, *, now: dt.datetime, actor_id: int | None, reason: str, insert_new: bool
+    spec: KindSpec,
+    target: str,
+    *,
+    now: dt.datetime,
+    actor_id: int | None,
+    reason: str,
+    insert_new: bool,
+    fingerprint: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Return the CTEs ``written`` (the upsert of the rows of ``s`` in state 0) and ``history``, with parameters.
+
+    With ``fingerprint`` (a field name), the written rows store the staged fingerprint, and the CTE
+    ``fingerprinted`` stores it on unchanged rows (state 2) that have another one. Its update
+    compares the values again, because another transaction may have changed the product since
+    ``s`` was read: PostgreSQL then checks the condition on the newest version of the row.
 
     With ``insert_new`` the rows that had no stored row go in with a plain ``INSERT``, which costs
     PostgreSQL about a fifth less than ``ON CONFLICT`` (measured on a first import of 10,000 products
@@ -320,6 +356,8 @@ def _upsert_sql(
     key_columns = {model._meta.get_field(name).column for name in spec.key_fields}
     compared = [quote(model._meta.get_field(name).column) for name in spec.compared_fields]
 
+    if fingerprint:
+        columns.append(model._meta.get_field(fingerprint).column)
     default_columns = [quote(model._meta.get_field(name).column) for name in spec.insert_defaults_sql]
     insert_columns = [*(quote(column) for column in columns), *default_columns, "created_at", "updated_at"]
     select_values = [f"s.{quote(column)}" for column in columns]
@@ -327,6 +365,10 @@ def _upsert_sql(
 
     set_columns = [column for column in columns if column not in key_columns]
     assignments = [f"{quote(column)} = EXCLUDED.{quote(column)}" for column in set_columns]
+    if spec.fingerprint_field and not fingerprint:
+        # The stored fingerprint belongs to the old values. The trigger that would clear it does not
+        # run while the batch's foreign keys are checked once (apps/catalog/imports/references.py).
+        assignments.append(f"{quote(model._meta.get_field(spec.fingerprint_field).column)} = NULL")
     assignments.append("updated_at = EXCLUDED.updated_at")
     guard = f"({', '.join('t.' + name for name in compared)}) IS DISTINCT FROM "
     guard += f"({', '.join('EXCLUDED.' + name for name in compared)})"
@@ -355,6 +397,16 @@ def _upsert_sql(
             SELECT {", ".join(history_values)} FROM written
         )
     """  # noqa: S608 - every name comes from model meta and the values are parameters.
+    if fingerprint:
+        column = quote(model._meta.get_field(fingerprint).column)
+        pk = quote(model._meta.pk.column)
+        sql += f""", fingerprinted AS (
+            UPDATE {table} AS t SET {column} = s.{column} FROM s
+            WHERE s.state = 2 AND s.new_fingerprint AND t.{pk} = s.old_pk
+              AND ({", ".join("t." + name for name in compared)}) IS NOT DISTINCT FROM
+                  ({", ".join("s." + name for name in compared)})
+        )
+        """  # noqa: S608 - every name comes from model meta.
     return sql, {"now": now, "actor_id": actor_id, "reason": reason}
 
 
@@ -390,7 +442,8 @@ def _write_history_orm(
         return
     model = spec.model
     history_model = model.history.model
-    attnames = [field.attname for field in model._meta.concrete_fields]
+    # The fields that the history keeps: the model's, less those it excludes (the import fingerprint).
+    attnames = [field.attname for field in history_model.tracked_fields]
     records = []
     for instance in model.objects.filter(pk__in=ids).order_by("pk"):
         values = {name: getattr(instance, name) for name in attnames}
