@@ -120,8 +120,14 @@ class Product(TimeStampedModel):
         Category, null=True, blank=True, on_delete=models.PROTECT, related_name="products", db_index=False
     )
     unspsc = models.CharField("UNSPSC code", max_length=8, blank=True, validators=[UNSPSC_VALIDATOR])
+    # No index: nothing looks products up by unit except the checks when a unit is deleted, which
+    # UN/CEFACT units rarely are, and a catalog import would write the index for every new product.
     unit = models.ForeignKey(
-        UnitOfMeasure, on_delete=models.PROTECT, related_name="products", verbose_name="unit of measure"
+        UnitOfMeasure,
+        on_delete=models.PROTECT,
+        related_name="products",
+        verbose_name="unit of measure",
+        db_index=False,
     )
     list_price = models.DecimalField(max_digits=18, decimal_places=4, validators=[MinValueValidator(Decimal("0"))])
     currency = models.CharField(max_length=3)
@@ -146,12 +152,14 @@ class Product(TimeStampedModel):
     # On PostgreSQL a trigger clears it on every update that does not set it, whatever makes the change.
     import_fingerprint = models.BinaryField(null=True, editable=False)
 
-    # The history is read by product (id) and date. No query looks it up by SKU, category, unit or
-    # tax class, and a catalog import would write each of those indexes for every changed row.
-    # The user is indexed only where a row names one, because imports from the ERP's feed name none.
-    # The fingerprint is bookkeeping of imports, not product data.
+    # The history is read product by product (id), its few rows sorted by date. No query looks it up
+    # by date across products, SKU, category, unit or tax class, and a catalog import would write
+    # each of those indexes for every changed row. The user is indexed only where a row names one,
+    # because imports from the ERP's feed name none. The fingerprint is import bookkeeping.
     history = HistoricalRecordsWithPartialUserIndex(
-        no_db_index=["sku", "category", "unit", "tax_class"], excluded_fields=["import_fingerprint"]
+        no_db_index=["sku", "category", "unit", "tax_class"],
+        excluded_fields=["import_fingerprint"],
+        date_index=False,
     )
 
     class Meta:

@@ -1,4 +1,7 @@
-"""simple-history's ``HistoricalRecords`` with the acting user indexed only on the rows that have one."""
+"""simple-history's ``HistoricalRecords`` with the acting user indexed only on the rows that have one.
+
+It can also leave out the index on ``history_date``, for a history that is only read object by object.
+"""
 
 from django.db import models
 from simple_history.models import HistoricalRecords
@@ -13,6 +16,20 @@ class HistoricalRecordsWithPartialUserIndex(HistoricalRecords):
     ``SET_NULL`` update and the foreign key's check compare the column with the user's id, which
     implies that it is not NULL, so the partial index serves both.
     """
+
+    def __init__(self, *args, date_index: bool = True, **kwargs) -> None:
+        """``date_index=False`` leaves ``history_date`` unindexed, overriding the SIMPLE_HISTORY_DATE_INDEX setting.
+
+        A history that is read only object by object (the admin's history page, ``prev_record``)
+        finds its rows through the object's id index and sorts the few it gets. The date index
+        serves only queries across all objects, such as ``as_of``, and costs a btree insert per row.
+        """
+        super().__init__(*args, **kwargs)
+        self.date_index = date_index
+
+    @property
+    def _date_indexing(self):
+        return super()._date_indexing if self.date_index else False
 
     def get_extra_fields(self, model, fields):
         extra_fields = super().get_extra_fields(model, fields)
