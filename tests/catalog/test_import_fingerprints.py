@@ -250,6 +250,19 @@ def test_unchanged_product_without_fingerprint_gets_one_without_history(units, t
     assert _row_versions() == versions
 
 
+def test_export_time_stamps_cause_no_writes(units, tmp_path):
+    # A sender that stamps every row with the time of the export: the text changes every night.
+    _import(_write(tmp_path / "night1.csv", [_row("A-1", updated_at="2026-03-01T00:00:00Z")]))
+    before = _fingerprints()["A-1"]
+    versions = _row_versions()
+
+    job = _import(_write(tmp_path / "night2.csv", [_row("A-1", updated_at="2026-03-02T00:00:00Z")]))
+
+    assert _counts(job) == {"created": 0, "updated": 0, "unchanged": 1, "rejected": 0}
+    assert _row_versions() == versions
+    assert _fingerprints()["A-1"] == before
+
+
 def test_other_column_order_parses_again(units, tmp_path, parsed_rows):
     _import(_write(tmp_path / "night1.csv", [_row("A-1")]))
     before = _fingerprints()["A-1"]

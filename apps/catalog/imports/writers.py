@@ -128,11 +128,12 @@ class StagedBatch:
     ) -> "StagedCounts":
         """Upsert the new and changed staged rows with their history rows, and count every staged row.
 
-        With fingerprints, a new or changed row is written with its fingerprint, and an unchanged
-        row whose stored fingerprint differs gets it without any other change: no history row, no
-        new ``updated_at``. That happens once for each product that an import finds unchanged after
-        its fingerprint was cleared (a product created or edited elsewhere, a changed unit alias),
-        so that later imports skip its row.
+        With fingerprints, a new or changed row is written with its fingerprint. An unchanged row
+        gets its fingerprint without any other change (no history row, no new ``updated_at``) when
+        the product has none, or has another one and the same change time as the row. That happens
+        once for each product that an import finds unchanged after its fingerprint was cleared (a
+        product created or edited elsewhere) or outdated (a changed unit alias, another column
+        order), so that later imports skip its row.
 
         ``held_back`` is an SQL condition over the staged row ``st`` and the stored row ``p`` (with
         ``params``). The rows that are new or changed and match it are not written. Their lines are
@@ -241,8 +242,13 @@ class StagedBatch:
         if self.fingerprint:
             column = quote(meta.get_field(self.fingerprint).column)
             merged[self.fingerprint] = f"st.{column}"
-            # Whether the row has a fingerprint to store if it is unchanged (see ``write``).
-            selected += f", (st.{column} IS NOT NULL AND st.{column} IS DISTINCT FROM p.{column}) AS new_fingerprint"
+            # Whether the row has a fingerprint to store if it is unchanged (see ``write``). Where the
+            # product has one already, only a row with the same change time replaces it, so that a
+            # sender who stamps every row with the export time causes no write for each row every night.
+            new_fingerprint = f"st.{column} IS NOT NULL AND st.{column} IS DISTINCT FROM p.{column}"
+            if spec.stamp_field:
+                new_fingerprint += f" AND (p.{column} IS NULL OR st.{stamp} IS NOT DISTINCT FROM p.{stamp})"
+            selected += f", ({new_fingerprint}) AS new_fingerprint"
         values = ", ".join(
             f"{expression} AS {quote(meta.get_field(name).column)}" for name, expression in merged.items()
         )
