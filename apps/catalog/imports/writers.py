@@ -344,8 +344,8 @@ def _upsert_sql(
     """Return the CTEs ``written`` (the upsert of the rows of ``s`` in state 0) and ``history``, with parameters.
 
     With ``fingerprint`` (a field name), the written rows store the staged fingerprint, and the CTE
-    ``fingerprinted`` stores it on unchanged rows (state 2) that have another one. Its update
-    compares the values again, because another transaction may have changed the product since
+    ``fingerprinted`` stores it on the unchanged rows (state 2) whose ``new_fingerprint`` is true
+    (see ``StagedBatch._classified_sql``). Its update compares the values again, because another transaction may have changed the product since
     ``s`` was read: PostgreSQL then checks the condition on the newest version of the row.
 
     With ``insert_new`` the rows that had no stored row go in with a plain ``INSERT``, which costs
