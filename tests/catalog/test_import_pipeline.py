@@ -229,3 +229,32 @@ def test_writer_queue_depth_per_thread():
     fifth.join(5)
     writer.close()
     assert sorted(batches_taken) == [1, 2, 3, 4, 5]
+
+
+def test_writer_threads_store_fingerprints(each, tmp_path, writer_threads):
+    from apps.catalog.imports.kinds import CATALOG_COLUMNS
+
+    def lines(changed=()):
+        rows = []
+        for n in range(60):
+            price = "11.00" if n in changed else "10.00"
+            rows.append(f"H-{n:02d},Item {n},,Acme,MPN-{n},,,,EA,{price},EUR,3,true,2026-03-01T00:00:00Z")
+        return rows
+
+    header = ",".join(CATALOG_COLUMNS)
+    path = tmp_path / "catalog.csv"
+    path.write_text("\n".join([header, *lines()]) + "\n")
+    first = _import(path, batch_size=7)
+    path.write_text("\n".join([header, *lines(changed=set(range(0, 60, 3)))]) + "\n")
+
+    changed = _import(path, batch_size=7)
+    rerun = _import(path, batch_size=7)
+
+    # The first import's batches go to two writer threads, and so do the changed import's.
+    assert writer_threads == ["catalog-import-writer"] * 4
+    assert (first.created_count, first.batches_committed) == (60, 9)
+    assert (changed.updated_count, changed.unchanged_count) == (20, 40)
+    assert (rerun.unchanged_count, rerun.updated_count, rerun.rows_read) == (60, 0, 60)
+    assert not Product.objects.filter(import_fingerprint__isnull=True).exists()
+    assert Product.objects.get(sku="H-42").list_price == Decimal("11.0000")
+    assert Product.objects.get(sku="H-40").list_price == Decimal("10.0000")
