@@ -752,6 +752,8 @@ class _Run:
             old = stored.get(key)
             if old is None:
                 values = {**defaults, **record}
+                # The row's fingerprint is not product data: a held change stores these values as JSON.
+                values.pop(spec.fingerprint_field, None)
                 old_values = None
             else:
                 old_stamp = old[after_compared] if stamp_field else None
