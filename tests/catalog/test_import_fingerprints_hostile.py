@@ -5,10 +5,12 @@ same sequence gives with every row parsed.
 """
 
 import pytest
+from django.db import connection
 
-from apps.catalog.models import HeldChange
+from apps.catalog.admin import ProductAdmin
+from apps.catalog.models import HeldChange, Product
 from tests.catalog.test_import_fingerprints import _import, _row, _write
-from tests.factories import UnitOfMeasureFactory
+from tests.factories import UnitOfMeasureFactory, UserFactory
 
 pytestmark = pytest.mark.postgres
 
@@ -16,6 +18,13 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def units(db):
     return {"EA": UnitOfMeasureFactory(code="EA", name="each")}
+
+
+def _fingerprint(sku):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT import_fingerprint FROM catalog_product WHERE sku = %s", [sku])
+        (value,) = cursor.fetchone()
+    return None if value is None else bytes(value)
 
 
 def test_new_zero_price_product_held_with_fingerprints(units, tmp_path):
@@ -26,3 +35,62 @@ def test_new_zero_price_product_held_with_fingerprints(units, tmp_path):
     held = HeldChange.objects.get(sku="A-1")
     assert held.reason == HeldChange.Reason.ZERO_PRICE
     assert "import_fingerprint" not in held.payload
+
+
+def test_save_of_instance_read_before_import_clears_fingerprint(units, tmp_path):
+    first = _write(tmp_path / "night1.csv", [_row("A-1")])
+    _import(first)
+    # Read by a form or a task before the next import changes the row.
+    product = Product.objects.get(sku="A-1")
+    _import(_write(tmp_path / "night2.csv", [_row("A-1", name="Renamed")]))
+
+    product.description = "Edited"
+    product.save()
+
+    assert _fingerprint("A-1") is None
+    # Parsing the first file's row finds the saved product changed and writes the row again.
+    rerun = _import(first)
+    assert (rerun.updated_count, rerun.unchanged_count) == (1, 0)
+    assert Product.objects.get(sku="A-1").description == ""
+
+
+def _change_form_data(page):
+    """Return the POST data of an admin change form as the page shows it, with empty inline formsets."""
+    form = page.context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        value = form.initial.get(name, field.initial)
+        data[name] = "" if value is None else getattr(value, "pk", value)
+    data["attributes"] = "{}"
+    data["is_active"] = "on"
+    data.pop("is_configurable", None)
+    for inline in page.context["inline_admin_formsets"]:
+        data[f"{inline.formset.prefix}-TOTAL_FORMS"] = "0"
+        data[f"{inline.formset.prefix}-INITIAL_FORMS"] = "0"
+    return data
+
+
+def test_admin_edit_racing_import_clears_fingerprint(units, tmp_path, client, monkeypatch, plain_static_storage):
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    first = _write(tmp_path / "night1.csv", [_row("A-1")])
+    _import(first)
+    product = Product.objects.get(sku="A-1")
+    url = f"/admin/catalog/product/{product.pk}/change/"
+    data = _change_form_data(client.get(url))
+    data["description"] = "Edited in the admin"
+    saved = ProductAdmin.save_model
+
+    def save_after_import(admin, request, obj, form, change):
+        # An import commits between the admin's read of the product and its save.
+        _import(_write(tmp_path / "night2.csv", [_row("A-1", name="Renamed")]))
+        saved(admin, request, obj, form, change)
+
+    monkeypatch.setattr(ProductAdmin, "save_model", save_after_import)
+    response = client.post(url, data)
+    monkeypatch.setattr(ProductAdmin, "save_model", saved)
+
+    assert response.status_code == 302
+    assert _fingerprint("A-1") is None
+    rerun = _import(first)
+    assert (rerun.updated_count, rerun.unchanged_count) == (1, 0)
+    assert Product.objects.get(sku="A-1").description == ""
