@@ -4,11 +4,15 @@ Each test runs a sequence with fingerprints and checks the end state and the cou
 same sequence gives with every row parsed.
 """
 
+import threading
+import time
+
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from apps.catalog.admin import ProductAdmin
-from apps.catalog.models import HeldChange, Product
+from apps.catalog.imports.service import import_rows
+from apps.catalog.models import HeldChange, ImportKind, Product
 from tests.catalog.test_import_fingerprints import _import, _row, _write
 from tests.factories import UnitOfMeasureFactory, UserFactory
 
@@ -94,3 +98,50 @@ def test_admin_edit_racing_import_clears_fingerprint(units, tmp_path, client, mo
     rerun = _import(first)
     assert (rerun.updated_count, rerun.unchanged_count) == (1, 0)
     assert Product.objects.get(sku="A-1").description == ""
+
+
+def _wait_until_another_waits(cursor, timeout=10.0):
+    """Return True once another backend waits for a lock this one holds, False after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        # Inside a transaction, PostgreSQL keeps the first reading of pg_stat_activity unless cleared.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))")
+        if cursor.fetchone()[0]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fingerprint_catch_up_racing_newer_change_time(units, tmp_path):
+    # A pushed product has no fingerprint, so the file import finds it unchanged and stores one.
+    import_rows(ImportKind.CATALOG, [_row("A-1")])
+    path = _write(tmp_path / "catalog.csv", [_row("A-1")])
+    updated, waited = threading.Event(), []
+
+    def newer_change_time_elsewhere():
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE catalog_product SET source_updated_at = '2026-03-02T00:00:00Z' WHERE sku = 'A-1'"
+                )
+                updated.set()
+                # Commit once the import's statement waits for this row.
+                waited.append(_wait_until_another_waits(cursor))
+        finally:
+            updated.set()
+            connection.close()
+
+    other = threading.Thread(target=newer_change_time_elsewhere)
+    other.start()
+    updated.wait(timeout=30)
+    racing = _import(path)
+    other.join(timeout=30)
+
+    assert waited == [True]
+    assert racing.unchanged_count == 1
+    # The product is newer than the file's row now, so parsing that row counts it stale.
+    assert _fingerprint("A-1") is None
+    rerun = _import(path)
+    assert (rerun.stale_count, rerun.unchanged_count) == (1, 0)
