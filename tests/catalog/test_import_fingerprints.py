@@ -324,7 +324,7 @@ def test_trigger_keeps_fingerprint_update_sets(units):
     assert _fingerprints()["A-1"] is None
 
 
-def test_missing_version_row_turns_fingerprints_off(units, tmp_path, parsed_rows, caplog):
+def test_missing_version_row_created_with_new_number(units, tmp_path, parsed_rows, caplog):
     path = _write(tmp_path / "catalog.csv", [_row("A-1")])
     _import(path)
     CatalogReferenceVersion.objects.all().delete()
@@ -333,4 +333,8 @@ def test_missing_version_row_turns_fingerprints_off(units, tmp_path, parsed_rows
     job = _import(path)
 
     assert (job.unchanged_count, parsed_rows) == (1, ["A-1"])
-    assert "reference data version row is missing" in caplog.text
+    assert "reference data version row was missing" in caplog.text
+    assert CatalogReferenceVersion.objects.get(pk=1).number != 0
+    parsed_rows.clear()
+    assert _counts(_import(path))["unchanged"] == 1
+    assert parsed_rows == []

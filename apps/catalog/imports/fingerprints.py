@@ -17,6 +17,7 @@ of an import that cannot use fingerprints take the full path as before.
 
 import hashlib
 import logging
+import secrets
 from collections.abc import Sequence
 
 from django.db import connection
@@ -39,8 +40,7 @@ class RowFingerprints:
 
     ``start`` reads the reference data version and then the stored fingerprints, before the
     import resolves any reference, so that a change committed in between only makes rows
-    parse again. It returns False, and the import then runs without fingerprints, when the
-    version row is missing.
+    parse again.
     """
 
     def __init__(self) -> None:
@@ -57,13 +57,7 @@ class RowFingerprints:
     def start(self, names: Sequence[str]) -> bool:
         if self._declined:
             return False
-        number = CatalogReferenceVersion.objects.filter(pk=1).values_list("number", flat=True).first()
-        if number is None:
-            logger.warning(
-                "Catalog import without row fingerprints: the reference data version row is missing; "
-                "run the catalog migrations again to restore it."
-            )
-            return False
+        number = _reference_version()
         base = hashlib.blake2b(digest_size=DIGEST_BYTES)
         base.update(_SEPARATOR.join([f"catalog-row-v{FORMAT_VERSION}", str(number), *names, ""]).encode())
         self._base = base
@@ -76,6 +70,26 @@ class RowFingerprints:
         digest = self._base.copy()
         digest.update(_SEPARATOR.join(cells).encode())
         return digest.digest()
+
+
+def _reference_version() -> int:
+    """Return the reference data version, creating its row with a random number when it is missing.
+
+    The changes counted while the row was missing are lost, so no stored fingerprint may match
+    again: a random number of 62 bits matches none of the numbers that they were made with.
+    """
+    number = CatalogReferenceVersion.objects.filter(pk=1).values_list("number", flat=True).first()
+    if number is not None:
+        return number
+    fresh = secrets.randbits(62)
+    CatalogReferenceVersion.objects.bulk_create([CatalogReferenceVersion(pk=1, number=fresh)], ignore_conflicts=True)
+    logger.warning(
+        "The catalog reference data version row was missing and has been created again with a random "
+        "number, so this import parses every catalog row and stores new fingerprints.",
+        extra={"reference_version": fresh},
+    )
+    # Another import may have created it first.
+    return CatalogReferenceVersion.objects.get(pk=1).number
 
 
 def _stored_fingerprints() -> list[bytes]:
