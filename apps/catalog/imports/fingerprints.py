@@ -8,7 +8,7 @@ of a row's text: its values as read, with the header's column names, the referen
 product it creates, updates or finds unchanged, and the next import counts a row whose
 fingerprint is stored as unchanged without parsing it.
 
-A stored fingerprint stands for "this product holds what this text parses to": PostgreSQL clears
+A stored fingerprint means that the product contains what this text parses to. PostgreSQL clears
 it on any other change to the product, and the reference data version changes with the unit
 aliases and codes and the category codes that a row resolves through (migration
 ``catalog.0011``). Rows whose text differs, rows that the fast cell parser declines, and every row
@@ -55,6 +55,7 @@ class RowFingerprints:
         self._declined = True
 
     def start(self, names: Sequence[str]) -> bool:
+        """Set up the digests of rows under this header; return False when the import declined fingerprints."""
         if self._declined:
             return False
         number = _reference_version()
