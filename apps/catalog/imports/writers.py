@@ -363,8 +363,10 @@ def _upsert_sql(
     key_columns = {model._meta.get_field(name).column for name in spec.key_fields}
     compared = [quote(model._meta.get_field(name).column) for name in spec.compared_fields]
 
+    fingerprint_column = quote(model._meta.get_field(fingerprint).column) if fingerprint else None
     if fingerprint:
         columns.append(model._meta.get_field(fingerprint).column)
+    stamp = quote(model._meta.get_field(spec.stamp_field).column) if spec.stamp_field else None
     default_columns = [quote(model._meta.get_field(name).column) for name in spec.insert_defaults_sql]
     insert_columns = [*(quote(column) for column in columns), *default_columns, "created_at", "updated_at"]
     select_values = [f"s.{quote(column)}" for column in columns]
@@ -377,11 +379,7 @@ def _upsert_sql(
         # run while the batch's foreign keys are checked once (apps/catalog/imports/references.py).
         assignments.append(f"{quote(model._meta.get_field(spec.fingerprint_field).column)} = NULL")
     assignments.append("updated_at = EXCLUDED.updated_at")
-    guard = f"({', '.join('t.' + name for name in compared)}) IS DISTINCT FROM "
-    guard += f"({', '.join('EXCLUDED.' + name for name in compared)})"
-    if spec.stamp_field:
-        stamp = quote(model._meta.get_field(spec.stamp_field).column)
-        guard += f" AND (t.{stamp} IS NULL OR EXCLUDED.{stamp} IS NULL OR t.{stamp} <= EXCLUDED.{stamp})"
+    guard = _stored_row_condition(compared, stamp, "EXCLUDED", "IS DISTINCT FROM")
 
     history_columns, history_values = _history_select(spec)
     # Every name in these statements comes from model meta and every value is a parameter.
@@ -404,20 +402,29 @@ def _upsert_sql(
             SELECT {", ".join(history_values)} FROM written
         )
     """  # noqa: S608 - every name comes from model meta and the values are parameters.
-    if fingerprint:
-        column = quote(model._meta.get_field(fingerprint).column)
+    if fingerprint_column:
         pk = quote(model._meta.pk.column)
-        unchanged = f"({', '.join('t.' + name for name in compared)}) IS NOT DISTINCT FROM "
-        unchanged += f"({', '.join('s.' + name for name in compared)})"
-        if spec.stamp_field:
-            # A newer stored change time makes the row stale, not unchanged, when it is parsed again.
-            unchanged += f" AND (t.{stamp} IS NULL OR s.{stamp} IS NULL OR t.{stamp} <= s.{stamp})"
+        # The change times count too: a newer stored one makes the row stale, not unchanged, when parsed again.
+        unchanged = _stored_row_condition(compared, stamp, "s", "IS NOT DISTINCT FROM")
         sql += f""", fingerprinted AS (
-            UPDATE {table} AS t SET {column} = s.{column} FROM s
+            UPDATE {table} AS t SET {fingerprint_column} = s.{fingerprint_column} FROM s
             WHERE s.state = 2 AND s.new_fingerprint AND t.{pk} = s.old_pk AND {unchanged}
         )
         """  # noqa: S608 - every name comes from model meta.
     return sql, {"now": now, "actor_id": actor_id, "reason": reason}
+
+
+def _stored_row_condition(compared: list[str], stamp: str | None, offered: str, comparison: str) -> str:
+    """Return an SQL condition: the stored row ``t``'s compared columns ``comparison`` those of ``offered``.
+
+    With a change time column ``stamp``, the stored row's time must also not be newer than the
+    offered one's (either may be NULL).
+    """
+    condition = f"({', '.join('t.' + name for name in compared)}) {comparison} "
+    condition += f"({', '.join(offered + '.' + name for name in compared)})"
+    if stamp:
+        condition += f" AND (t.{stamp} IS NULL OR {offered}.{stamp} IS NULL OR t.{stamp} <= {offered}.{stamp})"
+    return condition
 
 
 def _history_select(spec: KindSpec) -> tuple[list[str], list[str]]:
