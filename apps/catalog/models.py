@@ -188,8 +188,8 @@ class Product(TimeStampedModel):
 
     def save(self, *args, **kwargs):
         # Only the catalog import's own SQL stores a fingerprint. An instance read before an import
-        # changed the row still holds the fingerprint that it read, and writing that one back would
-        # pass the trigger's check (it differs from the stored one) and vouch for values it lacks.
+        # changed the row still contains the fingerprint that it read. Writing that one back would pass
+        # the trigger's check, because it differs from the stored one, and vouch for values it lacks.
         self.import_fingerprint = None
         super().save(*args, **kwargs)
 

@@ -36,9 +36,9 @@ def test_new_zero_price_product_held_with_fingerprints(units, tmp_path):
 
     assert job.status == "succeeded", job.error
     assert (job.created_count, job.flagged_count) == (1, 1)
-    held = HeldChange.objects.get(sku="A-1")
-    assert held.reason == HeldChange.Reason.ZERO_PRICE
-    assert "import_fingerprint" not in held.payload
+    held_change = HeldChange.objects.get(sku="A-1")
+    assert held_change.reason == HeldChange.Reason.ZERO_PRICE
+    assert "import_fingerprint" not in held_change.payload
 
 
 def test_save_of_instance_read_before_import_clears_fingerprint(units, tmp_path):

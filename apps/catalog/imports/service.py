@@ -389,10 +389,10 @@ class _Run:
         """Return whether this import may skip rows by fingerprint and store the fingerprints of the rows it reads.
 
         Only the PostgreSQL path stores them. A skipped row is counted unchanged, which is right only
-        when every row that reaches the product is written as read. Three cases break that: a later
-        duplicate can win (last-wins), the sender does not own every field (its values are replaced
-        with the stored ones, and the conflicts are reported at each import), or listeners and row
-        checks of other apps expect to see each row.
+        when every row that reaches the product is written as read. Three cases break that. With
+        last-wins, a later duplicate can win. A sender that does not own every field has those values
+        replaced with the stored ones, and the conflicts are reported at each import. Listeners and
+        row checks of other apps expect to see each row.
         """
         kind = self.spec.kind
         return (

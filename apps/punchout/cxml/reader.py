@@ -20,8 +20,8 @@ from apps.punchout.cxml.validation import CXMLInvalid, validate_document
 
 PUNCHOUT_OPERATIONS = ("create", "edit", "inspect", "source")
 DEPLOYMENT_MODES = ("production", "test")
-# The longest values that the back office stores: payloadIDs in the document log and on orders, an
-# email address (RFC 5321 allows 254 characters), and a selected item's SupplierPartID.
+# The maximum lengths that the back office stores: of payloadIDs in the document log and on orders,
+# of an email address (RFC 5321 allows 254 characters) and of a selected item's SupplierPartID.
 MAX_PAYLOAD_ID_LENGTH = 250
 MAX_EMAIL_LENGTH = 254
 MAX_SELECTED_PART_LENGTH = 255
